@@ -1,0 +1,154 @@
+//! What every podmates binary shares, so that all of them start, log, expose metrics and stop the
+//! same way.
+//!
+//! - [`args`]: the [`RuntimeArgs`] flags flattened into every binary's clap CLI (admin address, log
+//!   format and level, grace period), each also settable by environment variable.
+//! - [`telemetry`]: tracing to **stderr**, text or JSON. stdout is data for log-tail and
+//!   log-normalize, so nothing in this crate ever writes there.
+//! - [`shutdown`]: waits for SIGTERM (what the kubelet sends) or SIGINT, cancels a
+//!   [`CancellationToken`](tokio_util::sync::CancellationToken) and drains tracked tasks within a
+//!   grace period, logging what the grace period cut off.
+//! - [`admin`]: the admin HTTP server: `/metrics` (Prometheus text, or OpenMetrics when asked),
+//!   `/healthz`, `/readyz`, plus routes a binary adds.
+//! - [`start`]: glues the above together so a binary's `main.rs` stays a few lines long.
+
+pub mod admin;
+pub mod args;
+pub mod exposition;
+pub mod shutdown;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+pub use admin::{Admin, Readiness};
+pub use args::{LogFormat, RuntimeArgs};
+pub use shutdown::Shutdown;
+
+/// The exit code for a bad command line or configuration (sysexits.h `EX_USAGE`), as linkerd and
+/// most Unix daemons use: the kubelet's `CrashLoopBackOff` then points at the config, not the code.
+pub const EX_USAGE: u8 = 64;
+
+/// Prints `error: <msg>` to stderr and exits with [`EX_USAGE`]. For configuration errors found before
+/// the runtime starts; the message must name the offending setting.
+pub fn exit_usage(binary: &str, msg: impl std::fmt::Display) -> ! {
+    eprintln!("{binary}: error: {msg}");
+    std::process::exit(i32::from(EX_USAGE))
+}
+
+/// What [`start`] hands to a binary's `run`.
+pub struct Context {
+    /// Cancellation and task tracking for the drain on SIGTERM.
+    pub shutdown: Shutdown,
+    /// The admin server's metrics registry and readiness flag.
+    pub admin: Admin,
+}
+
+/// Describes the binary to [`start`].
+#[derive(Debug, Clone, Copy)]
+pub struct Binary {
+    /// The binary's name, e.g. `log-tail`; also the prefix of its build-info metric.
+    pub name: &'static str,
+    /// The binary's version, normally `env!("CARGO_PKG_VERSION")`.
+    pub version: &'static str,
+    /// Where the admin server listens unless `--admin-addr` says otherwise. Each binary has its own
+    /// default so that the containers of one pod (one network namespace) never clash.
+    pub default_admin_addr: &'static str,
+}
+
+/// Runs a binary: telemetry, the tokio runtime, the admin server, `run`, and the drain on SIGTERM.
+///
+/// `run` receives a [`Context`]; it should stop when `ctx.shutdown` is cancelled, and may return
+/// earlier (a one-shot job). Its error is logged and turned into exit code 1.
+pub fn start<F, Fut, E>(binary: Binary, args: &RuntimeArgs, run: F) -> ExitCode
+where
+    F: FnOnce(Context) -> Fut,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    if let Err(e) = telemetry::init(args.log_format, args.log_level.as_deref()) {
+        exit_usage(binary.name, format_args!("--log-level: {e}"));
+    }
+    let admin_addr: SocketAddr = match &args.admin_addr {
+        Some(a) => *a,
+        None => binary
+            .default_admin_addr
+            .parse()
+            .expect("built-in default admin address parses"),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let grace = args.grace_period;
+    rt.block_on(async move {
+        let shutdown = Shutdown::new();
+        let admin = Admin::new(binary.name, binary.version);
+        if !args.no_admin() {
+            let listener = match tokio::net::TcpListener::bind(admin_addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(addr = %admin_addr, error = %e, "--admin-addr: cannot bind the admin server");
+                    return ExitCode::from(EX_USAGE);
+                }
+            };
+            tracing::info!(addr = %admin_addr, "admin server listening");
+            let served = admin.clone();
+            let token = shutdown.token();
+            shutdown
+                .tracker()
+                .spawn(async move { served.serve(listener, token).await });
+        }
+        tracing::info!(version = binary.version, "{} starting", binary.name);
+        let ctx = Context {
+            shutdown: shutdown.clone(),
+            admin,
+        };
+        let mut main_task = tokio::spawn(run(ctx));
+        let result = tokio::select! {
+            res = &mut main_task => Some(res),
+            sig = shutdown::signal() => {
+                tracing::info!(signal = sig, grace_period = ?grace, "shutting down");
+                shutdown.cancel();
+                None
+            }
+        };
+        // Either the binary finished on its own or a signal asked it to stop: in both cases the
+        // tracked tasks (admin server, connections) are told to stop and given the grace period.
+        shutdown.cancel();
+        let result = match result {
+            Some(r) => r,
+            None => match tokio::time::timeout(grace, &mut main_task).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!(grace_period = ?grace, "grace period expired before the main task finished");
+                    main_task.abort();
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        let drained = shutdown.drain(grace).await;
+        match result {
+            Ok(Ok(())) if drained => {
+                tracing::info!("{} stopped", binary.name);
+                ExitCode::SUCCESS
+            }
+            Ok(Ok(())) => ExitCode::FAILURE,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "{} failed", binary.name);
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "{} main task died", binary.name);
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,50 @@
+//! Project automation, in Rust so it runs wherever cargo does (see matklad/cargo-xtask).
+//!
+//! `cargo xtask test` is the one test command of the project: it installs the system packages the
+//! tests drive, then runs fmt, clippy and the workspace tests, printing a header per stage and a
+//! summary. `cargo xtask bench <name>` runs a binary's benchmark against its rival.
+//!
+//! No dependencies on purpose: a fresh machine compiles this in seconds.
+
+mod bench;
+mod sh;
+mod system;
+mod test;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test                 install test dependencies, run fmt, clippy and every test (the CI command)
+  test --no-install    the same without touching system packages
+  bench <name> [args]  run a binary's benchmark against its rival and print ratios
+  deps                 only install the system packages the tests need
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    let result = match cmd.as_str() {
+        "test" => test::run(rest),
+        "bench" => bench::run(rest),
+        "deps" => system::ensure_packages(system::TEST_PACKAGES),
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `cargo xtask test`: the project's one test command, as CI runs it.
+
+use std::time::{Duration, Instant};
+
+use crate::{sh, system};
+
+struct Stage {
+    name: &'static str,
+    result: Result<(), String>,
+    took: Duration,
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let install = !args.iter().any(|a| a == "--no-install");
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut stage = |name: &'static str, f: &dyn Fn() -> Result<(), String>| {
+        eprintln!("\n==== {name} ====");
+        let start = Instant::now();
+        let result = f();
+        if let Err(e) = &result {
+            eprintln!("---- {name}: FAILED: {e}");
+        }
+        stages.push(Stage {
+            name,
+            result,
+            took: start.elapsed(),
+        });
+    };
+
+    if install {
+        stage("system packages", &|| {
+            system::ensure_packages(system::TEST_PACKAGES)
+        });
+    }
+    stage("rustfmt", &|| {
+        sh::run(sh::cargo().args(["fmt", "--all", "--check"]))
+    });
+    stage("clippy", &|| {
+        sh::run(sh::cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    });
+    stage("tests", &|| {
+        sh::run(sh::cargo().args(["test", "--workspace", "--locked"]))
+    });
+
+    eprintln!("\n==== summary ====");
+    let mut failed = 0;
+    for s in &stages {
+        let verdict = if s.result.is_ok() { "ok" } else { "FAILED" };
+        if s.result.is_err() {
+            failed += 1;
+        }
+        eprintln!(
+            "{:<18} {:<7} {:>7.1}s",
+            s.name,
+            verdict,
+            s.took.as_secs_f64()
+        );
+    }
+    if failed == 0 {
+        eprintln!("all {} stages passed", stages.len());
+        Ok(())
+    } else {
+        Err(format!("{failed} of {} stages failed", stages.len()))
+    }
+}
