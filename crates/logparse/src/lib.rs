@@ -1,0 +1,21 @@
+//! Fast, zero-copy parsers for the log formats servers write, for podmates' log adapters and
+//! exporters.
+//!
+//! Every parser takes one line (without its newline) and returns a typed record whose text fields
+//! borrow from the line; nothing allocates per line, nothing panics on any input, and no regular
+//! expressions are involved: each format is a hand-written byte-level parser.
+//!
+//! - [`access`]: nginx `log_format` and Apache `LogFormat` strings compiled into parsers
+//!   ([`AccessFormat`]), with the built-in `combined` and `main` formats; fields by variable name
+//!   and typed accessors (status, sizes, `$request_time`, `$upstream_response_time`, time in UTC).
+//! - [`request`]: the request line split into method, path, query and protocol.
+//! - [`time`]: the timestamps of every format converted to UTC ([`Timestamp`]).
+
+pub mod access;
+pub mod request;
+pub mod syslog;
+pub mod time;
+
+pub use access::{AccessFormat, AccessRecord, FormatError, ParseError};
+pub use request::Request;
+pub use time::Timestamp;

@@ -1,0 +1,316 @@
+//! Syslog lines in the forms rsyslog receives and writes:
+//!
+//! - RFC 5424: `<165>1 2003-10-11T22:14:15.003Z host app 1234 ID47 [sd] message`
+//!   (rsyslog's `RSYSLOG_SyslogProtocol23Format`);
+//! - RFC 3164: `<34>Oct 11 22:14:15 host su[123]: message`;
+//! - rsyslog's `RSYSLOG_ForwardFormat`: `<34>2003-10-11T22:14:15.003+02:00 host su: message`;
+//! - rsyslog's file formats, without `<PRI>`: `RSYSLOG_TraditionalFileFormat`
+//!   (`Oct 11 22:14:15 host su: message`) and `RSYSLOG_FileFormat`
+//!   (`2003-10-11T22:14:15.003+02:00 host su: message`).
+
+use std::fmt;
+
+use crate::time::{self, Timestamp};
+
+/// Why a line is not syslog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogError {
+    /// `<` not followed by 1-3 digits and `>`, or a priority above 191.
+    BadPriority,
+    /// No RFC 3164 or RFC 3339 timestamp where one must be.
+    BadTimestamp,
+    /// The line ends before the hostname.
+    MissingHostname,
+    /// An RFC 5424 header field is missing.
+    Truncated,
+    /// RFC 5424 structured data is not closed.
+    BadStructuredData,
+}
+
+impl fmt::Display for SyslogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BadPriority => "syslog: invalid <PRI>",
+            Self::BadTimestamp => "syslog: invalid timestamp",
+            Self::MissingHostname => "syslog: missing hostname",
+            Self::Truncated => "syslog: truncated RFC 5424 header",
+            Self::BadStructuredData => "syslog: unterminated structured data",
+        })
+    }
+}
+
+impl std::error::Error for SyslogError {}
+
+/// One syslog message; text borrowed from the line. RFC 5424's `-` (nil) fields are `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyslogRecord<'a> {
+    /// `<PRI>`: facility * 8 + severity, when the line has one.
+    pub priority: Option<u8>,
+    /// The timestamp in UTC (RFC 3164's missing year inferred).
+    pub timestamp: Option<Timestamp>,
+    /// HOSTNAME.
+    pub hostname: Option<&'a str>,
+    /// APP-NAME (RFC 5424) or the TAG before `[pid]:` (RFC 3164).
+    pub app_name: Option<&'a str>,
+    /// PROCID, or the pid in `tag[pid]:`.
+    pub proc_id: Option<&'a str>,
+    /// MSGID (RFC 5424 only).
+    pub msg_id: Option<&'a str>,
+    /// STRUCTURED-DATA as written, `[id k="v"]...` (RFC 5424 only).
+    pub structured_data: Option<&'a str>,
+    /// MSG (a leading UTF-8 BOM removed).
+    pub message: &'a str,
+    /// Whether the line was RFC 5424.
+    pub rfc5424: bool,
+}
+
+impl SyslogRecord<'_> {
+    /// The facility code (`priority / 8`).
+    pub fn facility(&self) -> Option<u8> {
+        self.priority.map(|p| p / 8)
+    }
+
+    /// The severity code, 0 (emergency) to 7 (debug).
+    pub fn severity(&self) -> Option<u8> {
+        self.priority.map(|p| p % 8)
+    }
+
+    /// The process id, when PROCID is a number.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc_id.and_then(|p| p.parse().ok())
+    }
+}
+
+/// The keyword of a severity code: `emerg`, `alert`, `crit`, `err`, `warning`, `notice`,
+/// `info`, `debug`.
+pub fn severity_name(severity: u8) -> &'static str {
+    match severity {
+        0 => "emerg",
+        1 => "alert",
+        2 => "crit",
+        3 => "err",
+        4 => "warning",
+        5 => "notice",
+        6 => "info",
+        _ => "debug",
+    }
+}
+
+/// A syslog parser: holds what timestamps without year or zone are resolved against.
+#[derive(Debug, Clone, Copy)]
+pub struct SyslogParser {
+    /// RFC 3164 timestamps take the year that puts them at most a month after this time.
+    pub reference: Timestamp,
+    /// Offset east of UTC, in seconds, of timestamps written without a zone.
+    pub offset: i64,
+}
+
+impl Default for SyslogParser {
+    fn default() -> Self {
+        Self {
+            reference: Timestamp::now(),
+            offset: 0,
+        }
+    }
+}
+
+fn nil(s: &str) -> Option<&str> {
+    if s == "-" || s.is_empty() {
+        None
+    } else {
+        Some(s)
+    }
+}
+
+/// Splits off the next space-delimited word.
+fn word(s: &str) -> Option<(&str, &str)> {
+    let i = memchr::memchr(b' ', s.as_bytes())?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+impl SyslogParser {
+    /// Parses one line.
+    pub fn parse<'a>(&self, line: &'a str) -> Result<SyslogRecord<'a>, SyslogError> {
+        let b = line.as_bytes();
+        let (priority, rest) = if b.first() == Some(&b'<') {
+            let close = b
+                .iter()
+                .take(5)
+                .position(|c| *c == b'>')
+                .ok_or(SyslogError::BadPriority)?;
+            let digits = &line[1..close];
+            if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(SyslogError::BadPriority);
+            }
+            let p: u16 = digits.parse().map_err(|_| SyslogError::BadPriority)?;
+            if p > 191 {
+                return Err(SyslogError::BadPriority);
+            }
+            (Some(p as u8), &line[close + 1..])
+        } else {
+            (None, line)
+        };
+        if priority.is_some() && rest.starts_with("1 ") {
+            return self.rfc5424(priority, &rest[2..]);
+        }
+        let rb = rest.as_bytes();
+        let (timestamp, after) =
+            if rb.len() >= 15 && rb.first().is_some_and(u8::is_ascii_uppercase) && rb[3] == b' ' {
+                let t = time::parse_rfc3164(rb, self.reference, self.offset)
+                    .map_err(|_| SyslogError::BadTimestamp)?;
+                (t, &rest[15..])
+            } else {
+                let (t, n) = time::parse_rfc3339_prefix(rb, self.offset)
+                    .map_err(|_| SyslogError::BadTimestamp)?;
+                (t, &rest[n..])
+            };
+        let after = after
+            .strip_prefix(' ')
+            .ok_or(SyslogError::MissingHostname)?;
+        let (hostname, msg) = word(after).unwrap_or((after, ""));
+        if hostname.is_empty() {
+            return Err(SyslogError::MissingHostname);
+        }
+        let (app_name, proc_id, message) = tag(msg);
+        Ok(SyslogRecord {
+            priority,
+            timestamp: Some(timestamp),
+            hostname: Some(hostname),
+            app_name,
+            proc_id,
+            msg_id: None,
+            structured_data: None,
+            message,
+            rfc5424: false,
+        })
+    }
+
+    fn rfc5424<'a>(
+        &self,
+        priority: Option<u8>,
+        rest: &'a str,
+    ) -> Result<SyslogRecord<'a>, SyslogError> {
+        let (ts, rest) = word(rest).ok_or(SyslogError::Truncated)?;
+        let timestamp = if ts == "-" {
+            None
+        } else {
+            Some(time::parse_rfc3339(ts, self.offset).map_err(|_| SyslogError::BadTimestamp)?)
+        };
+        let (host, rest) = word(rest).ok_or(SyslogError::Truncated)?;
+        let (app, rest) = word(rest).ok_or(SyslogError::Truncated)?;
+        let (procid, rest) = word(rest).ok_or(SyslogError::Truncated)?;
+        let (msgid, rest) = word(rest).unwrap_or((rest, ""));
+        let (sd, msg) = if let Some(r) = rest.strip_prefix('-') {
+            (None, r)
+        } else if rest.starts_with('[') {
+            let end = sd_end(rest.as_bytes()).ok_or(SyslogError::BadStructuredData)?;
+            (Some(&rest[..end]), &rest[end..])
+        } else if rest.is_empty() {
+            (None, "")
+        } else {
+            return Err(SyslogError::BadStructuredData);
+        };
+        let msg = msg.strip_prefix(' ').unwrap_or(msg);
+        let msg = msg.strip_prefix('\u{feff}').unwrap_or(msg);
+        Ok(SyslogRecord {
+            priority,
+            timestamp,
+            hostname: nil(host),
+            app_name: nil(app),
+            proc_id: nil(procid),
+            msg_id: nil(msgid),
+            structured_data: sd,
+            message: msg,
+            rfc5424: true,
+        })
+    }
+}
+
+/// The end of RFC 5424 STRUCTURED-DATA (`[..][..]`), honouring `\]` and `\"` inside values.
+fn sd_end(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while b.get(i) == Some(&b'[') {
+        let mut in_quotes = false;
+        i += 1;
+        loop {
+            match *b.get(i)? {
+                b'\\' if in_quotes => i += 2,
+                b'"' => {
+                    in_quotes = !in_quotes;
+                    i += 1;
+                }
+                b']' if !in_quotes => {
+                    i += 1;
+                    break;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+    Some(i)
+}
+
+/// RFC 3164 TAG: `app[pid]: msg` or `app: msg`; a first word without the colon is not a tag.
+fn tag(msg: &str) -> (Option<&str>, Option<&str>, &str) {
+    let first_end = memchr::memchr(b' ', msg.as_bytes()).unwrap_or(msg.len());
+    let first = &msg[..first_end];
+    let Some(t) = first.strip_suffix(':') else {
+        return (None, None, msg);
+    };
+    let rest = msg[first_end..]
+        .strip_prefix(' ')
+        .unwrap_or(&msg[first_end..]);
+    if let Some(open) = memchr::memchr(b'[', t.as_bytes())
+        && let Some(pid) = t[open + 1..].strip_suffix(']')
+    {
+        return (nil(&t[..open]), nil(pid), rest);
+    }
+    (nil(t), None, rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> SyslogParser {
+        SyslogParser {
+            reference: time::parse_rfc3339("2026-11-22T00:00:00Z", 0).unwrap(),
+            offset: 0,
+        }
+    }
+
+    #[test]
+    fn rfc5424() {
+        let r = p()
+            .parse(r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application\]"] An application event"#)
+            .unwrap();
+        assert_eq!((r.facility(), r.severity()), (Some(20), Some(5)));
+        assert_eq!(r.hostname, Some("mymachine.example.com"));
+        assert_eq!(r.app_name, Some("evntslog"));
+        assert_eq!(r.proc_id, None);
+        assert_eq!(r.msg_id, Some("ID47"));
+        assert_eq!(r.message, "An application event");
+        assert_eq!(r.timestamp.unwrap().to_string(), "2003-10-11T22:14:15.003Z");
+    }
+
+    #[test]
+    fn rfc3164_and_file_formats() {
+        let r = p()
+            .parse("<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed")
+            .unwrap();
+        assert_eq!((r.app_name, r.pid()), (Some("su"), Some(123)));
+        assert_eq!(r.message, "'su root' failed");
+        assert_eq!(r.timestamp.unwrap().to_string(), "2026-10-11T22:14:15Z");
+        let r = p()
+            .parse("2026-11-22T01:47:31.123456+00:00 web1 kernel: [ 0.1] x")
+            .unwrap();
+        assert_eq!(
+            (r.priority, r.app_name, r.message),
+            (None, Some("kernel"), "[ 0.1] x")
+        );
+        let r = p().parse("Nov  2 01:02:03 web1 no tag here").unwrap();
+        assert_eq!((r.app_name, r.message), (None, "no tag here"));
+        assert!(p().parse("<999>x").is_err());
+        assert!(p().parse("hello").is_err());
+    }
+}
