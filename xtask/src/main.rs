@@ -7,7 +7,11 @@
 //! No dependencies on purpose: a fresh machine compiles this in seconds.
 
 mod bench;
+mod e2e;
+mod images;
+mod podman;
 mod sh;
+mod standins;
 mod system;
 mod test;
 
@@ -19,7 +23,10 @@ usage: cargo xtask <command>
 commands:
   test                 install test dependencies, run fmt, clippy and every test (the CI command)
   test --no-install    the same without touching system packages
+  test --no-containers the same without the image and pod stages
   bench <name> [args]  run a binary's benchmark against its rival and print ratios
+  images [NAME...]     build and smoke-test the distroless image of each binary (all by default)
+  e2e [EXAMPLE...]     play every k8s-examples/ tutorial as a real pod with podman and check it
   deps                 only install the system packages the tests need
 ";
 
@@ -33,6 +40,8 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "test" => test::run(rest),
         "bench" => bench::run(rest),
+        "images" => images::run(rest),
+        "e2e" => e2e::run(rest),
         "deps" => system::ensure_packages(system::TEST_PACKAGES),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{sh, system};
+use crate::{e2e, images, podman, sh, system};
 
 struct Stage {
     name: &'static str,
@@ -12,6 +12,7 @@ struct Stage {
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let install = !args.iter().any(|a| a == "--no-install");
+    let containers = !args.iter().any(|a| a == "--no-containers");
     let mut stages: Vec<Stage> = Vec::new();
     let mut stage = |name: &'static str, f: &dyn Fn() -> Result<(), String>| {
         eprintln!("\n==== {name} ====");
@@ -49,6 +50,21 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     stage("tests", &|| {
         sh::run(sh::cargo().args(["test", "--workspace", "--locked"]))
     });
+
+    if containers {
+        // The container stage: every binary's image built and smoke-tested, then every example
+        // played as a pod. podman is installed and configured here on a fresh machine.
+        stage("container images", &|| {
+            podman::ensure()?;
+            let have = images::existing();
+            if have.is_empty() {
+                eprintln!("no binaries yet: nothing to build");
+                return Ok(());
+            }
+            images::build(&have)
+        });
+        stage("e2e (k8s-examples)", &|| e2e::run(&[]));
+    }
 
     eprintln!("\n==== summary ====");
     let mut failed = 0;
