@@ -1,0 +1,684 @@
+//! The reader thread: owns the open files, the watcher and the line splitters.
+//!
+//! Plain blocking I/O on a thread of its own: reads of regular files never wait on the network,
+//! and blocking on the bounded channel is exactly the backpressure wanted when stdout blocks.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use notify::event::{EventKind, ModifyKind};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::checkpoint::{self, Entry, FINGERPRINT_BYTES};
+use crate::metrics::FileMetrics;
+use crate::split::Splitter;
+use crate::{Batch, Config, Error, Line, Metrics, Shared, StartFrom};
+
+/// How much one file may be read in one pass before the others get their turn.
+const FILE_BUDGET: usize = 1024 * 1024;
+
+/// How many closed files are remembered (see `Reader::gone`).
+const MAX_GONE: usize = 4096;
+
+/// Wakes the reader thread: set by the watcher's callback and by the shutdown task. Flags plus a
+/// one-slot channel, so a storm of events costs no memory: they coalesce into "something changed".
+#[derive(Debug)]
+pub(crate) struct Wake {
+    /// A file may have grown: poll the open files.
+    dirty: AtomicBool,
+    /// Files may have appeared, gone or been renamed: re-expand the patterns.
+    rescan: AtomicBool,
+    stop: AtomicBool,
+    tx: SyncSender<()>,
+}
+
+impl Wake {
+    fn ring(&self) {
+        match self.tx.try_send(()) {
+            Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+        }
+    }
+
+    /// Asks the reader to drain every file and stop.
+    pub(crate) fn shutdown(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.ring();
+    }
+}
+
+/// One path pattern.
+#[derive(Debug)]
+struct Pattern {
+    text: String,
+    /// Whether it contains glob metacharacters.
+    is_glob: bool,
+    /// The deepest directory that has no metacharacter: watched so new files and subdirectories
+    /// are seen.
+    base: PathBuf,
+}
+
+/// An open file.
+#[derive(Debug)]
+struct Tailed {
+    /// Key into [`Shared`] and [`Batch::file`].
+    id: u64,
+    path: Arc<Path>,
+    /// The path as the metric label and the checkpoint's informational name.
+    label: String,
+    file: File,
+    dev: u64,
+    ino: u64,
+    /// Read position (the file's cursor).
+    pos: u64,
+    split: Splitter,
+    /// Set when the path no longer names this file: drain, then close.
+    retired: Option<Instant>,
+    last_growth: Instant,
+    /// Bytes the current fingerprint covers: refreshed while below [`FINGERPRINT_BYTES`].
+    fp_len: u64,
+    metrics: FileMetrics,
+}
+
+pub(crate) struct Reader {
+    cfg: Config,
+    patterns: Vec<Pattern>,
+    files: Vec<Tailed>,
+    next_id: u64,
+    tx: mpsc::Sender<Batch>,
+    shared: Arc<Shared>,
+    metrics: Metrics,
+    wake: Arc<Wake>,
+    wake_rx: Receiver<()>,
+    /// Kept alive for its inotify thread; `None` when inotify is unavailable (polling only).
+    watcher: Option<RecommendedWatcher>,
+    /// Directories watched, with the (dev, inode) they had, to re-watch a recreated directory.
+    watched: HashMap<PathBuf, (u64, u64)>,
+    /// Entries of the checkpoint loaded at startup, by (dev, inode), used on the first open.
+    restored: checkpoint::ByInode,
+    /// Files closed after rotation, by (dev, inode): if one shows up again under a name that
+    /// matches (a glob like `*.log*` also matches `app.log.1`), it resumes where it was closed
+    /// instead of being read again.
+    gone: checkpoint::ByInode,
+    scratch: BytesMut,
+    /// The consumer went away: stop reading.
+    closed: bool,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("files", &self.files.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+fn base_dir(pattern: &str) -> PathBuf {
+    let mut base = PathBuf::new();
+    let p = Path::new(pattern);
+    let comps: Vec<_> = p.components().collect();
+    for (i, c) in comps.iter().enumerate() {
+        let s = c.as_os_str().to_string_lossy();
+        // The last component names files, never a directory to watch.
+        if is_glob(&s) || i + 1 == comps.len() {
+            break;
+        }
+        base.push(c);
+    }
+    if base.as_os_str().is_empty() {
+        base.push(".");
+    }
+    base
+}
+
+impl Reader {
+    pub(crate) fn new(
+        cfg: Config,
+        tx: mpsc::Sender<Batch>,
+        shared: Arc<Shared>,
+        metrics: Metrics,
+    ) -> Result<(Self, Arc<Wake>), Error> {
+        let patterns = cfg
+            .paths
+            .iter()
+            .map(|p| Pattern {
+                text: p.clone(),
+                is_glob: is_glob(p),
+                base: base_dir(p),
+            })
+            .collect();
+        let (wake_tx, wake_rx) = sync_channel(1);
+        let wake = Arc::new(Wake {
+            dirty: AtomicBool::new(false),
+            rescan: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            tx: wake_tx,
+        });
+        let w = wake.clone();
+        let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            match res {
+                Ok(ev) => {
+                    let grew = matches!(
+                        ev.kind,
+                        EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Metadata(_))
+                            | EventKind::Access(_)
+                    );
+                    if ev.need_rescan() || !grew {
+                        w.rescan.store(true, Ordering::SeqCst);
+                    }
+                }
+                Err(_) => w.rescan.store(true, Ordering::SeqCst),
+            }
+            w.dirty.store(true, Ordering::SeqCst);
+            w.ring();
+        })?;
+        let restored = match &cfg.checkpoint_file {
+            None => HashMap::new(),
+            Some(path) => match checkpoint::load(path) {
+                Ok(Some(m)) => {
+                    tracing::info!(checkpoint = %path.display(), files = m.len(), "resuming from checkpoint");
+                    m
+                }
+                Ok(None) => HashMap::new(),
+                Err(e) => {
+                    metrics.checkpoint_errors.inc();
+                    tracing::warn!(checkpoint = %path.display(), error = %e, "ignoring unreadable checkpoint; starting without it");
+                    HashMap::new()
+                }
+            },
+        };
+        let reader = Self {
+            scratch: BytesMut::new(),
+            cfg,
+            patterns,
+            files: Vec::new(),
+            next_id: 0,
+            tx,
+            shared,
+            metrics,
+            wake: wake.clone(),
+            wake_rx,
+            watcher: Some(watcher),
+            watched: HashMap::new(),
+            restored,
+            gone: HashMap::new(),
+            closed: false,
+        };
+        Ok((reader, wake))
+    }
+
+    /// The thread's body: follow until shutdown, then drain.
+    pub(crate) fn run(mut self) {
+        self.rescan(true);
+        self.poll(false);
+        let mut last_rescan = Instant::now();
+        let mut last_save = Instant::now();
+        let mut hot = false;
+        while !self.closed {
+            let timeout = if hot {
+                Duration::ZERO
+            } else {
+                self.cfg
+                    .rescan_interval
+                    .saturating_sub(last_rescan.elapsed())
+            };
+            match self.wake_rx.recv_timeout(timeout) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if self.wake.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let mut rescanned = false;
+            if self.wake.rescan.swap(false, Ordering::SeqCst)
+                || last_rescan.elapsed() >= self.cfg.rescan_interval
+            {
+                self.rescan(false);
+                last_rescan = Instant::now();
+                rescanned = true;
+            }
+            if self.wake.dirty.swap(false, Ordering::SeqCst) || hot || rescanned {
+                hot = self.poll(false);
+            }
+            if last_save.elapsed() >= self.cfg.checkpoint_interval {
+                self.save_checkpoint();
+                last_save = Instant::now();
+            }
+        }
+        // Shutdown: pick up files that appeared since the last scan, read everything to its end,
+        // and emit what is held of unterminated lines.
+        if !self.closed {
+            self.rescan(false);
+            while self.poll(true) && !self.closed {}
+            for i in 0..self.files.len() {
+                self.flush_partial(i);
+            }
+        }
+        self.refresh_fingerprints();
+        // Dropping the sender (with self) closes the channel: the consumer's next() returns None.
+        tracing::debug!(files = self.files.len(), "follower drained");
+    }
+
+    fn save_checkpoint(&mut self) {
+        let Some(path) = self.cfg.checkpoint_file.clone() else {
+            return;
+        };
+        self.refresh_fingerprints();
+        if !self.shared.changed.load(Ordering::Relaxed) {
+            return;
+        }
+        match self.shared.save(&path) {
+            Ok(()) => {
+                self.metrics.checkpoint_saves.inc();
+            }
+            Err(e) => {
+                self.metrics.checkpoint_errors.inc();
+                tracing::warn!(checkpoint = %path.display(), error = %e, "cannot save checkpoint");
+            }
+        }
+    }
+
+    /// Re-hashes the first bytes of files that were shorter than the fingerprint when last hashed.
+    fn refresh_fingerprints(&mut self) {
+        let mut updates = Vec::new();
+        for f in &mut self.files {
+            if f.fp_len < FINGERPRINT_BYTES
+                && f.pos > f.fp_len
+                && let Ok(id) = checkpoint::fingerprint(&f.file, f.dev, f.ino)
+            {
+                f.fp_len = id.fp_len;
+                updates.push((f.id, id));
+            }
+        }
+        if updates.is_empty() {
+            return;
+        }
+        let mut files = self.shared.lock();
+        for (fid, id) in updates {
+            if let Some(e) = files.get_mut(&fid) {
+                e.id = id;
+            }
+        }
+        drop(files);
+        self.shared.changed.store(true, Ordering::Relaxed);
+    }
+
+    /// Expands the patterns, opens new files, retires files whose path now names something else,
+    /// and (re)watches directories.
+    fn rescan(&mut self, initial: bool) {
+        let mut found: Vec<PathBuf> = Vec::new();
+        let mut dirs: HashSet<PathBuf> = HashSet::new();
+        for p in &self.patterns {
+            dirs.insert(p.base.clone());
+            if p.is_glob {
+                match glob::glob(&p.text) {
+                    Ok(paths) => found.extend(paths.flatten()),
+                    Err(e) => tracing::warn!(pattern = %p.text, error = %e, "bad pattern"),
+                }
+            } else {
+                found.push(PathBuf::from(&p.text));
+            }
+        }
+        let mut seen: HashSet<PathBuf> = HashSet::new();
+        let mut present: HashSet<(u64, u64)> = HashSet::new();
+        for path in found {
+            if !seen.insert(path.clone()) {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            if let Some(parent) = path.parent() {
+                dirs.insert(if parent.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    parent.to_path_buf()
+                });
+            }
+            let key = (meta.dev(), meta.ino());
+            present.insert(key);
+            if self.files.iter().any(|f| f.dev == key.0 && f.ino == key.1) {
+                continue;
+            }
+            // A file this path did not name before. If we follow another file under the same
+            // path, that one was rotated or replaced: retire it (it is drained first, then closed).
+            self.retire_path(&path);
+            self.open(&path, initial);
+        }
+        // Followed files whose path is gone (renamed away, deleted) or names another file.
+        let now = Instant::now();
+        for f in &mut self.files {
+            if f.retired.is_some() {
+                continue;
+            }
+            let same = std::fs::metadata(&f.path)
+                .map(|m| m.dev() == f.dev && m.ino() == f.ino)
+                .unwrap_or(false);
+            if !same {
+                f.retired = Some(now);
+                f.last_growth = now;
+                self.metrics.rotations.inc();
+                tracing::debug!(path = %f.path.display(), "file rotated away; draining it");
+            }
+        }
+        self.watch_dirs(dirs);
+    }
+
+    fn retire_path(&mut self, path: &Path) {
+        let now = Instant::now();
+        for f in &mut self.files {
+            if f.retired.is_none() && *f.path == *path {
+                f.retired = Some(now);
+                f.last_growth = now;
+                self.metrics.rotations.inc();
+                tracing::debug!(path = %path.display(), "path names a new file; draining the old one");
+            }
+        }
+    }
+
+    fn watch_dirs(&mut self, dirs: HashSet<PathBuf>) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        for dir in dirs {
+            let Ok(meta) = std::fs::metadata(&dir) else {
+                self.watched.remove(&dir);
+                continue;
+            };
+            let key = (meta.dev(), meta.ino());
+            if self.watched.get(&dir) == Some(&key) {
+                continue;
+            }
+            if self.watched.contains_key(&dir) {
+                let _ = watcher.unwatch(&dir);
+            }
+            match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.watched.insert(dir, key);
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory; relying on the periodic rescan");
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, path: &Path, initial: bool) {
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot open");
+                return;
+            }
+        };
+        let Ok(meta) = file.metadata() else {
+            return;
+        };
+        let (dev, ino, size) = (meta.dev(), meta.ino(), meta.len());
+        let Ok(ident) = checkpoint::fingerprint(&file, dev, ino) else {
+            return;
+        };
+        let label = path.to_string_lossy().into_owned();
+        let mut start = 0;
+        let known = self
+            .gone
+            .remove(&(dev, ino))
+            .or_else(|| self.restored.remove(&(dev, ino)));
+        match known {
+            Some(e) if checkpoint::matches(&file, &e.id) && e.offset <= size => {
+                start = e.offset;
+            }
+            Some(e) if checkpoint::matches(&file, &e.id) => {
+                // Truncated while we were down.
+                tracing::info!(path = %label, offset = e.offset, size, "file shrank since the checkpoint; reading from its start");
+                self.metrics.truncations.inc();
+            }
+            restored => {
+                if restored.is_some() {
+                    tracing::info!(path = %label, "inode reused by another file since the checkpoint; reading from its start");
+                }
+                if initial && self.cfg.from == StartFrom::End {
+                    start = size;
+                }
+            }
+        }
+        if start > 0
+            && let Err(e) = file.seek(SeekFrom::Start(start))
+        {
+            tracing::warn!(path = %label, error = %e, "cannot seek");
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.shared.lock().insert(
+            id,
+            Entry {
+                path: label.clone(),
+                id: ident,
+                offset: start,
+            },
+        );
+        self.shared.changed.store(true, Ordering::Relaxed);
+        let now = Instant::now();
+        tracing::debug!(path = %label, offset = start, "following");
+        self.files.push(Tailed {
+            id,
+            path: Arc::from(path),
+            metrics: self.metrics.file(&label),
+            label,
+            file,
+            dev,
+            ino,
+            pos: start,
+            split: Splitter::new(self.cfg.max_line_bytes, self.cfg.long_lines, start),
+            retired: None,
+            last_growth: now,
+            fp_len: ident.fp_len,
+        });
+        self.metrics.files_watched.set(self.files.len() as i64);
+    }
+
+    /// One pass over the open files. Returns whether some file has more to read right away.
+    ///
+    /// Order matters for rotation: the sizes of the live files are taken first, then retired files
+    /// are read to their end, then live files up to the sizes taken. A writer that wrote its last
+    /// line to the old file before its first line to the new one then has that last line read
+    /// first, whatever the timing.
+    fn poll(&mut self, unlimited: bool) -> bool {
+        let budget = if unlimited { usize::MAX } else { FILE_BUDGET };
+        let sizes: Vec<Option<u64>> = self
+            .files
+            .iter()
+            .map(|f| {
+                if f.retired.is_none() {
+                    f.file.metadata().ok().map(|m| m.len())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let mut more = false;
+        for i in 0..self.files.len() {
+            if self.files[i].retired.is_some() {
+                // Retired files are finite: read them to their end regardless of the budget.
+                self.read(i, None, usize::MAX);
+            }
+        }
+        for (i, size) in sizes.into_iter().enumerate() {
+            let Some(size) = size else { continue };
+            let f = &mut self.files[i];
+            if size < f.pos {
+                tracing::info!(path = %f.label, offset = f.pos, size, "file truncated; reading from its start");
+                self.metrics.truncations.inc();
+                if let Err(e) = f.file.seek(SeekFrom::Start(0)) {
+                    tracing::warn!(path = %f.label, error = %e, "cannot seek");
+                    continue;
+                }
+                f.pos = 0;
+                f.split.reset(0);
+                f.fp_len = 0;
+            }
+            f.metrics.lag.set((size - f.pos) as i64);
+            if self.read(i, Some(size), budget) {
+                more = true;
+            }
+        }
+        self.close_finished();
+        more && !self.closed
+    }
+
+    /// Reads file `i` up to `limit` (or its end) and at most about `budget` bytes; sends the lines.
+    /// Returns whether it stopped on the budget with more to read.
+    fn read(&mut self, i: usize, limit: Option<u64>, budget: usize) -> bool {
+        let chunk_size = self.cfg.read_buffer_bytes;
+        let mut total = 0usize;
+        let mut lines: Vec<Line> = Vec::new();
+        loop {
+            if self.closed {
+                return false;
+            }
+            let f = &mut self.files[i];
+            let want = match limit {
+                Some(l) => (l.saturating_sub(f.pos)).min(chunk_size as u64) as usize,
+                None => chunk_size,
+            };
+            if want == 0 {
+                return false;
+            }
+            if total >= budget {
+                return true;
+            }
+            if self.scratch.capacity() < want {
+                self.scratch = BytesMut::with_capacity(chunk_size.max(want));
+            }
+            self.scratch.resize(want, 0);
+            let n = match f.file.read(&mut self.scratch[..want]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(path = %f.label, error = %e, "read failed");
+                    self.scratch.clear();
+                    return false;
+                }
+            };
+            self.scratch.truncate(n);
+            if n == 0 {
+                return false;
+            }
+            let chunk = self.scratch.split().freeze();
+            let off = f.pos;
+            f.pos += n as u64;
+            f.last_growth = Instant::now();
+            total += n;
+            f.split.push(&chunk, off, &f.path, &mut lines);
+            f.metrics.bytes.inc_by(n as u64);
+            if !lines.is_empty() {
+                f.metrics.lines.inc_by(lines.len() as u64);
+                let batch = Batch {
+                    file: f.id,
+                    end: f.split.consumed(),
+                    lines: std::mem::take(&mut lines),
+                };
+                self.send(batch);
+            }
+        }
+    }
+
+    fn send(&mut self, batch: Batch) {
+        // Blocks while the channel is full: the consumer is behind, so reading pauses.
+        if self.tx.blocking_send(batch).is_err() {
+            self.closed = true;
+        }
+    }
+
+    fn flush_partial(&mut self, i: usize) {
+        let f = &mut self.files[i];
+        let mut lines = Vec::new();
+        f.split.flush(&f.path, &mut lines);
+        if lines.is_empty() {
+            return;
+        }
+        f.metrics.lines.inc_by(lines.len() as u64);
+        let batch = Batch {
+            file: f.id,
+            end: f.split.consumed(),
+            lines,
+        };
+        self.send(batch);
+    }
+
+    /// Closes retired files that are deleted (never keep a deleted file open) or have not grown
+    /// for `rotate_wait`.
+    fn close_finished(&mut self) {
+        let mut i = 0;
+        while i < self.files.len() {
+            let f = &self.files[i];
+            let done = match f.retired {
+                None => false,
+                Some(_) => {
+                    let deleted = f.file.metadata().map(|m| m.nlink() == 0).unwrap_or(true);
+                    if deleted {
+                        self.metrics.deletions.inc();
+                    }
+                    deleted || f.last_growth.elapsed() >= self.cfg.rotate_wait
+                }
+            };
+            if done {
+                self.flush_partial(i);
+                let f = self.files.remove(i);
+                tracing::debug!(path = %f.label, offset = f.pos, "closed");
+                let entry = self.shared.lock().remove(&f.id);
+                if let Some(mut e) = entry {
+                    if self.gone.len() >= MAX_GONE {
+                        self.gone.clear();
+                    }
+                    if let Ok(id) = checkpoint::fingerprint(&f.file, f.dev, f.ino) {
+                        e.id = id;
+                    }
+                    e.offset = f.split.consumed();
+                    self.gone.insert((f.dev, f.ino), e);
+                }
+                self.shared.changed.store(true, Ordering::Relaxed);
+                if !self.files.iter().any(|o| o.label == f.label) {
+                    self.metrics.forget(&f.label);
+                }
+                self.metrics.files_watched.set(self.files.len() as i64);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_dirs() {
+        assert_eq!(
+            base_dir("/var/log/app/*.log"),
+            PathBuf::from("/var/log/app")
+        );
+        assert_eq!(base_dir("/var/log/*/x.log"), PathBuf::from("/var/log"));
+        assert_eq!(base_dir("/var/log/app.log"), PathBuf::from("/var/log"));
+        assert_eq!(base_dir("app.log"), PathBuf::from("."));
+        assert!(is_glob("a/*.log"));
+        assert!(!is_glob("a/b.log"));
+    }
+}
