@@ -1,0 +1,836 @@
+//! The git work, in-process with libgit2 (through the `git2` crate): open or re-create the
+//! repository under the root, ask the remote what the ref points at, fetch it shallowly when it is
+//! new, check it out into its own worktree and publish it.
+//!
+//! Everything here is blocking; the sync loop runs it on a blocking thread and stops it through an
+//! [`Abort`] checked from libgit2's progress callbacks.
+//!
+//! Layout under the root (upstream's contract):
+//! ```text
+//! <root>/.git/                       the repository (remote "origin", never checked out itself)
+//! <root>/.git/worktrees/<sha>/       per-worktree git state (HEAD, index)
+//! <root>/.worktrees/<sha>/           one checkout per synced commit; its .git file is relative
+//! <root>/<link> -> .worktrees/<sha>  relative symlink
+//! ```
+//! A worktree is checked out under a temporary name and renamed to `<sha>` only when complete, so
+//! a `.worktrees/<sha>` that exists is always whole, even after a crash.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use git2::build::CheckoutBuilder;
+use git2::{
+    AutotagOption, CertificateCheckStatus, Cred, CredentialType, Direction, FetchOptions, Oid,
+    ProxyOptions, RemoteCallbacks, Repository, RepositoryInitOptions,
+};
+
+use crate::config::{Auth, Materialize, Submodules, is_full_sha};
+use crate::known_hosts::{KnownHosts, ssh_host_port};
+use crate::publish;
+use crate::redact::{Redactor, strip_userinfo};
+
+/// The local ref that keeps the fetched commit.
+const TARGET_REF: &str = "refs/gitsync/target";
+/// In copy mode, the commit last published (there is no symlink to read it from).
+const COPY_STATE_FILE: &str = "gitsync-published";
+
+/// Why a sync failed. Messages may quote libgit2, which can quote URLs: callers redact them.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// libgit2 failed.
+    #[error("{context}: {message}")]
+    Git {
+        /// What was being done.
+        context: &'static str,
+        /// libgit2's message.
+        message: String,
+        /// libgit2's error class, to tell a damaged repository from a network problem.
+        class: git2::ErrorClass,
+    },
+    /// A file system operation failed.
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The remote has no such branch or tag.
+    #[error("ref `{0}` was not found in the remote repository")]
+    RefNotFound(String),
+    /// The server refused the credentials, or none were given.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// Shutdown or the sync timeout stopped the sync.
+    #[error("sync aborted: {0}")]
+    Aborted(&'static str),
+}
+
+impl SyncError {
+    fn git(context: &'static str) -> impl FnOnce(git2::Error) -> SyncError {
+        move |e| SyncError::Git {
+            context,
+            message: e.message().to_owned(),
+            class: e.class(),
+        }
+    }
+
+    fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SyncError {
+        let path = path.to_path_buf();
+        move |source| SyncError::Io {
+            context,
+            path,
+            source,
+        }
+    }
+
+    /// Whether the error hints at a damaged repository rather than the network or the remote.
+    pub fn suggests_corruption(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Git {
+                class: git2::ErrorClass::Odb
+                    | git2::ErrorClass::Object
+                    | git2::ErrorClass::Zlib
+                    | git2::ErrorClass::Repository
+                    | git2::ErrorClass::Index
+                    | git2::ErrorClass::Reference,
+                ..
+            }
+        )
+    }
+}
+
+/// Stops a running sync: shutdown sets the flag, the sync timeout sets the deadline.
+#[derive(Clone, Debug)]
+pub struct Abort {
+    flag: Arc<AtomicBool>,
+    deadline: Instant,
+}
+
+impl Abort {
+    /// An abort that fires when `flag` is set or at `deadline`.
+    pub fn new(flag: Arc<AtomicBool>, deadline: Instant) -> Self {
+        Self { flag, deadline }
+    }
+
+    /// Why to stop now, if so.
+    pub fn reason(&self) -> Option<&'static str> {
+        if self.flag.load(Ordering::Relaxed) {
+            Some("shutting down")
+        } else if Instant::now() >= self.deadline {
+            Some("--sync-timeout expired")
+        } else {
+            None
+        }
+    }
+
+    fn check(&self) -> Result<(), SyncError> {
+        match self.reason() {
+            Some(r) => Err(SyncError::Aborted(r)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What the syncer needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Repository URL, possibly with credentials.
+    pub repo: String,
+    /// Branch, tag, HEAD or full SHA.
+    pub git_ref: String,
+    /// Fetch depth, 0 for all history.
+    pub depth: u32,
+    /// Absolute root.
+    pub root: PathBuf,
+    /// Absolute link path.
+    pub link: PathBuf,
+    /// Credentials.
+    pub auth: Auth,
+    /// Submodule handling.
+    pub submodules: Submodules,
+    /// chmod g+w what is written.
+    pub group_write: bool,
+    /// Symlink or copy.
+    pub materialize: Materialize,
+}
+
+/// The result of one successful sync.
+#[derive(Debug, Clone)]
+pub struct Synced {
+    /// The published commit.
+    pub sha: String,
+    /// Whether this sync published a new commit.
+    pub changed: bool,
+    /// The published tree (the worktree, or the copied directory).
+    pub path: PathBuf,
+    /// How long the fetch took, when there was one.
+    pub fetch: Option<Duration>,
+}
+
+/// Does the syncing; one per process.
+#[derive(Debug)]
+pub struct Syncer {
+    s: Settings,
+    redactor: Redactor,
+    origin_url: String,
+}
+
+impl Syncer {
+    /// A syncer for `settings`; `redactor` learns the secrets it reads.
+    pub fn new(settings: Settings, redactor: Redactor) -> Self {
+        if let Some(p) = &settings.auth.password {
+            redactor.add(p);
+        }
+        let origin_url = strip_userinfo(&settings.repo);
+        Self {
+            s: settings,
+            redactor,
+            origin_url,
+        }
+    }
+
+    fn worktrees_dir(&self) -> PathBuf {
+        self.s.root.join(".worktrees")
+    }
+
+    fn git_dir(&self) -> PathBuf {
+        self.s.root.join(".git")
+    }
+
+    /// Whether the repository URL is served by libgit2's local transport (no shallow fetches).
+    fn is_local(&self) -> bool {
+        let r = &self.s.repo;
+        r.starts_with("file://") || r.starts_with('/') || r.starts_with("./")
+    }
+
+    /// Makes the root usable and returns the commit currently published, if it is intact.
+    ///
+    /// Leftover temporaries from a crash are removed. A root that is not ours (no repository, a
+    /// repository of a parent directory, a damaged object store, a link to a missing worktree) is
+    /// emptied and initialised again, as upstream does, so nothing half-synced is ever served.
+    pub fn prepare(&self) -> Result<Option<String>, SyncError> {
+        let root = &self.s.root;
+        std::fs::create_dir_all(root).map_err(SyncError::io("cannot create --root", root))?;
+        let removed = publish::clean_temporaries(&self.s.link).map_err(SyncError::io(
+            "cannot remove stale temporary links in",
+            root,
+        ))?;
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "removed temporary links left by an interrupted run"
+            );
+        }
+        let empty = std::fs::read_dir(root)
+            .map_err(SyncError::io("cannot read --root", root))?
+            .next()
+            .is_none();
+        let mut current = None;
+        if !empty {
+            match self.check_existing() {
+                Ok(c) => current = c,
+                Err(why) => {
+                    tracing::warn!(root = %root.display(), reason = %why, "root is not a usable git-sync root; emptying it and cloning again");
+                    self.wipe_root()?;
+                }
+            }
+        }
+        let repo = self.open_or_init()?;
+        self.clean_worktrees(&repo, current.as_deref(), None)?;
+        Ok(current)
+    }
+
+    /// Checks an existing root; returns the intact published commit, or why the root is unusable.
+    fn check_existing(&self) -> Result<Option<String>, String> {
+        let repo = Repository::open(self.git_dir()).map_err(|e| e.message().to_owned())?;
+        let same = |a: &Path, b: &Path| {
+            a.canonicalize()
+                .ok()
+                .is_some_and(|a| Some(a) == b.canonicalize().ok())
+        };
+        match repo.workdir() {
+            Some(w) if same(w, &self.s.root) => {}
+            _ => return Err("the repository's work tree is not the root".to_owned()),
+        }
+        let Some(sha) = self.published_sha() else {
+            return Ok(None);
+        };
+        let oid = Oid::from_str(&sha).map_err(|e| e.message().to_owned())?;
+        if self.s.materialize == Materialize::Symlink && !self.worktrees_dir().join(&sha).is_dir() {
+            return Err(format!("the link points at a missing worktree {sha}"));
+        }
+        check_commit_complete(&repo, oid).map_err(|e| format!("commit {sha}: {e}"))?;
+        Ok(Some(sha))
+    }
+
+    /// The commit the link publishes, read back from disk.
+    pub fn published_sha(&self) -> Option<String> {
+        let sha = match self.s.materialize {
+            Materialize::Symlink => std::fs::read_link(&self.s.link)
+                .ok()?
+                .file_name()?
+                .to_string_lossy()
+                .into_owned(),
+            Materialize::Copy => {
+                if !self.s.link.is_dir() {
+                    return None;
+                }
+                std::fs::read_to_string(self.git_dir().join(COPY_STATE_FILE))
+                    .ok()?
+                    .trim()
+                    .to_owned()
+            }
+        };
+        is_full_sha(&sha).then_some(sha)
+    }
+
+    fn wipe_root(&self) -> Result<(), SyncError> {
+        // The root is often a volume mount point, which cannot be removed itself: empty it.
+        let root = &self.s.root;
+        for entry in std::fs::read_dir(root).map_err(SyncError::io("cannot read --root", root))? {
+            let entry = entry.map_err(SyncError::io("cannot read --root", root))?;
+            publish::remove_any(&entry.path())
+                .map_err(SyncError::io("cannot empty --root", &entry.path()))?;
+        }
+        Ok(())
+    }
+
+    fn open_or_init(&self) -> Result<Repository, SyncError> {
+        let repo = match Repository::open(self.git_dir()) {
+            Ok(r) => r,
+            Err(_) => {
+                let mut opts = RepositoryInitOptions::new();
+                opts.initial_head("git-sync").no_reinit(false);
+                Repository::init_opts(&self.s.root, &opts)
+                    .map_err(SyncError::git("cannot initialise the repository"))?
+            }
+        };
+        // "origin" is what users and relative submodule URLs expect; it is written without
+        // credentials, which are only ever held in memory.
+        let current = repo
+            .find_remote("origin")
+            .ok()
+            .and_then(|r| r.url().map(str::to_owned));
+        match current {
+            Some(u) if u == self.origin_url => {}
+            Some(_) => repo
+                .remote_set_url("origin", &self.origin_url)
+                .map_err(SyncError::git("cannot set the origin remote"))?,
+            None => {
+                repo.remote("origin", &self.origin_url)
+                    .map_err(SyncError::git("cannot add the origin remote"))?;
+            }
+        }
+        Ok(repo)
+    }
+
+    /// One sync: resolve the ref remotely, fetch if needed, check out and publish.
+    pub fn sync(&self, current: Option<&str>, abort: &Abort) -> Result<Synced, SyncError> {
+        let repo = self.open_or_init()?;
+        let password = self.password()?;
+        let known_hosts = self.known_hosts()?;
+        let attempts = Attempts::default();
+        let mut remote = repo
+            .remote_anonymous(&self.s.repo)
+            .map_err(SyncError::git("bad --repo"))?;
+
+        abort.check()?;
+        let heads: Vec<(String, Oid)> = {
+            let cb = self.callbacks(password.as_deref(), known_hosts.as_ref(), abort, &attempts);
+            let conn = remote
+                .connect_auth(Direction::Fetch, Some(cb), Some(proxy()))
+                .map_err(|e| self.net_error("cannot reach the repository", e, &attempts, abort))?;
+            conn.list()
+                .map_err(SyncError::git("cannot list the remote's refs"))?
+                .iter()
+                .map(|h| (h.name().to_owned(), h.oid()))
+                .collect()
+        };
+        let (remote_ref, listed) = resolve(&heads, &self.s.git_ref)?;
+
+        if let Some(cur) = current
+            && cur == listed.to_string()
+            && self.is_published_intact(cur)
+        {
+            return Ok(Synced {
+                sha: cur.to_owned(),
+                changed: false,
+                path: self.published_path(cur),
+                fetch: None,
+            });
+        }
+
+        let mut fetch_time = None;
+        let oid = match repo.find_commit(listed) {
+            Ok(c) => c.id(),
+            Err(_) => {
+                abort.check()?;
+                let started = Instant::now();
+                let src = remote_ref.clone().unwrap_or_else(|| listed.to_string());
+                let refspec = format!("+{src}:{TARGET_REF}");
+                let mut fo = FetchOptions::new();
+                fo.remote_callbacks(self.callbacks(
+                    password.as_deref(),
+                    known_hosts.as_ref(),
+                    abort,
+                    &attempts,
+                ))
+                .proxy_options(proxy())
+                .download_tags(AutotagOption::None)
+                .update_fetchhead(false);
+                if self.s.depth > 0 && !self.is_local() {
+                    fo.depth(i32::try_from(self.s.depth).unwrap_or(i32::MAX));
+                }
+                remote
+                    .fetch(&[refspec.as_str()], Some(&mut fo), None)
+                    .map_err(|e| self.net_error("fetch failed", e, &attempts, abort))?;
+                fetch_time = Some(started.elapsed());
+                let fetched = repo
+                    .find_reference(TARGET_REF)
+                    .and_then(|r| r.peel_to_commit())
+                    .map_err(SyncError::git("the fetched ref is not a commit"))?;
+                fetched.id()
+            }
+        };
+        abort.check()?;
+        let sha = oid.to_string();
+        let path = match self.s.materialize {
+            Materialize::Symlink => {
+                let wt = self.ensure_worktree(oid, abort)?;
+                publish::publish_symlink(&self.s.link, &wt)
+                    .map_err(SyncError::io("cannot publish the link", &self.s.link))?;
+                wt
+            }
+            Materialize::Copy => {
+                self.publish_copy(&repo, oid)?;
+                self.s.link.clone()
+            }
+        };
+        Ok(Synced {
+            sha,
+            changed: current != Some(oid.to_string().as_str()),
+            path,
+            fetch: fetch_time,
+        })
+    }
+
+    fn published_path(&self, sha: &str) -> PathBuf {
+        match self.s.materialize {
+            Materialize::Symlink => self.worktrees_dir().join(sha),
+            Materialize::Copy => self.s.link.clone(),
+        }
+    }
+
+    fn is_published_intact(&self, sha: &str) -> bool {
+        self.published_sha().as_deref() == Some(sha)
+            && (self.s.materialize == Materialize::Copy || self.worktrees_dir().join(sha).is_dir())
+    }
+
+    /// Maps a libgit2 network error to a clear one, preferring what the callbacks learnt.
+    fn net_error(
+        &self,
+        context: &'static str,
+        e: git2::Error,
+        attempts: &Attempts,
+        abort: &Abort,
+    ) -> SyncError {
+        if let Some(r) = abort.reason() {
+            return SyncError::Aborted(r);
+        }
+        if let Some(why) = attempts.auth_failure.take() {
+            return SyncError::Auth(why);
+        }
+        if e.class() == git2::ErrorClass::Http && e.message().contains("401") {
+            return SyncError::Auth(
+                "the server refused the credentials (check --username and the password)".to_owned(),
+            );
+        }
+        SyncError::Git {
+            context,
+            message: self.redactor.redact(e.message()),
+            class: e.class(),
+        }
+    }
+
+    fn password(&self) -> Result<Option<String>, SyncError> {
+        if let Some(f) = &self.s.auth.password_file {
+            let p = std::fs::read_to_string(f)
+                .map_err(SyncError::io("cannot read --password-file", f))?;
+            let p = p.trim_end_matches(['\n', '\r']).to_owned();
+            self.redactor.add(&p);
+            return Ok(Some(p));
+        }
+        Ok(self.s.auth.password.clone())
+    }
+
+    fn known_hosts(&self) -> Result<Option<KnownHosts>, SyncError> {
+        if !self.s.auth.ssh_known_hosts || ssh_host_port(&self.s.repo).is_none() {
+            return Ok(None);
+        }
+        let f = &self.s.auth.ssh_known_hosts_file;
+        let text = std::fs::read_to_string(f)
+            .map_err(SyncError::io("cannot read --ssh-known-hosts-file", f))?;
+        Ok(Some(KnownHosts::parse(&text)))
+    }
+
+    fn callbacks<'a>(
+        &'a self,
+        password: Option<&'a str>,
+        known_hosts: Option<&'a KnownHosts>,
+        abort: &'a Abort,
+        attempts: &'a Attempts,
+    ) -> RemoteCallbacks<'a> {
+        let mut cb = RemoteCallbacks::new();
+        let auth = &self.s.auth;
+        cb.credentials(move |_url, user_from_url, allowed| {
+            if allowed.contains(CredentialType::SSH_KEY) {
+                let n = attempts.ssh_keys.get();
+                attempts.ssh_keys.set(n + 1);
+                let user = user_from_url.unwrap_or("git");
+                return match auth.ssh_key_files.get(n) {
+                    Some(key) => Cred::ssh_key(user, None, key, None),
+                    None => {
+                        let why = if auth.ssh_key_files.is_empty() {
+                            "the ssh server wants a key: set --ssh-key-file".to_owned()
+                        } else {
+                            "the ssh server refused every key in --ssh-key-file".to_owned()
+                        };
+                        attempts.auth_failure.set(Some(why.clone()));
+                        Err(git2::Error::from_str(&why))
+                    }
+                };
+            }
+            if allowed.contains(CredentialType::USERNAME) {
+                return Cred::username(user_from_url.or(auth.username.as_deref()).unwrap_or("git"));
+            }
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                let n = attempts.userpass.get();
+                attempts.userpass.set(n + 1);
+                let why = match (auth.username.as_deref().or(user_from_url), password) {
+                    _ if n > 0 => "the server refused the credentials (check --username and the password)",
+                    (Some(u), Some(p)) => return Cred::userpass_plaintext(u, p),
+                    // A token alone: most forges accept any user name with it.
+                    (None, Some(p)) => return Cred::userpass_plaintext("git", p),
+                    (_, None) => "the server wants credentials: set --username and --password-file or GITSYNC_PASSWORD",
+                };
+                attempts.auth_failure.set(Some(why.to_owned()));
+                return Err(git2::Error::from_str(why));
+            }
+            Err(git2::Error::from_str("no supported authentication method"))
+        });
+        let repo_url = self.s.repo.clone();
+        cb.certificate_check(move |cert, host| {
+            let Some(hk) = cert.as_hostkey() else {
+                // TLS: let libgit2 verify the certificate chain as usual.
+                return Ok(CertificateCheckStatus::CertificatePassthrough);
+            };
+            let Some(kh) = known_hosts else {
+                return Ok(CertificateCheckStatus::CertificateOk);
+            };
+            let port = ssh_host_port(&repo_url).map_or(22, |(_, p)| p);
+            let key = hk
+                .hostkey()
+                .ok_or_else(|| git2::Error::from_str("the ssh server sent no host key"))?;
+            kh.check(host, port, key).map_err(|e| {
+                attempts.auth_failure.set(Some(format!(
+                    "{e} (--ssh-known-hosts-file; --ssh-known-hosts=false turns the check off)"
+                )));
+                git2::Error::from_str(&e.to_string())
+            })?;
+            Ok(CertificateCheckStatus::CertificateOk)
+        });
+        cb.transfer_progress(move |_| abort.reason().is_none());
+        cb.sideband_progress(move |_| abort.reason().is_none());
+        cb
+    }
+
+    /// `.worktrees/<sha>`, checked out completely; created under a temporary name and renamed.
+    fn ensure_worktree(&self, oid: Oid, abort: &Abort) -> Result<PathBuf, SyncError> {
+        let sha = oid.to_string();
+        let wts = self.worktrees_dir();
+        let final_dir = wts.join(&sha);
+        let admin = self.git_dir().join("worktrees").join(&sha);
+        if final_dir.is_dir() && admin.is_dir() {
+            return Ok(final_dir);
+        }
+        std::fs::create_dir_all(&wts).map_err(SyncError::io("cannot create", &wts))?;
+        let _ = publish::remove_any(&final_dir);
+        let _ = publish::remove_any(&admin);
+        std::fs::create_dir_all(&admin).map_err(SyncError::io("cannot create", &admin))?;
+        let write = |name: &str, content: String| {
+            let p = admin.join(name);
+            std::fs::write(&p, content).map_err(SyncError::io("cannot write", &p))
+        };
+        let tmp = wts.join(format!(".tmp-{sha}-{}", std::process::id()));
+        write("HEAD", format!("{sha}\n"))?;
+        write("commondir", "../..\n".to_owned())?;
+        // libgit2 takes the work tree's location from this file: the temporary directory while
+        // checking out, the final one once renamed.
+        write("gitdir", format!("{}\n", tmp.join(".git").display()))?;
+
+        let _ = publish::remove_any(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(SyncError::io("cannot create", &tmp))?;
+        // Relative, so the volume can be mounted at another path in another container. The
+        // temporary directory sits at the same depth as the final one, so the path holds for both.
+        let dotgit = tmp.join(".git");
+        std::fs::write(&dotgit, format!("gitdir: ../../.git/worktrees/{sha}\n"))
+            .map_err(SyncError::io("cannot write", &dotgit))?;
+        let result = (|| {
+            let wrepo =
+                Repository::open(&tmp).map_err(SyncError::git("cannot open the new worktree"))?;
+            let commit = wrepo
+                .find_commit(oid)
+                .map_err(SyncError::git("cannot read the commit"))?;
+            let mut co = CheckoutBuilder::new();
+            co.force().recreate_missing(true);
+            wrepo
+                .checkout_tree(commit.as_object(), Some(&mut co))
+                .map_err(SyncError::git("checkout failed"))?;
+            abort.check()?;
+            if self.s.submodules != Submodules::Off {
+                self.update_submodules(&wrepo, self.s.submodules == Submodules::Recursive, abort)?;
+            }
+            if self.s.group_write {
+                publish::make_group_writable(&tmp).map_err(SyncError::io("cannot chmod", &tmp))?;
+                publish::make_group_writable(&admin)
+                    .map_err(SyncError::io("cannot chmod", &admin))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = publish::remove_any(&tmp);
+            let _ = publish::remove_any(&admin);
+            return Err(e);
+        }
+        std::fs::rename(&tmp, &final_dir).map_err(SyncError::io("cannot rename", &tmp))?;
+        write("gitdir", format!("{}\n", final_dir.join(".git").display()))?;
+        publish::fsync_dir(&wts).map_err(SyncError::io("cannot fsync", &wts))?;
+        Ok(final_dir)
+    }
+
+    fn update_submodules(
+        &self,
+        repo: &Repository,
+        recursive: bool,
+        abort: &Abort,
+    ) -> Result<(), SyncError> {
+        let subs = repo
+            .submodules()
+            .map_err(SyncError::git("cannot list submodules"))?;
+        let password = self.password()?;
+        let known_hosts = self.known_hosts()?;
+        for mut sub in subs {
+            abort.check()?;
+            let attempts = Attempts::default();
+            let mut fo = FetchOptions::new();
+            fo.remote_callbacks(self.callbacks(
+                password.as_deref(),
+                known_hosts.as_ref(),
+                abort,
+                &attempts,
+            ))
+            .proxy_options(proxy());
+            let mut opts = git2::SubmoduleUpdateOptions::new();
+            opts.fetch(fo);
+            sub.update(true, Some(&mut opts))
+                .map_err(SyncError::git("submodule update failed"))?;
+            if recursive {
+                let srepo = sub
+                    .open()
+                    .map_err(SyncError::git("cannot open a submodule"))?;
+                self.update_submodules(&srepo, true, abort)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn publish_copy(&self, repo: &Repository, oid: Oid) -> Result<(), SyncError> {
+        let link = &self.s.link;
+        if let Some(dir) = link.parent() {
+            std::fs::create_dir_all(dir).map_err(SyncError::io("cannot create", dir))?;
+        }
+        let staged = publish::temp_sibling(link);
+        std::fs::create_dir_all(&staged).map_err(SyncError::io("cannot create", &staged))?;
+        let result = (|| {
+            let commit = repo
+                .find_commit(oid)
+                .map_err(SyncError::git("cannot read the commit"))?;
+            let mut co = CheckoutBuilder::new();
+            co.force()
+                .recreate_missing(true)
+                .target_dir(&staged)
+                .update_index(false);
+            repo.checkout_tree(commit.as_object(), Some(&mut co))
+                .map_err(SyncError::git("checkout failed"))?;
+            if self.s.group_write {
+                publish::make_group_writable(&staged)
+                    .map_err(SyncError::io("cannot chmod", &staged))?;
+            }
+            publish::publish_dir(link, &staged)
+                .map_err(SyncError::io("cannot publish the directory", link))
+        })();
+        if let Err(e) = result {
+            let _ = publish::remove_any(&staged);
+            return Err(e);
+        }
+        let state = self.git_dir().join(COPY_STATE_FILE);
+        std::fs::write(&state, format!("{oid}\n")).map_err(SyncError::io("cannot write", &state))
+    }
+
+    /// Removes worktrees other than `current` (and `keep`), with their git state, and git state
+    /// left without a worktree. Returns the removed SHAs.
+    pub fn clean_worktrees(
+        &self,
+        repo: &Repository,
+        current: Option<&str>,
+        keep: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<Vec<String>, SyncError> {
+        let wts = self.worktrees_dir();
+        let mut removed = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(&wts) {
+            for entry in rd.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if Some(name.as_str()) == current {
+                    continue;
+                }
+                let is_tmp = name.starts_with(".tmp-");
+                if !is_tmp && keep.is_some_and(|k| k(&name)) {
+                    continue;
+                }
+                publish::remove_any(&entry.path())
+                    .map_err(SyncError::io("cannot remove", &entry.path()))?;
+                if !is_tmp {
+                    removed.push(name);
+                }
+            }
+        }
+        let admin = repo.path().join("worktrees");
+        if let Ok(rd) = std::fs::read_dir(&admin) {
+            for entry in rd.flatten() {
+                let name = entry.file_name();
+                if !wts.join(&name).is_dir() {
+                    publish::remove_any(&entry.path())
+                        .map_err(SyncError::io("cannot remove", &entry.path()))?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Opens the repository for housekeeping.
+    pub fn open(&self) -> Result<Repository, SyncError> {
+        Repository::open(self.git_dir()).map_err(SyncError::git("cannot open the repository"))
+    }
+}
+
+/// What the credential and host-key callbacks learnt during one sync.
+#[derive(Default)]
+struct Attempts {
+    ssh_keys: Cell<usize>,
+    userpass: Cell<u32>,
+    auth_failure: Cell<Option<String>>,
+}
+
+fn proxy() -> ProxyOptions<'static> {
+    // Honour HTTPS_PROXY / HTTP_PROXY / NO_PROXY like git does.
+    let mut p = ProxyOptions::new();
+    p.auto();
+    p
+}
+
+/// Finds the remote ref to fetch and the commit it advertises.
+fn resolve(heads: &[(String, Oid)], git_ref: &str) -> Result<(Option<String>, Oid), SyncError> {
+    let find = |name: &str| heads.iter().find(|(n, _)| n == name).map(|(_, o)| *o);
+    if is_full_sha(git_ref) {
+        let oid = Oid::from_str(git_ref).map_err(SyncError::git("bad --ref"))?;
+        // Prefer fetching an advertised name: servers speaking protocol v0 refuse other SHAs
+        // unless configured to allow them.
+        let name = heads
+            .iter()
+            .find(|(n, o)| *o == oid && !n.ends_with("^{}"))
+            .map(|(n, _)| n.clone());
+        return Ok((name, oid));
+    }
+    let candidates: Vec<String> = if git_ref == "HEAD" || git_ref.starts_with("refs/") {
+        vec![git_ref.to_owned()]
+    } else {
+        vec![
+            format!("refs/heads/{git_ref}"),
+            format!("refs/tags/{git_ref}"),
+        ]
+    };
+    for c in candidates {
+        // An annotated tag is advertised twice: the tag object, and `^{}` for the commit.
+        if let Some(oid) = find(&format!("{c}^{{}}")).or_else(|| find(&c)) {
+            return Ok((Some(c), oid));
+        }
+    }
+    Err(SyncError::RefNotFound(git_ref.to_owned()))
+}
+
+/// Checks that a commit, its tree and every object below it are present: what `git fsck
+/// --connectivity-only` would check for the published commit.
+fn check_commit_complete(repo: &Repository, oid: Oid) -> Result<(), String> {
+    let commit = repo.find_commit(oid).map_err(|e| e.message().to_owned())?;
+    let tree = commit.tree().map_err(|e| e.message().to_owned())?;
+    let odb = repo.odb().map_err(|e| e.message().to_owned())?;
+    let mut missing = None;
+    tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
+        if entry.kind() == Some(git2::ObjectType::Commit) {
+            return git2::TreeWalkResult::Ok; // a submodule: lives in its own repository
+        }
+        if !odb.exists(entry.id()) {
+            missing = Some(entry.id());
+            return git2::TreeWalkResult::Abort;
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .map_err(|e| e.message().to_owned())
+    .or_else(|e| if missing.is_some() { Ok(()) } else { Err(e) })?;
+    match missing {
+        Some(m) => Err(format!("object {m} is missing")),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oid(n: u8) -> Oid {
+        Oid::from_bytes(&[n; 20]).unwrap()
+    }
+
+    #[test]
+    fn resolves_branches_tags_and_shas() {
+        let heads = vec![
+            ("HEAD".to_owned(), oid(1)),
+            ("refs/heads/main".to_owned(), oid(1)),
+            ("refs/tags/v1".to_owned(), oid(2)),
+            ("refs/tags/v1^{}".to_owned(), oid(3)),
+            ("refs/tags/light".to_owned(), oid(4)),
+        ];
+        assert_eq!(resolve(&heads, "HEAD").unwrap().1, oid(1));
+        assert_eq!(
+            resolve(&heads, "main").unwrap(),
+            (Some("refs/heads/main".to_owned()), oid(1))
+        );
+        assert_eq!(resolve(&heads, "v1").unwrap().1, oid(3));
+        assert_eq!(resolve(&heads, "light").unwrap().1, oid(4));
+        let sha = oid(1).to_string();
+        assert_eq!(resolve(&heads, &sha).unwrap().0.as_deref(), Some("HEAD"));
+        let other = oid(9).to_string();
+        assert_eq!(resolve(&heads, &other).unwrap(), (None, oid(9)));
+        assert!(matches!(
+            resolve(&heads, "nope"),
+            Err(SyncError::RefNotFound(_))
+        ));
+    }
+}

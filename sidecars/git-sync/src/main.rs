@@ -1,0 +1,551 @@
+//! The `git-sync` command line: kubernetes/git-sync v4's flags and `GITSYNC_*` variables, the
+//! legacy `GIT_SYNC_*` names, and podmates' common flags.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use git_sync::config::{
+    Auth, Config, ExecHook, Materialize, Submodules, WebHook, default_link_name, parse_signal,
+};
+use podmates_runtime::args::parse_duration;
+use podmates_runtime::{Binary, RuntimeArgs, exit_usage};
+
+const NAME: &str = "git-sync";
+
+/// Go-style booleans: `--flag`, `--flag=true`, `--flag=false`, and env values `true`/`1`/`false`/`0`.
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" | "1" | "t" | "true" | "yes" | "on" => Ok(true),
+        "0" | "f" | "false" | "no" | "off" => Ok(false),
+        other => Err(format!("`{other}` is not a boolean (true or false)")),
+    }
+}
+
+/// Keeps a git checkout in a shared volume in step with a remote branch, tag or commit.
+///
+/// A drop-in for kubernetes/git-sync v4 that runs git in-process (no git or ssh binary needed).
+#[derive(Debug, Parser)]
+#[command(name = NAME, version, about, long_about = None)]
+struct Cli {
+    /// The repository to sync: https://, http://, git://, ssh://, user@host:path, file:// or a path.
+    #[arg(long, env = "GITSYNC_REPO", value_name = "URL")]
+    repo: Option<String>,
+
+    /// The branch, tag, HEAD or full commit SHA to sync.
+    #[arg(long = "ref", env = "GITSYNC_REF", default_value = "HEAD")]
+    git_ref: String,
+
+    /// Shallow-fetch depth; 0 fetches full history.
+    #[arg(long, env = "GITSYNC_DEPTH", default_value_t = 1)]
+    depth: u32,
+
+    /// The root directory: holds .git, .worktrees and (by default) the link.
+    #[arg(long, env = "GITSYNC_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+
+    /// The published symlink (or directory with --materialize copy), relative to --root unless
+    /// absolute. Default: the last path segment of --repo.
+    #[arg(long, env = "GITSYNC_LINK", value_name = "PATH")]
+    link: Option<PathBuf>,
+
+    /// Time between syncs, e.g. 10s, 1m30s.
+    #[arg(long, env = "GITSYNC_PERIOD", default_value = "10s", value_parser = parse_duration)]
+    period: Duration,
+
+    /// Time limit of one sync.
+    #[arg(long, env = "GITSYNC_SYNC_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    sync_timeout: Duration,
+
+    /// Consecutive failed syncs before exiting with 1; 0 exits on the first, negative never exits.
+    #[arg(
+        long,
+        env = "GITSYNC_MAX_FAILURES",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    max_failures: i64,
+
+    /// Sync once (and run hooks), then exit: 0 on success, 1 on failure.
+    #[arg(long, env = "GITSYNC_ONE_TIME", num_args = 0..=1, default_value = "false", default_missing_value = "true", value_parser = parse_bool)]
+    one_time: bool,
+
+    /// User name for http(s) authentication.
+    #[arg(long, env = "GITSYNC_USERNAME")]
+    username: Option<String>,
+
+    /// Password or token for http(s) authentication. Prefer GITSYNC_PASSWORD or --password-file:
+    /// command lines are visible to other processes.
+    #[arg(long, env = "GITSYNC_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+
+    /// File holding the password or token; re-read before every sync.
+    #[arg(long, env = "GITSYNC_PASSWORD_FILE", value_name = "FILE")]
+    password_file: Option<PathBuf>,
+
+    /// ssh private key; repeat to try several.
+    #[arg(
+        long,
+        env = "GITSYNC_SSH_KEY_FILE",
+        value_name = "FILE",
+        value_delimiter = ',',
+        default_value = "/etc/git-secret/ssh"
+    )]
+    ssh_key_file: Vec<PathBuf>,
+
+    /// Check the ssh server's host key against --ssh-known-hosts-file.
+    #[arg(long, env = "GITSYNC_SSH_KNOWN_HOSTS", num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_bool)]
+    ssh_known_hosts: bool,
+
+    /// The known_hosts file.
+    #[arg(
+        long,
+        env = "GITSYNC_SSH_KNOWN_HOSTS_FILE",
+        value_name = "FILE",
+        default_value = "/etc/git-secret/known_hosts"
+    )]
+    ssh_known_hosts_file: PathBuf,
+
+    /// Submodules: recursive, shallow (top level only) or off.
+    #[arg(long, env = "GITSYNC_SUBMODULES", value_enum, default_value_t = Submodules::Recursive)]
+    submodules: Submodules,
+
+    /// File touched after each sync that publishes a new commit (relative to --root unless absolute).
+    #[arg(long, env = "GITSYNC_TOUCH_FILE", value_name = "PATH")]
+    touch_file: Option<PathBuf>,
+
+    /// File holding the last error as JSON, removed after a success (relative to --root unless
+    /// absolute).
+    #[arg(long, env = "GITSYNC_ERROR_FILE", value_name = "PATH")]
+    error_file: Option<PathBuf>,
+
+    /// Program run (without arguments) in the new worktree after each publish; $GITSYNC_HASH is set.
+    #[arg(long, env = "GITSYNC_EXECHOOK_COMMAND", value_name = "PROGRAM")]
+    exechook_command: Option<PathBuf>,
+
+    /// Time limit of one exec hook run.
+    #[arg(long, env = "GITSYNC_EXECHOOK_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    exechook_timeout: Duration,
+
+    /// Wait before retrying a failed exec hook.
+    #[arg(long, env = "GITSYNC_EXECHOOK_BACKOFF", default_value = "3s", value_parser = parse_duration)]
+    exechook_backoff: Duration,
+
+    /// http:// URL called after each publish, with header Gitsync-Hash.
+    #[arg(long, env = "GITSYNC_WEBHOOK_URL", value_name = "URL")]
+    webhook_url: Option<String>,
+
+    /// Webhook HTTP method.
+    #[arg(long, env = "GITSYNC_WEBHOOK_METHOD", default_value = "POST")]
+    webhook_method: String,
+
+    /// Webhook status that means success; 0 sends without waiting for an answer.
+    #[arg(long, env = "GITSYNC_WEBHOOK_SUCCESS_STATUS", default_value_t = 200)]
+    webhook_success_status: u16,
+
+    /// Time limit of one webhook call.
+    #[arg(long, env = "GITSYNC_WEBHOOK_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
+    webhook_timeout: Duration,
+
+    /// Wait before retrying a failed webhook.
+    #[arg(long, env = "GITSYNC_WEBHOOK_BACKOFF", default_value = "3s", value_parser = parse_duration)]
+    webhook_backoff: Duration,
+
+    /// Signal that starts a sync at once, e.g. SIGHUP.
+    #[arg(long, env = "GITSYNC_SYNC_ON_SIGNAL", value_name = "SIGNAL")]
+    sync_on_signal: Option<String>,
+
+    /// Address of the HTTP server (upstream's flag): sets the admin server's address unless
+    /// --admin-addr is given, and adds upstream's `/` (503 until the first sync, then 200).
+    #[arg(long, env = "GITSYNC_HTTP_BIND", value_name = "ADDR")]
+    http_bind: Option<String>,
+
+    /// Accepted for compatibility: /metrics is always served by the admin server.
+    #[arg(long, env = "GITSYNC_HTTP_METRICS", num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_bool)]
+    http_metrics: bool,
+
+    /// How long a replaced worktree is kept for readers still using it.
+    #[arg(long, env = "GITSYNC_STALE_WORKTREE_TIMEOUT", default_value = "0s", value_parser = parse_duration)]
+    stale_worktree_timeout: Duration,
+
+    /// Make the files written group-writable.
+    #[arg(long, env = "GITSYNC_GROUP_WRITE", num_args = 0..=1, default_value = "false", default_missing_value = "true", value_parser = parse_bool)]
+    group_write: bool,
+
+    /// Upstream's verbosity (0-10); used when --log-level is not given: 0-1 info, 2-4 debug, 5+ trace.
+    #[arg(
+        short = 'v',
+        long = "verbose",
+        env = "GITSYNC_VERBOSE",
+        value_name = "LEVEL"
+    )]
+    verbose: Option<u8>,
+
+    /// /readyz fails when the last successful sync is older than this (e.g. 5m).
+    #[arg(long, env = "GITSYNC_STALE_AFTER", value_parser = parse_duration, value_name = "DURATION")]
+    stale_after: Option<Duration>,
+
+    /// Enables `POST /sync` on the admin server; requests need `Authorization: Bearer <token>`
+    /// with the content of this file.
+    #[arg(long, env = "GITSYNC_SYNC_TOKEN_FILE", value_name = "FILE")]
+    sync_token_file: Option<PathBuf>,
+
+    /// How to publish: symlink (upstream's layout) or copy (a real directory, swapped atomically).
+    #[arg(long, env = "GITSYNC_MATERIALIZE", value_enum, default_value_t = Materialize::Symlink)]
+    materialize: Materialize,
+
+    /// Not needed in-process (accepted for compatibility, ignored).
+    #[arg(long, env = "GITSYNC_GIT_GC", hide = true)]
+    git_gc: Option<String>,
+
+    /// Not needed without an ssh binary (accepted for compatibility, ignored).
+    #[arg(long, env = "GITSYNC_ADD_USER", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    add_user: Option<bool>,
+
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+/// Flags whose legacy `GIT_SYNC_<NAME>` variable maps to `--<flag>` one to one.
+const LEGACY_SAME: &[&str] = &[
+    "repo",
+    "ref",
+    "depth",
+    "root",
+    "link",
+    "period",
+    "sync-timeout",
+    "max-failures",
+    "one-time",
+    "username",
+    "password",
+    "password-file",
+    "ssh-key-file",
+    "ssh-known-hosts",
+    "ssh-known-hosts-file",
+    "submodules",
+    "touch-file",
+    "error-file",
+    "exechook-command",
+    "exechook-timeout",
+    "exechook-backoff",
+    "webhook-url",
+    "webhook-method",
+    "webhook-success-status",
+    "webhook-timeout",
+    "webhook-backoff",
+    "sync-on-signal",
+    "http-bind",
+    "http-metrics",
+    "stale-worktree-timeout",
+    "group-write",
+];
+
+/// Older (v3) names that changed: (variable, flag).
+const LEGACY_RENAMED: &[(&str, &str)] = &[
+    ("GIT_SYNC_BRANCH", "ref"),
+    ("GIT_SYNC_REV", "ref"),
+    ("GIT_SYNC_DEST", "link"),
+    ("GIT_SYNC_WAIT", "period"),
+    ("GIT_SYNC_TIMEOUT", "sync-timeout"),
+    ("GIT_SYNC_MAX_SYNC_FAILURES", "max-failures"),
+    ("GIT_SSH_KEY_FILE", "ssh-key-file"),
+    ("GIT_KNOWN_HOSTS", "ssh-known-hosts"),
+    ("GIT_SSH_KNOWN_HOSTS_FILE", "ssh-known-hosts-file"),
+];
+
+/// Turns legacy variables into command-line arguments when neither the flag nor its `GITSYNC_*`
+/// variable is set. (Setting the new variable instead would need `std::env::set_var`, which is
+/// unsafe in a multi-threaded process; the result is the same.) Returns the arguments and a note
+/// per legacy name used.
+fn legacy_args(
+    argv: &[OsString],
+    env: impl Fn(&str) -> Option<String>,
+) -> (Vec<String>, Vec<String>) {
+    let given = |flag: &str| {
+        argv.iter().any(|a| {
+            let a = a.to_string_lossy();
+            a == format!("--{flag}") || a.starts_with(&format!("--{flag}="))
+        })
+    };
+    let new_var = |flag: &str| format!("GITSYNC_{}", flag.to_ascii_uppercase().replace('-', "_"));
+    let mut args = Vec::new();
+    let mut notes = Vec::new();
+    let mut done: Vec<&str> = Vec::new();
+    let legacy = LEGACY_SAME
+        .iter()
+        .map(|f| {
+            (
+                format!("GIT_SYNC_{}", f.to_ascii_uppercase().replace('-', "_")),
+                *f,
+            )
+        })
+        .chain(LEGACY_RENAMED.iter().map(|(v, f)| ((*v).to_owned(), *f)));
+    for (var, flag) in legacy {
+        if done.contains(&flag) || given(flag) || env(&new_var(flag)).is_some() {
+            continue;
+        }
+        let Some(value) = env(&var) else { continue };
+        // v3 gave --rev beside --branch; the revision is the more specific of the two.
+        let value = if var == "GIT_SYNC_BRANCH" {
+            env("GIT_SYNC_REV").filter(|r| r != "HEAD").unwrap_or(value)
+        } else {
+            value
+        };
+        args.push(format!("--{flag}={value}"));
+        notes.push(format!(
+            "{var} is deprecated; use {} (or --{flag})",
+            new_var(flag)
+        ));
+        done.push(flag);
+    }
+    (args, notes)
+}
+
+fn into_config(cli: &Cli) -> Result<Config, String> {
+    let repo = cli
+        .repo
+        .clone()
+        .filter(|r| !r.trim().is_empty())
+        .ok_or("--repo (GITSYNC_REPO) is required")?;
+    let root = cli
+        .root
+        .clone()
+        .ok_or("--root (GITSYNC_ROOT) is required")?;
+    let root = if root.is_absolute() {
+        root
+    } else {
+        std::env::current_dir()
+            .map_err(|e| format!("--root: cannot resolve a relative path: {e}"))?
+            .join(root)
+    };
+    let link = cli
+        .link
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_link_name(&repo)));
+    let link_name = link.file_name().map(|n| n.to_string_lossy().into_owned());
+    if matches!(link_name.as_deref(), None | Some(".git" | ".worktrees")) {
+        return Err(format!(
+            "--link: `{}` cannot be used as the link name",
+            link.display()
+        ));
+    }
+    let link = if link.is_absolute() {
+        link
+    } else {
+        root.join(link)
+    };
+    let rel = |p: &Option<PathBuf>| {
+        p.as_ref().map(|p| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                root.join(p)
+            }
+        })
+    };
+    let g = &cli.git_ref;
+    if g.is_empty() {
+        return Err("--ref: must not be empty".to_owned());
+    }
+    if cli.period.is_zero() {
+        return Err("--period: must be more than 0".to_owned());
+    }
+    if cli.sync_timeout.is_zero() {
+        return Err("--sync-timeout: must be more than 0".to_owned());
+    }
+    let webhook = match &cli.webhook_url {
+        Some(u) if !u.is_empty() => {
+            if !u.starts_with("http://") {
+                return Err(format!(
+                    "--webhook-url: only http:// URLs are supported (got `{}`)",
+                    git_sync::redact::redact_url_passwords(u)
+                ));
+            }
+            hyper::Uri::try_from(u.as_str()).map_err(|e| format!("--webhook-url: {e}"))?;
+            hyper::Method::from_bytes(cli.webhook_method.as_bytes())
+                .map_err(|e| format!("--webhook-method: {e}"))?;
+            Some(WebHook {
+                url: u.clone(),
+                method: cli.webhook_method.clone(),
+                success_status: cli.webhook_success_status,
+                timeout: cli.webhook_timeout,
+                backoff: cli.webhook_backoff,
+            })
+        }
+        _ => None,
+    };
+    if let Some(f) = &cli.password_file
+        && cli.password.is_some()
+    {
+        return Err(format!(
+            "--password-file ({}) and GITSYNC_PASSWORD are mutually exclusive",
+            f.display()
+        ));
+    }
+    let sync_on_signal = cli
+        .sync_on_signal
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(parse_signal)
+        .transpose()
+        .map_err(|e| format!("--sync-on-signal: {e}"))?;
+    Ok(Config {
+        repo,
+        git_ref: g.clone(),
+        depth: cli.depth,
+        root: root.clone(),
+        link,
+        period: cli.period,
+        sync_timeout: cli.sync_timeout,
+        max_failures: cli.max_failures,
+        one_time: cli.one_time,
+        auth: Auth {
+            username: cli.username.clone().filter(|u| !u.is_empty()),
+            password: cli.password.clone().filter(|p| !p.is_empty()),
+            password_file: cli.password_file.clone(),
+            ssh_key_files: cli.ssh_key_file.clone(),
+            ssh_known_hosts: cli.ssh_known_hosts,
+            ssh_known_hosts_file: cli.ssh_known_hosts_file.clone(),
+        },
+        submodules: cli.submodules,
+        touch_file: rel(&cli.touch_file),
+        error_file: rel(&cli.error_file),
+        exechook: cli
+            .exechook_command
+            .clone()
+            .filter(|c| !c.as_os_str().is_empty())
+            .map(|command| ExecHook {
+                command,
+                timeout: cli.exechook_timeout,
+                backoff: cli.exechook_backoff,
+            }),
+        webhook,
+        sync_on_signal,
+        http_root_route: cli.http_bind.is_some(),
+        stale_worktree_timeout: cli.stale_worktree_timeout,
+        group_write: cli.group_write,
+        stale_after: cli.stale_after,
+        sync_token_file: cli.sync_token_file.clone(),
+        materialize: cli.materialize,
+    })
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let (extra, notes) = legacy_args(&argv, |k| std::env::var(k).ok());
+    let mut cli = Cli::parse_from(
+        argv.into_iter()
+            .chain(extra.into_iter().map(OsString::from)),
+    );
+    let config = into_config(&cli).unwrap_or_else(|e| exit_usage(NAME, e));
+    if let Some(bind) = &cli.http_bind
+        && cli.runtime.admin_addr.is_none()
+    {
+        let full = if bind.starts_with(':') {
+            format!("0.0.0.0{bind}")
+        } else {
+            bind.clone()
+        };
+        let addr = full
+            .parse()
+            .unwrap_or_else(|e| exit_usage(NAME, format_args!("--http-bind: `{bind}`: {e}")));
+        cli.runtime.admin_addr = Some(addr);
+    }
+    if cli.runtime.log_level.is_none()
+        && std::env::var_os("RUST_LOG").is_none()
+        && let Some(v) = cli.verbose
+    {
+        let level = match v {
+            0 | 1 => "info",
+            2..=4 => "debug",
+            _ => "trace",
+        };
+        cli.runtime.log_level = Some(level.to_owned());
+    }
+    let binary = Binary {
+        name: NAME,
+        version: env!("CARGO_PKG_VERSION"),
+        default_admin_addr: "0.0.0.0:9103",
+    };
+    let ignored: Vec<&str> = [
+        cli.git_gc.as_ref().map(|_| "--git-gc"),
+        cli.add_user.map(|_| "--add-user"),
+        (!cli.http_metrics).then_some("--http-metrics=false"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    podmates_runtime::start(binary, &cli.runtime, move |ctx| async move {
+        for n in &notes {
+            tracing::warn!("{n}");
+        }
+        for f in &ignored {
+            tracing::info!("{f} has no effect here and is ignored");
+        }
+        git_sync::run(config, ctx).await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_variables_become_flags() {
+        let env = |k: &str| match k {
+            "GIT_SYNC_REPO" => Some("https://h/r".to_owned()),
+            "GIT_SYNC_BRANCH" => Some("main".to_owned()),
+            "GIT_SYNC_REV" => Some("v1".to_owned()),
+            "GIT_SYNC_ROOT" => Some("/old".to_owned()),
+            "GITSYNC_ROOT" => Some("/new".to_owned()),
+            "GIT_SYNC_WAIT" => Some("30".to_owned()),
+            "GIT_SYNC_PERIOD" => Some("5s".to_owned()),
+            _ => None,
+        };
+        let argv = [OsString::from("git-sync"), OsString::from("--depth=3")];
+        let (args, notes) = legacy_args(&argv, env);
+        assert_eq!(
+            args,
+            ["--repo=https://h/r", "--period=5s", "--ref=v1"],
+            "{notes:?}"
+        );
+        assert!(notes[0].contains("GITSYNC_REPO"));
+        let cli = Cli::parse_from(
+            ["git-sync", "--root", "/r"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(args),
+        );
+        assert_eq!(cli.git_ref, "v1");
+        assert_eq!(cli.period, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn go_style_booleans_and_config() {
+        let cli = Cli::parse_from([
+            "git-sync",
+            "--repo=git://h/site.git",
+            "--root=/git",
+            "--one-time",
+            "--ssh-known-hosts=false",
+            "--max-failures=-1",
+        ]);
+        assert!(cli.one_time);
+        assert!(!cli.ssh_known_hosts);
+        let c = into_config(&cli).unwrap();
+        assert_eq!(c.link, PathBuf::from("/git/site.git"));
+        assert_eq!(c.max_failures, -1);
+        let bad = Cli::parse_from(["git-sync", "--root=/git"]);
+        assert!(into_config(&bad).unwrap_err().contains("--repo"));
+        let hook = Cli::parse_from([
+            "git-sync",
+            "--repo=r",
+            "--root=/g",
+            "--webhook-url=https://x/",
+        ]);
+        assert!(into_config(&hook).unwrap_err().contains("--webhook-url"));
+    }
+}
