@@ -7,6 +7,7 @@
 //! No dependencies on purpose: a fresh machine compiles this in seconds.
 
 mod bench;
+mod checkov;
 mod e2e;
 mod images;
 mod podman;
@@ -27,6 +28,7 @@ commands:
   bench <name> [args]  run a binary's benchmark against its rival and print ratios
   images [NAME...]     build and smoke-test the distroless image of each binary (all by default)
   e2e [EXAMPLE...]     play every k8s-examples/ tutorial as a real pod with podman and check it
+  checkov              run checkov's Kubernetes checks over k8s-examples/
   deps                 only install the system packages the tests need
 ";
 
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "images" => images::run(rest),
         "e2e" => e2e::run(rest),
+        "checkov" => checkov::run(),
         "deps" => system::ensure_packages(system::TEST_PACKAGES),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

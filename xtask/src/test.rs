@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{e2e, images, podman, sh, system};
+use crate::{checkov, e2e, images, podman, sh, system};
 
 struct Stage {
     name: &'static str,
@@ -64,6 +64,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             images::build(&have)
         });
         stage("e2e (k8s-examples)", &|| e2e::run(&[]));
+        stage("checkov (k8s-examples)", &checkov::run);
     }
 
     eprintln!("\n==== summary ====");
