@@ -26,6 +26,15 @@ use crate::{Batch, Config, Error, Line, Metrics, Shared, StartFrom};
 /// How much one file may be read in one pass before the others get their turn.
 const FILE_BUDGET: usize = 1024 * 1024;
 
+/// A deleted file is closed once it has not grown for this long (or `rotate_wait`, if shorter):
+/// long enough for a writer still holding it to finish its burst, short enough that its disk space
+/// is released soon after.
+const DELETED_WAIT: Duration = Duration::from_secs(1);
+
+/// While a deleted file is open it is polled this often: inotify reports no more changes for a
+/// file that left its directory.
+const DELETED_POLL: Duration = Duration::from_millis(100);
+
 /// How many closed files are remembered (see `Reader::gone`).
 const MAX_GONE: usize = 4096;
 
@@ -229,6 +238,8 @@ impl Reader {
         while !self.closed {
             let timeout = if hot {
                 Duration::ZERO
+            } else if self.files.iter().any(|f| f.retired.is_some()) {
+                DELETED_POLL.min(self.cfg.rescan_interval)
             } else {
                 self.cfg
                     .rescan_interval
@@ -249,7 +260,8 @@ impl Reader {
                 last_rescan = Instant::now();
                 rescanned = true;
             }
-            if self.wake.dirty.swap(false, Ordering::SeqCst) || hot || rescanned {
+            let draining = self.files.iter().any(|f| f.retired.is_some());
+            if self.wake.dirty.swap(false, Ordering::SeqCst) || hot || rescanned || draining {
                 hot = self.poll(false);
             }
             if last_save.elapsed() >= self.cfg.checkpoint_interval {
@@ -631,11 +643,14 @@ impl Reader {
             let done = match f.retired {
                 None => false,
                 Some(_) => {
+                    let idle = f.last_growth.elapsed();
                     let deleted = f.file.metadata().map(|m| m.nlink() == 0).unwrap_or(true);
-                    if deleted {
+                    if deleted && idle >= DELETED_WAIT.min(self.cfg.rotate_wait) {
                         self.metrics.deletions.inc();
+                        true
+                    } else {
+                        idle >= self.cfg.rotate_wait
                     }
-                    deleted || f.last_growth.elapsed() >= self.cfg.rotate_wait
                 }
             };
             if done {
