@@ -373,6 +373,8 @@ impl Syncer {
             Err(_) => {
                 abort.check()?;
                 let started = Instant::now();
+                // The fetch is a new connection that authenticates afresh.
+                let attempts = Attempts::default();
                 let src = remote_ref.clone().unwrap_or_else(|| listed.to_string());
                 let refspec = format!("+{src}:{TARGET_REF}");
                 let mut fo = FetchOptions::new();

@@ -1,0 +1,580 @@
+//! Real git servers on loopback for the integration tests: `git daemon` (git://), `git
+//! http-backend` behind a small CGI-forwarding HTTP server with basic auth (smart HTTP), and
+//! OpenSSH's `sshd` (ssh://), plus the upstream repository they serve and the git-sync process.
+//! Every child process is killed on drop.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_git-sync");
+
+/// Fails with the package to install when a program the tests drive is missing.
+pub fn require(program: &str, package: &str) {
+    let found = if program.contains('/') {
+        Path::new(program).exists()
+    } else {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    assert!(
+        found,
+        "`{program}` is missing: install the Debian package `{package}` (cargo xtask deps)"
+    );
+}
+
+/// Runs git with a fixed identity; panics with its stderr on failure; returns stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    require("git", "git");
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `cond` holds, polling every 20 ms, at most `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The upstream: a bare repository `<dir>/srv/repo.git` and a clone `<dir>/work` to push from.
+pub struct Upstream {
+    pub dir: tempfile::TempDir,
+    pub bare: PathBuf,
+    pub work: PathBuf,
+    n: u32,
+}
+
+impl Upstream {
+    /// A repository with one commit on `main` (file `VERSION` = 1).
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let srv = dir.path().join("srv");
+        std::fs::create_dir_all(&srv).unwrap();
+        let bare = srv.join("repo.git");
+        git(&srv, &["init", "-q", "--bare", "-b", "main", "repo.git"]);
+        // Let clients fetch commits that are not branch tips (what GitHub allows).
+        git(
+            &bare,
+            &["config", "uploadpack.allowReachableSHA1InWant", "true"],
+        );
+        git(&bare, &["config", "http.receivepack", "false"]);
+        let work = dir.path().join("work");
+        git(dir.path(), &["clone", "-q", bare.to_str().unwrap(), "work"]);
+        git(&work, &["checkout", "-q", "-b", "main"]);
+        let mut up = Self {
+            dir,
+            bare,
+            work,
+            n: 0,
+        };
+        up.commit();
+        up
+    }
+
+    /// Commits a new `VERSION` (and `COPY` with the same content) and pushes; returns the SHA.
+    pub fn commit(&mut self) -> String {
+        self.n += 1;
+        let v = self.n.to_string();
+        std::fs::write(self.work.join("VERSION"), &v).unwrap();
+        std::fs::write(self.work.join("COPY"), &v).unwrap();
+        std::fs::create_dir_all(self.work.join("sub")).unwrap();
+        std::fs::write(self.work.join("sub/file.txt"), format!("sub {v}\n")).unwrap();
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-q", "-m", &format!("commit {v}")]);
+        git(&self.work, &["push", "-q", "origin", "main"]);
+        self.head()
+    }
+
+    /// The SHA of `main`.
+    pub fn head(&self) -> String {
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
+
+    /// Rewrites history: resets to the first commit, commits anew and force-pushes.
+    pub fn force_push(&mut self) -> String {
+        let first = git(&self.work, &["rev-list", "--max-parents=0", "HEAD"]);
+        git(&self.work, &["reset", "-q", "--hard", &first]);
+        self.n += 100;
+        std::fs::write(self.work.join("VERSION"), self.n.to_string()).unwrap();
+        std::fs::write(self.work.join("COPY"), self.n.to_string()).unwrap();
+        git(&self.work, &["commit", "-q", "-am", "rewritten"]);
+        git(&self.work, &["push", "-q", "-f", "origin", "main"]);
+        self.head()
+    }
+
+    pub fn file_url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+
+    pub fn srv(&self) -> PathBuf {
+        self.dir.path().join("srv")
+    }
+}
+
+/// A child process killed on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until something accepts TCP connections on `port`.
+pub fn wait_port(port: u16, what: &str) {
+    wait_until(Duration::from_secs(10), what, || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+}
+
+/// `git daemon` serving `base` on `port`.
+pub fn git_daemon(base: &Path, port: u16) -> Proc {
+    require("git", "git");
+    let child = Command::new("git")
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--base-path={}", base.display()),
+            &base.display().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start git daemon");
+    let p = Proc(child);
+    wait_port(port, "git daemon");
+    p
+}
+
+/// Smart HTTP: a tiny HTTP/1.1 server that checks basic auth and forwards each request to `git
+/// http-backend` as CGI. `throttle` slows responses down (bytes per 10 ms) so a sync can be caught
+/// in flight.
+pub struct HttpGit {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    /// POST requests (upload-pack: fetches) received.
+    pub requests: Arc<AtomicU64>,
+}
+
+impl HttpGit {
+    pub fn start(root: &Path, user: &str, password: &str, throttle: Option<usize>) -> Self {
+        require("git", "git");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicU64::new(0));
+        let expected = format!("Basic {}", b64(&format!("{user}:{password}")));
+        let (root, stop2, req2) = (root.to_path_buf(), stop.clone(), requests.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        let (root, expected, stop3, req3) =
+                            (root.clone(), expected.clone(), stop2.clone(), req2.clone());
+                        std::thread::spawn(move || {
+                            let _ = serve_cgi(s, &root, &expected, throttle, &stop3, &req3);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self {
+            port,
+            stop,
+            requests,
+        }
+    }
+
+    pub fn url(&self, user_info: &str) -> String {
+        format!("http://{user_info}127.0.0.1:{}/repo.git", self.port)
+    }
+}
+
+impl Drop for HttpGit {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn b64(s: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn serve_cgi(
+    stream: TcpStream,
+    root: &Path,
+    expected_auth: &str,
+    throttle: Option<usize>,
+    stop: &AtomicBool,
+    requests: &AtomicU64,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if line.starts_with("POST") {
+            requests.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_owned();
+        let target = parts.next().unwrap_or("").to_owned();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end().to_owned();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        let get = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let mut body = Vec::new();
+        if let Some(len) = get("content-length").and_then(|l| l.parse::<usize>().ok()) {
+            body.resize(len, 0);
+            reader.read_exact(&mut body)?;
+        } else if get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size)?;
+                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                let mut chunk = vec![0; n + 2];
+                reader.read_exact(&mut chunk)?;
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        }
+        if get("authorization").as_deref() != Some(expected_auth) {
+            out.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\n\r\n",
+            )?;
+            continue;
+        }
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let mut cmd = Command::new("git");
+        cmd.arg("http-backend")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GIT_PROJECT_ROOT", root)
+            .env("GIT_HTTP_EXPORT_ALL", "1")
+            .env("REQUEST_METHOD", &method)
+            .env("PATH_INFO", path)
+            .env("QUERY_STRING", query)
+            .env("REMOTE_USER", "t")
+            .env("REMOTE_ADDR", "127.0.0.1")
+            .env("CONTENT_LENGTH", body.len().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(ct) = get("content-type") {
+            cmd.env("CONTENT_TYPE", ct);
+        }
+        if let Some(p) = get("git-protocol") {
+            cmd.env("GIT_PROTOCOL", p);
+        }
+        if let Some(enc) = get("content-encoding") {
+            cmd.env("HTTP_CONTENT_ENCODING", enc);
+        }
+        let mut child = cmd.spawn()?;
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&body);
+        });
+        let mut cgi = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut cgi)?;
+        let _ = child.wait();
+        let _ = writer.join();
+        let split = cgi
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|p| (p, 4))
+            .or_else(|| cgi.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)));
+        let Some((p, sep)) = split else {
+            out.write_all(b"HTTP/1.1 500 Bad CGI\r\nContent-Length: 0\r\n\r\n")?;
+            continue;
+        };
+        let head = String::from_utf8_lossy(&cgi[..p]).into_owned();
+        let payload = &cgi[p + sep..];
+        let mut status = "200 OK".to_owned();
+        let mut resp = String::new();
+        for h in head.lines() {
+            if let Some(s) = h.strip_prefix("Status:") {
+                status = s.trim().to_owned();
+            } else if !h.is_empty() {
+                resp.push_str(h);
+                resp.push_str("\r\n");
+            }
+        }
+        out.write_all(
+            format!(
+                "HTTP/1.1 {status}\r\n{resp}Content-Length: {}\r\n\r\n",
+                payload.len()
+            )
+            .as_bytes(),
+        )?;
+        match throttle {
+            None => out.write_all(payload)?,
+            Some(rate) => {
+                for c in payload.chunks(rate.max(1)) {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    out.write_all(c)?;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        out.flush()?;
+    }
+}
+
+/// git-sync running in the background, with its stderr collected in a file.
+pub struct GitSync {
+    pub proc: Proc,
+    pub log: PathBuf,
+    _logdir: tempfile::TempDir,
+}
+
+impl GitSync {
+    pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let logdir = tempfile::tempdir().unwrap();
+        let log = logdir.path().join("stderr");
+        let f = std::fs::File::create(&log).unwrap();
+        let child = Command::new(BIN)
+            .args(args)
+            .envs(envs.iter().copied())
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(f)
+            .spawn()
+            .unwrap();
+        Self {
+            proc: Proc(child),
+            log,
+            _logdir: logdir,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.0.id()
+    }
+
+    /// Waits for the exit code, at most `limit`.
+    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.proc.0.try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "git-sync did not exit in {limit:?}: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+}
+
+/// Runs git-sync to completion (for `--one-time`); returns (exit code, stderr).
+pub fn run_once(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
+    let mut gs = GitSync::spawn(args, envs);
+    let code = gs.wait(Duration::from_secs(60)).unwrap_or(-1);
+    (code, gs.stderr())
+}
+
+/// The SHA the published link points at (its basename), if any.
+pub fn published(link: &Path) -> Option<String> {
+    std::fs::read_link(link)
+        .ok()
+        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+}
+
+/// A plain HTTP GET/POST on loopback; returns (status, body).
+pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_owned();
+    (status, body)
+}
+
+/// sshd on a free port accepting one user key; returns the server, the key path, the
+/// known_hosts path and the port.
+pub struct Sshd {
+    pub proc: Proc,
+    pub port: u16,
+    pub key: PathBuf,
+    pub known_hosts: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Sshd {
+    pub fn start() -> Self {
+        require("/usr/sbin/sshd", "openssh-server");
+        require("ssh-keygen", "openssh-client");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let keygen = |path: &Path| {
+            let ok = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(path)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "ssh-keygen failed");
+        };
+        keygen(&d.join("host_key"));
+        keygen(&d.join("user_key"));
+        std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).unwrap();
+        let port = free_port();
+        let host_pub = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
+        let mut f = host_pub.split_whitespace();
+        let (kind, key) = (f.next().unwrap(), f.next().unwrap());
+        std::fs::write(
+            d.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {kind} {key}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
+                 StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nUsePAM no\nPidFile {pid}\n",
+                hk = d.join("host_key").display(),
+                ak = d.join("authorized_keys").display(),
+                pid = d.join("sshd.pid").display(),
+            ),
+        )
+        .unwrap();
+        // sshd insists on its privilege separation directory.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        let proc = Proc(child);
+        wait_port(port, "sshd");
+        Self {
+            proc,
+            port,
+            key: d.join("user_key"),
+            known_hosts: d.join("known_hosts"),
+            dir,
+        }
+    }
+
+    /// The login user: the tests run sshd as themselves, so they log in as themselves.
+    pub fn user() -> String {
+        std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "root".to_owned())
+    }
+}

@@ -1,0 +1,738 @@
+//! git-sync against real git servers on loopback: file://, git daemon (git://), git http-backend
+//! behind basic auth (smart HTTP) and sshd.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::*;
+
+const T: Duration = Duration::from_secs(20);
+
+fn root_args(root: &Path) -> Vec<String> {
+    vec![
+        format!("--root={}", root.display()),
+        "--link=site".to_owned(),
+        "--no-admin-server".to_owned(),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn file_first_sync_new_commits_force_push_and_disk_contract() {
+    let mut up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let link = root.join("site");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", up.file_url()),
+        "--ref=main".to_owned(),
+        "--period=100ms".to_owned(),
+    ]);
+    let gs = GitSync::spawn(&strs(&args), &[]);
+    let first = up.head();
+    wait_until(T, "first sync", || {
+        published(&link).as_deref() == Some(&first)
+    });
+
+    // The contract: a relative link to .worktrees/<sha>, a git worktree with a relative gitdir.
+    let target = std::fs::read_link(&link).unwrap();
+    assert_eq!(target, Path::new(".worktrees").join(&first));
+    assert_eq!(std::fs::read_to_string(link.join("VERSION")).unwrap(), "1");
+    let dotgit = std::fs::read_to_string(link.join(".git")).unwrap();
+    assert!(
+        dotgit.starts_with("gitdir: ../../.git/worktrees/"),
+        "{dotgit}"
+    );
+    assert_eq!(git(&link, &["rev-parse", "HEAD"]), first);
+    assert_eq!(git(&link, &["status", "--porcelain"]), "");
+
+    let second = up.commit();
+    wait_until(T, "second commit", || {
+        published(&link).as_deref() == Some(&second)
+    });
+    assert_eq!(std::fs::read_to_string(link.join("VERSION")).unwrap(), "2");
+    // --stale-worktree-timeout defaults to 0: the replaced worktree is gone.
+    wait_until(T, "old worktree removed", || {
+        !root.join(".worktrees").join(&first).exists()
+    });
+
+    let rewritten = up.force_push();
+    wait_until(T, "force-push", || {
+        published(&link).as_deref() == Some(&rewritten)
+    });
+    assert_eq!(
+        std::fs::read_to_string(link.join("VERSION")).unwrap(),
+        "102"
+    );
+    assert!(!gs.stderr().contains("ERROR"), "{}", gs.stderr());
+    drop(gs);
+
+    // Mounted at another path (here: the directory moved), the checkout still works.
+    let moved = dir.path().join("elsewhere");
+    std::fs::rename(&root, &moved).unwrap();
+    let link = moved.join("site");
+    assert_eq!(git(&link, &["rev-parse", "HEAD"]), rewritten);
+    assert_eq!(git(&link, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn git_daemon_branch_tag_sha_and_depth() {
+    let mut up = Upstream::new();
+    let c1 = up.head();
+    git(&up.work, &["tag", "-a", "v1", "-m", "release 1"]);
+    git(&up.work, &["push", "-q", "origin", "v1"]);
+    let c2 = up.commit();
+    let _c3 = up.commit();
+    let port = free_port();
+    let _daemon = git_daemon(&up.srv(), port);
+    let url = format!("git://127.0.0.1:{port}/repo.git");
+
+    let cases = [
+        ("main", up.head(), "3"),
+        ("v1", c1.clone(), "1"),
+        (c2.as_str(), c2.clone(), "2"),
+    ];
+    for (r, want, version) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let mut args = root_args(&root);
+        args.extend([
+            format!("--repo={url}"),
+            format!("--ref={r}"),
+            "--depth=1".to_owned(),
+            "--one-time".to_owned(),
+        ]);
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "ref {r}: {log}");
+        let link = root.join("site");
+        assert_eq!(published(&link).as_deref(), Some(want.as_str()), "ref {r}");
+        assert_eq!(
+            std::fs::read_to_string(link.join("VERSION")).unwrap(),
+            version
+        );
+        // --depth 1: one commit of history.
+        assert_eq!(git(&link, &["rev-list", "--count", "HEAD"]), "1", "ref {r}");
+        assert_eq!(
+            git(&link, &["rev-parse", "--is-shallow-repository"]),
+            "true"
+        );
+    }
+
+    // --depth 0: full history.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={url}"),
+        "--depth=0".to_owned(),
+        "--one-time".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        git(&root.join("site"), &["rev-list", "--count", "HEAD"]),
+        "3"
+    );
+}
+
+#[test]
+fn one_time_exit_codes() {
+    let up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let mut ok = root_args(&root);
+    ok.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    assert_eq!(run_once(&strs(&ok), &[]).0, 0);
+
+    let mut missing = root_args(&dir.path().join("r2"));
+    missing.extend([
+        format!("--repo={}", up.file_url()),
+        "--ref=no-such-branch".to_owned(),
+        "--one-time".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&missing), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("no-such-branch") && log.contains("not found"),
+        "{log}"
+    );
+
+    // Configuration errors exit 64 and name the setting.
+    let (code, log) = run_once(&["--root=/tmp/x", "--one-time"], &[]);
+    assert_eq!(code, 64, "{log}");
+    assert!(log.contains("--repo"), "{log}");
+
+    // The legacy GIT_SYNC_* names still work.
+    let r3 = dir.path().join("r3");
+    let (code, log) = run_once(
+        &["--no-admin-server", "--one-time"],
+        &[
+            ("GIT_SYNC_REPO", up.file_url().as_str()),
+            ("GIT_SYNC_ROOT", r3.to_str().unwrap()),
+            ("GIT_SYNC_LINK", "legacy"),
+        ],
+    );
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("GIT_SYNC_REPO is deprecated"), "{log}");
+    assert_eq!(published(&r3.join("legacy")), Some(up.head()));
+}
+
+#[test]
+fn http_basic_auth_and_wrong_credentials_never_leak() {
+    let up = Upstream::new();
+    let srv = HttpGit::start(&up.srv(), "alice", "correct-horse", None);
+    let dir = tempfile::tempdir().unwrap();
+    let pwfile = dir.path().join("pw");
+    std::fs::write(&pwfile, "correct-horse\n").unwrap();
+
+    let root = dir.path().join("ok");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", srv.url("")),
+        "--username=alice".to_owned(),
+        format!("--password-file={}", pwfile.display()),
+        "--one-time".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&root.join("site")), Some(up.head()));
+
+    // The token in the environment instead of a file.
+    let root = dir.path().join("env");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", srv.url("")),
+        "--username=alice".to_owned(),
+        "--one-time".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[("GITSYNC_PASSWORD", "correct-horse")]);
+    assert_eq!(code, 0, "{log}");
+
+    // Wrong password from a file: a clear error, and the secret nowhere.
+    std::fs::write(&pwfile, "wrong-battery-staple\n").unwrap();
+    let root = dir.path().join("bad");
+    let errfile = dir.path().join("error.json");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", srv.url("")),
+        "--username=alice".to_owned(),
+        format!("--password-file={}", pwfile.display()),
+        format!("--error-file={}", errfile.display()),
+        "--one-time".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("authentication failed"), "{log}");
+    assert!(!log.contains("wrong-battery-staple"), "{log}");
+    let err = std::fs::read_to_string(&errfile).unwrap();
+    assert!(err.contains("authentication failed"), "{err}");
+    assert!(!err.contains("wrong-battery-staple"), "{err}");
+
+    // Wrong password inside the URL.
+    let root = dir.path().join("url");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", srv.url("alice:hunter2-in-url@")),
+        "--one-time".to_owned(),
+        "-v".to_owned(),
+        "6".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(!log.contains("hunter2-in-url"), "{log}");
+    assert!(
+        log.contains("authentication failed") || log.contains("401"),
+        "{log}"
+    );
+    // And the credentials never reach the repository's config on disk.
+    let cfg = std::fs::read_to_string(root.join(".git/config")).unwrap();
+    assert!(!cfg.contains("hunter2"), "{cfg}");
+}
+
+#[test]
+fn server_down_then_back_with_error_file_and_metrics() {
+    let mut up = Upstream::new();
+    let port = free_port();
+    let admin = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let errfile = root.join("error.json");
+    let gs = GitSync::spawn(
+        &[
+            &format!("--repo=git://127.0.0.1:{port}/repo.git"),
+            &format!("--root={}", root.display()),
+            "--link=site",
+            "--period=100ms",
+            "--max-failures=-1",
+            "--error-file=error.json",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    wait_until(T, "error file", || errfile.exists());
+    assert_eq!(http(admin, "GET", "/readyz", &[]).0, 503);
+    let err = std::fs::read_to_string(&errfile).unwrap();
+    assert!(err.contains("cannot reach the repository"), "{err}");
+
+    let _daemon = git_daemon(&up.srv(), port);
+    let link = root.join("site");
+    wait_until(T, "sync after the server came back", || {
+        published(&link) == Some(up.head())
+    });
+    wait_until(T, "error file removed", || !errfile.exists());
+    wait_until(T, "ready", || http(admin, "GET", "/readyz", &[]).0 == 200);
+    let next = up.commit();
+    wait_until(T, "next commit", || {
+        published(&link).as_deref() == Some(&next)
+    });
+
+    let (code, metrics) = http(admin, "GET", "/metrics", &[]);
+    assert_eq!(code, 200);
+    for want in [
+        "git_sync_count_total{status=\"error\"}",
+        "git_sync_count_total{status=\"success\"} 2",
+        "git_sync_duration_seconds_count{status=\"success\"} 2",
+        "git_fetch_count_total 2",
+        "git_sync_fetch_duration_seconds_count 2",
+        "git_sync_consecutive_failures 0",
+        "git_sync_last_success_timestamp_seconds",
+        &format!("git_sync_current_commit_info{{git_ref=\"HEAD\",sha=\"{next}\"}} 1"),
+    ] {
+        assert!(metrics.contains(want), "missing {want} in\n{metrics}");
+    }
+    assert!(!gs.stderr().is_empty());
+}
+
+#[test]
+fn ssh_with_key_and_known_hosts() {
+    let up = Upstream::new();
+    let sshd = Sshd::start();
+    let url = format!(
+        "ssh://{}@127.0.0.1:{}{}",
+        Sshd::user(),
+        sshd.port,
+        up.bare.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ok");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={url}"),
+        format!("--ssh-key-file={}", sshd.key.display()),
+        format!("--ssh-known-hosts-file={}", sshd.known_hosts.display()),
+        "--one-time".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&root.join("site")), Some(up.head()));
+
+    // A known_hosts file with another key for this host: refused, with a clear message.
+    let other = dir.path().join("other_known_hosts");
+    std::fs::write(
+        &other,
+        format!(
+            "[127.0.0.1]:{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEg8mS3J1eHUgC0UyQ1o7LD1CwHoYqSvFDfjpCXX0sKm\n",
+            sshd.port
+        ),
+    )
+    .unwrap();
+    let root = dir.path().join("bad");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={url}"),
+        format!("--ssh-key-file={}", sshd.key.display()),
+        format!("--ssh-known-hosts-file={}", other.display()),
+        "--one-time".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("does not match the known_hosts file"), "{log}");
+    assert!(published(&root.join("site")).is_none());
+}
+
+#[test]
+fn hooks_run_with_the_new_hash() {
+    let mut up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    // Webhook receiver: records the Gitsync-Hash headers it sees.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let wport = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for s in listener.incoming().flatten() {
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            let mut hash = None;
+            while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                if let Some(h) = line.to_ascii_lowercase().strip_prefix("gitsync-hash:") {
+                    hash = Some(h.trim().to_owned());
+                }
+                line.clear();
+            }
+            seen2.lock().unwrap().extend(hash);
+            let _ = (&s).write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let out = dir.path().join("hook-out");
+    let script = dir.path().join("hook.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$GITSYNC_HASH $(cat VERSION)\" >> {}\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let root = dir.path().join("root");
+    let touch = dir.path().join("touched");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", up.file_url()),
+        "--period=100ms".to_owned(),
+        format!("--exechook-command={}", script.display()),
+        format!("--webhook-url=http://127.0.0.1:{wport}/hook"),
+        format!("--touch-file={}", touch.display()),
+    ]);
+    let gs = GitSync::spawn(&strs(&args), &[]);
+    let first = up.head();
+    wait_until(T, "exechook for the first commit", || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains(&format!("{first} 1"))
+    });
+    wait_until(T, "webhook", || seen.lock().unwrap().contains(&first));
+    assert!(touch.exists());
+    let second = up.commit();
+    wait_until(T, "exechook for the second commit", || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains(&format!("{second} 2"))
+    });
+    wait_until(T, "webhook 2", || seen.lock().unwrap().contains(&second));
+    drop(gs);
+
+    // --one-time waits for the hooks; a failing hook makes it exit 1.
+    let failing = dir.path().join("fail.sh");
+    std::fs::write(&failing, "#!/bin/sh\necho nope >&2\nexit 3\n").unwrap();
+    std::fs::set_permissions(
+        &failing,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut args = root_args(&dir.path().join("r2"));
+    args.extend([
+        format!("--repo={}", up.file_url()),
+        format!("--exechook-command={}", failing.display()),
+        "--one-time".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("exechook failed"), "{log}");
+}
+
+#[test]
+fn sigterm_mid_sync_leaves_nothing_half_published() {
+    let up = Upstream::new();
+    // Enough data that the throttled server takes seconds to send it.
+    let mut big = Vec::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..200_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        big.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(up.work.join("big.bin"), &big).unwrap();
+    git(&up.work, &["add", "big.bin"]);
+    git(&up.work, &["commit", "-q", "-m", "big"]);
+    git(&up.work, &["push", "-q", "origin", "main"]);
+    let slow = HttpGit::start(&up.srv(), "u", "p", Some(4096));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", slow.url("")),
+        "--username=u".to_owned(),
+        "--password=p".to_owned(),
+        "--grace-period=5s".to_owned(),
+    ]);
+    let mut gs = GitSync::spawn(&strs(&args), &[]);
+    // The upload-pack POST is the fetch itself.
+    wait_until(T, "fetch in flight", || {
+        slow.requests.load(Ordering::Relaxed) >= 1
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    gs.signal("TERM");
+    let started = std::time::Instant::now();
+    let code = gs.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", gs.stderr());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(gs.stderr().contains("interrupted"), "{}", gs.stderr());
+    assert!(published(&root.join("site")).is_none(), "nothing published");
+    drop(slow);
+
+    // The next run (fast server) completes from this state.
+    let fast = HttpGit::start(&up.srv(), "u", "p", None);
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", fast.url("")),
+        "--username=u".to_owned(),
+        "--one-time".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[("GITSYNC_PASSWORD", "p")]);
+    assert_eq!(code, 0, "{log}");
+    let link = root.join("site");
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(std::fs::read(link.join("big.bin")).unwrap(), big);
+}
+
+#[test]
+fn readers_never_see_a_missing_or_mixed_tree() {
+    let mut up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let link = root.join("site");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", up.file_url()),
+        "--period=50ms".to_owned(),
+        "--stale-worktree-timeout=30s".to_owned(),
+    ]);
+    let gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "first sync", || published(&link).is_some());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let (stop2, reads2, link2) = (stop.clone(), reads.clone(), link.clone());
+    let reader = std::thread::spawn(move || {
+        let mut errors = Vec::new();
+        let mut versions = std::collections::BTreeSet::new();
+        while !stop2.load(Ordering::Relaxed) && errors.len() < 5 {
+            // Through the link: must always exist.
+            if let Err(e) = std::fs::read_to_string(link2.join("VERSION")) {
+                errors.push(format!("VERSION through the link: {e}"));
+            }
+            // One resolution of the link, then two files of that tree: must agree.
+            match std::fs::read_link(&link2) {
+                Ok(t) => {
+                    let base = link2.parent().unwrap().join(t);
+                    let a = std::fs::read_to_string(base.join("VERSION"));
+                    let b = std::fs::read_to_string(base.join("COPY"));
+                    match (a, b) {
+                        (Ok(a), Ok(b)) if a == b => {
+                            versions.insert(a);
+                        }
+                        (a, b) => errors.push(format!("mixed tree: {a:?} {b:?}")),
+                    }
+                }
+                Err(e) => errors.push(format!("readlink: {e}")),
+            }
+            reads2.fetch_add(1, Ordering::Relaxed);
+        }
+        (errors, versions)
+    });
+    for _ in 0..15 {
+        let sha = up.commit();
+        wait_until(T, "commit published", || {
+            published(&link).as_deref() == Some(&sha)
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (errors, versions) = reader.join().unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(versions.len() >= 10, "reader saw {versions:?}");
+    assert!(reads.load(Ordering::Relaxed) > 100);
+    assert!(!gs.stderr().contains("ERROR"), "{}", gs.stderr());
+}
+
+#[test]
+fn crash_between_link_creation_and_rename_does_not_wedge() {
+    let mut up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let link = root.join("site");
+    let mut args = root_args(&root);
+    args.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    assert_eq!(run_once(&strs(&args), &[]).0, 0);
+    let first = up.head();
+
+    // What a crash leaves: a temporary link created but never renamed (ours, and upstream's fixed
+    // `tmp-link`), and a worktree whose checkout never finished.
+    let second = up.commit();
+    let target = format!(".worktrees/{second}");
+    std::os::unix::fs::symlink(&target, root.join(".site.tmp-4242-1")).unwrap();
+    std::os::unix::fs::symlink(&target, root.join("tmp-link")).unwrap();
+    let half = root.join(format!(".worktrees/.tmp-{second}-4242"));
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("VERSION"), "half").unwrap();
+    assert_eq!(published(&link).as_deref(), Some(first.as_str()));
+
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&link).as_deref(), Some(second.as_str()));
+    assert_eq!(std::fs::read_to_string(link.join("VERSION")).unwrap(), "2");
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".git", ".worktrees", "site"]);
+    assert!(!half.exists());
+}
+
+#[test]
+fn corrupt_or_foreign_root_is_recloned() {
+    let up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let mut args = root_args(&root);
+    args.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    assert_eq!(run_once(&strs(&args), &[]).0, 0);
+
+    // Lose the objects: the published commit can no longer be read.
+    let objects = root.join(".git/objects");
+    for e in std::fs::read_dir(&objects).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap() != "info" {
+            std::fs::remove_dir_all(&p).unwrap();
+            std::fs::create_dir_all(&p).unwrap();
+        }
+    }
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("not a usable git-sync root"), "{log}");
+    assert_eq!(git(&root.join("site"), &["rev-parse", "HEAD"]), up.head());
+
+    // A directory that was never ours.
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir_all(foreign.join("junk")).unwrap();
+    std::fs::write(foreign.join("junk/file"), "x").unwrap();
+    let mut args = root_args(&foreign);
+    args.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(!foreign.join("junk").exists());
+    assert_eq!(published(&foreign.join("site")), Some(up.head()));
+}
+
+#[test]
+fn materialize_copy_publishes_a_real_directory() {
+    let mut up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let link = root.join("site");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", up.file_url()),
+        "--period=100ms".to_owned(),
+        "--materialize=copy".to_owned(),
+    ]);
+    let gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "first copy", || {
+        std::fs::read_to_string(link.join("VERSION"))
+            .ok()
+            .as_deref()
+            == Some("1")
+    });
+    let meta = std::fs::symlink_metadata(&link).unwrap();
+    assert!(meta.is_dir() && !meta.file_type().is_symlink());
+    assert!(!link.join(".git").exists());
+    assert_eq!(
+        std::fs::read_to_string(link.join("sub/file.txt")).unwrap(),
+        "sub 1\n"
+    );
+    up.commit();
+    wait_until(T, "second copy", || {
+        std::fs::read_to_string(link.join("VERSION"))
+            .ok()
+            .as_deref()
+            == Some("2")
+    });
+    assert_eq!(std::fs::read_to_string(link.join("COPY")).unwrap(), "2");
+    drop(gs);
+    let leftovers: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn sync_on_demand_readiness_and_staleness() {
+    let mut up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let link = root.join("site");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "let-me-sync\n").unwrap();
+    let admin = free_port();
+    let gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", up.file_url()),
+            &format!("--root={}", root.display()),
+            "--link=site",
+            "--period=1h",
+            "--stale-after=1s",
+            "--sync-on-signal=SIGHUP",
+            &format!("--sync-token-file={}", token.display()),
+            &format!("--http-bind=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    wait_until(T, "admin up", || http(admin, "GET", "/", &[]).0 == 200);
+    assert_eq!(http(admin, "GET", "/readyz", &[]).0, 200);
+
+    // POST /sync: refused without the token, accepted with it.
+    let second = up.commit();
+    assert_eq!(http(admin, "POST", "/sync", &[]).0, 401);
+    assert_eq!(
+        http(admin, "POST", "/sync", &[("Authorization", "Bearer guess")]).0,
+        401
+    );
+    assert_eq!(
+        http(
+            admin,
+            "POST",
+            "/sync",
+            &[("Authorization", "Bearer let-me-sync")]
+        )
+        .0,
+        202
+    );
+    wait_until(T, "sync on POST", || {
+        published(&link).as_deref() == Some(&second)
+    });
+
+    // A signal does the same.
+    let third = up.commit();
+    gs.signal("HUP");
+    wait_until(T, "sync on SIGHUP", || {
+        published(&link).as_deref() == Some(&third)
+    });
+
+    // With --period 1h and --stale-after 1s, readiness fails once the last success ages.
+    wait_until(Duration::from_secs(5), "stale", || {
+        http(admin, "GET", "/readyz", &[]).0 == 503
+    });
+    let (_, body) = http(admin, "GET", "/readyz", &[]);
+    assert!(body.contains("--stale-after"), "{body}");
+    // Upstream's `/` stays 200 after the first sync.
+    assert_eq!(http(admin, "GET", "/", &[]).0, 200);
+}
