@@ -37,6 +37,8 @@ pub(crate) const TEST_PACKAGES: &[Package] = &[
 pub(crate) const BENCH_PACKAGES: &[Package] = &[
     pkg("wrk", "/usr/bin/wrk"),
     pkg("hyperfine", "/usr/bin/hyperfine"),
+    // git-sync's bench: peak RSS of a process tree.
+    pkg("time", "/usr/bin/time"),
 ];
 
 /// Installs the missing packages with apt-get when running as root on Debian/Ubuntu; otherwise

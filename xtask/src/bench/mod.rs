@@ -5,11 +5,13 @@
 
 use crate::system;
 
+mod git_sync;
+
 /// A benchmark: receives the arguments after its name.
 type Bench = fn(&[String]) -> Result<(), String>;
 
 /// The benchmarks, one module per binary: add `mod <name>;` above and a line here.
-const BENCHES: &[(&str, Bench)] = &[];
+const BENCHES: &[(&str, Bench)] = &[("git-sync", git_sync::run)];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let names: Vec<&str> = BENCHES.iter().map(|(n, _)| *n).collect();

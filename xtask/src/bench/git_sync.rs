@@ -1,0 +1,602 @@
+//! `cargo xtask bench git-sync`: git-sync against the `git` CLI doing the same steps, in one run.
+//!
+//! A generated repository (about 10k files, 50 MB of text, 200 commits) is served by `git daemon`
+//! (git://) and by `git http-backend` behind a small CGI server (smart HTTP), both on loopback.
+//!
+//! 1. First publish with `--depth 1`: git-sync `--one-time`, against `git init` + `git fetch
+//!    --depth 1` + `git worktree add` + symlink, as kubernetes/git-sync runs them. Wall time and
+//!    peak RSS (GNU time's maximum resident set size of the process tree's largest member).
+//! 2. Push to publish: the sidecar runs with `--period 200ms`; a commit is added on the server and
+//!    the time until the link points at it is measured, several times. The rival is a loop of the
+//!    same git commands (`ls-remote`, then fetch + worktree + symlink when the commit changed)
+//!    every 200 ms.
+//!
+//! Options: `--files N` (default 10000), `--commits N` (default 200), `--pushes N` (default 5).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::sh;
+
+const PERIOD: &str = "200ms";
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let mut files: usize = 10_000;
+    let mut commits: usize = 200;
+    let mut pushes: usize = 5;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = it
+            .next()
+            .ok_or_else(|| format!("{a} needs a value"))?
+            .parse::<usize>()
+            .map_err(|e| format!("{a}: {e}"))?;
+        match a.as_str() {
+            "--files" => files = v,
+            "--commits" => commits = v.max(1),
+            "--pushes" => pushes = v.max(1),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    sh::run(sh::cargo().args(["build", "--release", "-p", "git-sync"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| sh::root().join("target"));
+    let ours = target.join("release").join("git-sync");
+    let time = PathBuf::from("/usr/bin/time");
+    if !time.exists() {
+        return Err("GNU time is missing (Debian package `time`)".to_owned());
+    }
+
+    let work = std::env::temp_dir().join(format!("podmates-bench-git-sync-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let result = bench(&work, &ours, &time, files, commits, pushes);
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+fn bench(
+    work: &Path,
+    ours: &Path,
+    time: &Path,
+    files: usize,
+    commits: usize,
+    pushes: usize,
+) -> Result<(), String> {
+    let srv = work.join("srv");
+    std::fs::create_dir_all(&srv).map_err(|e| e.to_string())?;
+    let bare = srv.join("repo.git");
+    eprintln!("generating {files} files, {commits} commits ...");
+    let t = Instant::now();
+    generate(&bare, files, commits)?;
+    let size = dir_size(&bare.join("objects"));
+    eprintln!(
+        "repository ready in {:.1}s: packed objects {:.1} MB",
+        t.elapsed().as_secs_f64(),
+        size as f64 / 1e6
+    );
+
+    let port = free_port()?;
+    let _daemon = Proc(
+        Command::new("git")
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                &format!("--port={port}"),
+                &format!("--base-path={}", srv.display()),
+            ])
+            .arg(&srv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("git daemon: {e}"))?,
+    );
+    wait_port(port)?;
+    let http = HttpGit::start(&srv)?;
+    let transports = [
+        ("git://", format!("git://127.0.0.1:{port}/repo.git")),
+        ("http", format!("http://127.0.0.1:{}/repo.git", http.port)),
+    ];
+
+    println!();
+    println!("first publish, --depth 1 (wall time, peak RSS):");
+    println!(
+        "  {:<8} {:>12} {:>12} {:>12} {:>12} {:>8}",
+        "", "git-sync", "RSS", "git CLI", "RSS", "ratio"
+    );
+    for (name, url) in &transports {
+        let root = work.join(format!("ours-{}", name.trim_end_matches("://")));
+        let (ours_s, ours_kb) = timed(
+            time,
+            Command::new(ours).args([
+                &format!("--repo={url}"),
+                &format!("--root={}", root.display()),
+                "--link=site",
+                "--depth=1",
+                "--one-time",
+                "--no-admin-server",
+                "--log-level=warn",
+            ]),
+        )?;
+        check_published(&root.join("site"), files)?;
+        let groot = work.join(format!("git-{}", name.trim_end_matches("://")));
+        let (git_s, git_kb) = git_first_sync(time, url, &groot)?;
+        check_published(&groot.join("site"), files)?;
+        println!(
+            "  {:<8} {:>11.2}s {:>9.1} MB {:>11.2}s {:>9.1} MB {:>7.2}x",
+            name,
+            ours_s,
+            ours_kb as f64 / 1024.0,
+            git_s,
+            git_kb as f64 / 1024.0,
+            ours_s / git_s
+        );
+    }
+
+    println!();
+    println!("push to publish, --period {PERIOD} over git:// ({pushes} pushes):");
+    let url = &transports[0].1;
+    let root = work.join("sidecar-ours");
+    let mut sidecar = Proc(
+        Command::new(ours)
+            .args([
+                &format!("--repo={url}"),
+                &format!("--root={}", root.display()),
+                "--link=site",
+                "--depth=1",
+                &format!("--period={PERIOD}"),
+                "--no-admin-server",
+                "--log-level=warn",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("git-sync: {e}"))?,
+    );
+    let ours_lat = push_latencies(&bare, &root.join("site"), pushes)?;
+    let rss = rss_kib(sidecar.0.id());
+    let _ = sidecar.0.kill();
+
+    let groot = work.join("sidecar-git");
+    let stop = Arc::new(AtomicBool::new(false));
+    let looper = {
+        let (url, groot, stop) = (url.clone(), groot.clone(), stop.clone());
+        std::thread::spawn(move || git_loop(&url, &groot, &stop))
+    };
+    let git_lat = push_latencies(&bare, &groot.join("site"), pushes);
+    stop.store(true, Ordering::Relaxed);
+    let _ = looper.join();
+    let git_lat = git_lat?;
+    let show = |v: &[f64]| {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        format!(
+            "median {:>4.0} ms, max {:>4.0} ms",
+            s[s.len() / 2] * 1e3,
+            s[s.len() - 1] * 1e3
+        )
+    };
+    println!("  git-sync: {}", show(&ours_lat));
+    println!("  git CLI:  {}", show(&git_lat));
+    if let Some(kb) = rss {
+        println!(
+            "  git-sync sidecar RSS after the pushes: {:.1} MB",
+            kb as f64 / 1024.0
+        );
+    }
+    println!();
+    println!("targets: first publish <= 1.2x the git CLI, push to publish < 1 s, RSS < 30 MB");
+    Ok(())
+}
+
+/// A child killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    sh::output(
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "bench")
+            .env("GIT_AUTHOR_EMAIL", "bench@example.com")
+            .env("GIT_COMMITTER_NAME", "bench")
+            .env("GIT_COMMITTER_EMAIL", "bench@example.com"),
+    )
+    .map(|s| s.trim().to_owned())
+}
+
+/// Text that compresses about as well as source code: words from a small vocabulary.
+fn text(rng: &mut u64, len: usize) -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "fn", "let", "mut", "self", "return", "match", "impl", "struct", "pub", "use", "config",
+        "value", "error", "result", "some", "none", "string", "vec", "map", "into", "iter",
+        "request", "response", "handler", "state", "index", "count", "buffer", "0", "1", "42", "{",
+        "}", "(", ")", ";", "=", "->", "::", "&",
+    ];
+    let mut out = Vec::with_capacity(len + 16);
+    while out.len() < len {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        let w = WORDS[(*rng % WORDS.len() as u64) as usize];
+        out.extend_from_slice(w.as_bytes());
+        out.push(if (*rng).is_multiple_of(11) {
+            b'\n'
+        } else {
+            b' '
+        });
+    }
+    out
+}
+
+/// Builds the bare repository with `git fast-import`: the first commit adds every file, each
+/// later one rewrites 50 of them.
+fn generate(bare: &Path, files: usize, commits: usize) -> Result<(), String> {
+    let parent = bare.parent().ok_or("bad path")?;
+    git(parent, &["init", "-q", "--bare", "-b", "main", "repo.git"])?;
+    let mut fi = Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(bare)
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("git fast-import: {e}"))?;
+    let mut stdin = fi.stdin.take().ok_or("no stdin")?;
+    let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    let path = |i: usize| format!("src/mod{:03}/file{i:05}.txt", i % 200);
+    for c in 0..commits {
+        let mut s = Vec::new();
+        let msg = format!("commit {c}");
+        s.extend_from_slice(
+            format!(
+                "commit refs/heads/main\ncommitter bench <bench@example.com> {} +0000\ndata {}\n{msg}\n",
+                1_700_000_000 + c,
+                msg.len()
+            )
+            .as_bytes(),
+        );
+        if c > 0 {
+            s.extend_from_slice(b"from refs/heads/main^0\n");
+        }
+        let changed: Vec<usize> = if c == 0 {
+            (0..files).collect()
+        } else {
+            (0..50).map(|k| (c * 7919 + k * 104_729) % files).collect()
+        };
+        for i in changed {
+            let body = text(&mut rng, 5000);
+            s.extend_from_slice(
+                format!("M 100644 inline {}\ndata {}\n", path(i), body.len()).as_bytes(),
+            );
+            s.extend_from_slice(&body);
+            s.push(b'\n');
+        }
+        stdin
+            .write_all(&s)
+            .map_err(|e| format!("fast-import: {e}"))?;
+    }
+    drop(stdin);
+    let st = fi.wait().map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err("git fast-import failed".to_owned());
+    }
+    // Serve it the way a forge does: one pack.
+    git(bare, &["repack", "-adq"])?;
+    git(
+        bare,
+        &["config", "uploadpack.allowReachableSHA1InWant", "true"],
+    )?;
+    Ok(())
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Runs `cmd` under GNU time; returns (seconds, peak RSS in KiB).
+fn timed(time: &Path, cmd: &mut Command) -> Result<(f64, u64), String> {
+    let out_file = std::env::temp_dir().join(format!("bench-time-{}", std::process::id()));
+    let mut full = Command::new(time);
+    full.arg("-f").arg("%M").arg("-o").arg(&out_file);
+    full.arg(cmd.get_program()).args(cmd.get_args());
+    let t = Instant::now();
+    let st = full
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run: {e}"))?;
+    let secs = t.elapsed().as_secs_f64();
+    if !st.success() {
+        return Err(format!("{:?} failed ({st})", cmd.get_program()));
+    }
+    let kb = std::fs::read_to_string(&out_file)
+        .ok()
+        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()))
+        .unwrap_or(0);
+    let _ = std::fs::remove_file(&out_file);
+    Ok((secs, kb))
+}
+
+/// kubernetes/git-sync's first sync, command by command.
+fn git_first_sync(time: &Path, url: &str, root: &Path) -> Result<(f64, u64), String> {
+    std::fs::create_dir_all(root).map_err(|e| e.to_string())?;
+    let r = root.display().to_string();
+    let script = format!(
+        "set -e\ncd {r}\ngit init -q -b git-sync\ngit remote add origin {url}\n\
+         git fetch -q --depth 1 origin HEAD\nsha=$(git rev-parse FETCH_HEAD)\n\
+         git worktree add -q --detach .worktrees/$sha $sha\n\
+         ln -s .worktrees/$sha tmp-link\nmv -T tmp-link site\n"
+    );
+    timed(time, Command::new("sh").args(["-c", &script]))
+}
+
+fn check_published(link: &Path, files: usize) -> Result<(), String> {
+    let t = std::fs::read_link(link).map_err(|e| format!("{}: {e}", link.display()))?;
+    let sha = t
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if sha.len() != 40 {
+        return Err(format!("{} does not point at a commit", link.display()));
+    }
+    let n = std::fs::read_dir(link.join("src/mod000"))
+        .map(|r| r.count())
+        .unwrap_or(0);
+    if n < files / 200 {
+        return Err(format!(
+            "{}: checkout incomplete ({n} files)",
+            link.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Adds commits on the server and measures how long until `link` points at each.
+fn push_latencies(bare: &Path, link: &Path, pushes: usize) -> Result<Vec<f64>, String> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::read_link(link).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("{} never appeared", link.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut out = Vec::new();
+    for i in 0..pushes {
+        // Let the poller settle so the push lands at a random point of its period.
+        std::thread::sleep(Duration::from_millis(300 + 37 * i as u64));
+        let tree = git(bare, &["rev-parse", "main^{tree}"])?;
+        let msg = format!("push {i} {}", std::process::id());
+        let sha = git(bare, &["commit-tree", &tree, "-p", "main", "-m", &msg])?;
+        git(bare, &["update-ref", "refs/heads/main", &sha])?;
+        let pushed = Instant::now();
+        loop {
+            let cur = std::fs::read_link(link)
+                .ok()
+                .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()));
+            if cur.as_deref() == Some(sha.as_str()) {
+                break;
+            }
+            if pushed.elapsed() > Duration::from_secs(30) {
+                return Err(format!("push {i} not published within 30s"));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        out.push(pushed.elapsed().as_secs_f64());
+    }
+    Ok(out)
+}
+
+/// The git CLI as a sidecar: what kubernetes/git-sync runs every period.
+fn git_loop(url: &str, root: &Path, stop: &AtomicBool) {
+    let r = root.display().to_string();
+    let _ = std::fs::create_dir_all(root);
+    let init = format!("cd {r} && git init -q -b git-sync && git remote add origin {url}");
+    let _ = Command::new("sh").args(["-c", &init]).status();
+    let step = format!(
+        "set -e\ncd {r}\nremote=$(git ls-remote origin HEAD | cut -f1)\n\
+         cur=$(basename \"$(readlink site 2>/dev/null || echo none)\")\n\
+         [ \"$remote\" = \"$cur\" ] && exit 0\n\
+         git fetch -q --depth 1 origin HEAD\nsha=$(git rev-parse FETCH_HEAD)\n\
+         git worktree add -q --detach .worktrees/$sha $sha\n\
+         ln -s .worktrees/$sha tmp-link\nmv -T tmp-link site\n"
+    );
+    while !stop.load(Ordering::Relaxed) {
+        let _ = Command::new("sh")
+            .args(["-c", &step])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn free_port() -> Result<u16, String> {
+    Ok(TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port())
+}
+
+fn wait_port(port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("nothing listens on port {port}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Smart HTTP: each request is handed to `git http-backend` as CGI.
+struct HttpGit {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl HttpGit {
+    fn start(root: &Path) -> Result<Self, String> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (root, stop2) = (root.to_path_buf(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        let root = root.clone();
+                        std::thread::spawn(move || {
+                            let _ = serve_cgi(s, &root);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Ok(Self { port, stop })
+    }
+}
+
+impl Drop for HttpGit {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve_cgi(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_owned();
+        let target = parts.next().unwrap_or("").to_owned();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end().to_owned();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        let get = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let mut body = Vec::new();
+        if let Some(len) = get("content-length").and_then(|l| l.parse::<usize>().ok()) {
+            body.resize(len, 0);
+            reader.read_exact(&mut body)?;
+        } else if get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size)?;
+                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                let mut chunk = vec![0; n + 2];
+                reader.read_exact(&mut chunk)?;
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        }
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let mut cmd = Command::new("git");
+        cmd.arg("http-backend")
+            .env("GIT_PROJECT_ROOT", root)
+            .env("GIT_HTTP_EXPORT_ALL", "1")
+            .env("REQUEST_METHOD", &method)
+            .env("PATH_INFO", path)
+            .env("QUERY_STRING", query)
+            .env("REMOTE_ADDR", "127.0.0.1")
+            .env("CONTENT_LENGTH", body.len().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (h, var) in [
+            ("content-type", "CONTENT_TYPE"),
+            ("git-protocol", "GIT_PROTOCOL"),
+            ("content-encoding", "HTTP_CONTENT_ENCODING"),
+        ] {
+            if let Some(v) = get(h) {
+                cmd.env(var, v);
+            }
+        }
+        let mut child = cmd.spawn()?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("stdin"))?;
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&body);
+        });
+        let mut cgi = Vec::new();
+        if let Some(mut o) = child.stdout.take() {
+            o.read_to_end(&mut cgi)?;
+        }
+        let _ = child.wait();
+        let _ = writer.join();
+        let Some(p) = cgi.windows(4).position(|w| w == b"\r\n\r\n") else {
+            out.write_all(b"HTTP/1.1 500 Bad CGI\r\nContent-Length: 0\r\n\r\n")?;
+            continue;
+        };
+        let head = String::from_utf8_lossy(&cgi[..p]).into_owned();
+        let payload = &cgi[p + 4..];
+        let mut status = "200 OK".to_owned();
+        let mut resp = String::new();
+        for h in head.lines() {
+            if let Some(s) = h.strip_prefix("Status:") {
+                status = s.trim().to_owned();
+            } else if !h.is_empty() {
+                resp.push_str(h);
+                resp.push_str("\r\n");
+            }
+        }
+        out.write_all(
+            format!(
+                "HTTP/1.1 {status}\r\n{resp}Content-Length: {}\r\n\r\n",
+                payload.len()
+            )
+            .as_bytes(),
+        )?;
+        out.write_all(payload)?;
+        out.flush()?;
+    }
+}
