@@ -1,0 +1,152 @@
+//! TLS toward nginx, from `--nginx.ssl-verify`, `--nginx.ssl-ca-cert`, `--nginx.ssl-client-cert`
+//! and `--nginx.ssl-client-key`, with the Go exporter's semantics: without verification any server
+//! certificate is accepted; with it, the CA file (when given) replaces the system roots.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// The TLS settings of the command line.
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// Verify nginx's certificate.
+    pub verify: bool,
+    /// PEM CA bundle to verify against instead of the system roots.
+    pub ca_cert: Option<PathBuf>,
+    /// PEM client certificate (chain) for mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    pub client_key: Option<PathBuf>,
+}
+
+/// A TLS setting that cannot be used; the message names the flag.
+#[derive(Debug)]
+pub struct TlsError(pub String);
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+fn read_certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| TlsError(format!("{flag} {}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(TlsError(format!(
+            "{flag} {}: no PEM certificate in the file",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// Builds the client configuration shared by the https targets.
+pub fn client_config(s: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError(format!("TLS setup: {e}")))?;
+    let builder = if s.verify {
+        let mut roots = RootCertStore::empty();
+        if let Some(ca) = &s.ca_cert {
+            for c in read_certs("--nginx.ssl-ca-cert", ca)? {
+                roots
+                    .add(c)
+                    .map_err(|e| TlsError(format!("--nginx.ssl-ca-cert {}: {e}", ca.display())))?;
+            }
+        } else {
+            let native = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(native.certs);
+            if added == 0 {
+                tracing::warn!(
+                    "no system CA certificates found; https targets will fail verification unless --nginx.ssl-ca-cert is set"
+                );
+            }
+        }
+        builder.with_root_certificates(roots)
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+    };
+    let config = match (&s.client_cert, &s.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = read_certs("--nginx.ssl-client-cert", cert)?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| TlsError(format!("--nginx.ssl-client-key {}: {e}", key.display())))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                TlsError(format!(
+                    "--nginx.ssl-client-cert/--nginx.ssl-client-key: {e}"
+                ))
+            })?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        (Some(_), None) | (None, Some(_)) => {
+            // The Go exporter ignores a lone half silently; keep starting, but say so.
+            tracing::warn!(
+                "--nginx.ssl-client-cert and --nginx.ssl-client-key must be set together; sending no client certificate"
+            );
+            builder.with_no_client_auth()
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// `--nginx.ssl-verify=false`: any certificate is accepted, but handshake signatures are still
+/// checked so the session keys belong to the certificate presented.
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,467 @@
+//! Helpers for the integration tests: a real nginx on loopback with a generated configuration, the
+//! exporter binary (ours or Debian's Go one), plain HTTP requests and a text-format reader.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const NGINX: &str = "/usr/sbin/nginx";
+pub const GO_EXPORTER: &str = "/usr/bin/prometheus-nginx-exporter";
+pub const OURS: &str = env!("CARGO_BIN_EXE_nginx-exporter");
+
+/// Fails (never skips) when a program the tests drive is missing.
+pub fn require(path: &str, package: &str) {
+    assert!(
+        Path::new(path).exists(),
+        "{path} is missing: install the Debian package `{package}` (cargo xtask test installs it)"
+    );
+}
+
+/// A free loopback port (bound then released; the tests bind it again at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// The stub_status bodies the bad-body tests serve, with what the parser must make of them.
+pub const TENGINE_BODY: &str = "Active connections: 3 \\nserver accepts handled requests request_time\\n 10 11 20 555\\nReading: 0 Writing: 1 Waiting: 2 \\n";
+pub const SPACES_BODY: &str = "Active connections:   7\\r\\n\\r\\nserver accepts handled requests\\r\\n\\t100  100 250\\r\\nReading: 1   Writing: 2 Waiting: 4";
+
+/// A real nginx with stub_status and the test locations, on its own ports and unix socket.
+pub struct Nginx {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub tls_port: u16,
+    child: Option<Child>,
+}
+
+impl Nginx {
+    /// Writes the configuration (and TLS files when `tls`) and starts nginx.
+    pub fn start(tls: bool) -> Self {
+        Self::start_with(tls, "")
+    }
+
+    /// Like [`start`](Self::start), with extra `http {}` directives (e.g. a `log_format`).
+    pub fn start_with(tls: bool, http_extra: &str) -> Self {
+        require(NGINX, "nginx-light");
+        let dir = tempfile::tempdir().expect("tempdir");
+        // nginx's workers run as nobody when started by root: they must read the htpasswd file.
+        set_mode(dir.path(), 0o755);
+        let d = dir.path().display().to_string();
+        std::fs::write(dir.path().join("htpasswd"), "scraper:{PLAIN}hunter2\n").unwrap();
+        set_mode(&dir.path().join("htpasswd"), 0o644);
+        let port = free_port();
+        let tls_port = free_port();
+        let tls_server = if tls {
+            make_certs(dir.path());
+            format!(
+                r#"
+  server {{
+    listen 127.0.0.1:{tls_port} ssl;
+    ssl_certificate {d}/server.crt;
+    ssl_certificate_key {d}/server.key;
+    ssl_client_certificate {d}/ca.crt;
+    ssl_verify_client optional;
+    location = /stub_status {{ stub_status; }}
+    location = /mtls {{ if ($ssl_client_verify != SUCCESS) {{ return 403; }} stub_status; }}
+  }}"#
+            )
+        } else {
+            String::new()
+        };
+        let conf = format!(
+            r#"daemon off;
+master_process on;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  default_type text/plain;
+  access_log off;
+  {http_extra}
+  server {{
+    listen 127.0.0.1:{port};
+    listen unix:{d}/nginx.sock;
+    location = /stub_status {{ stub_status; }}
+    location = /tengine {{ return 200 "{TENGINE_BODY}"; }}
+    location = /spaces {{ return 200 "{SPACES_BODY}"; }}
+    location = /garbage {{ return 200 "<html>hello</html>"; }}
+    location = /truncated {{ return 200 "Active connections: 1 \nserver accepts handled requests\n 5 5 \n"; }}
+    location = /status500 {{ return 500; }}
+    location = /basic {{ auth_basic "status"; auth_basic_user_file {d}/htpasswd; stub_status; }}
+    location = /bearer {{ if ($http_authorization != "Bearer s3cret") {{ return 401; }} stub_status; }}
+    location / {{ return 200 "hello\n"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{port};
+    server_name status.example;
+    location = /vhost {{ stub_status; }}
+  }}{tls_server}
+}}
+"#
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let mut n = Self {
+            dir,
+            port,
+            tls_port,
+            child: None,
+        };
+        n.resume();
+        n
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.path("nginx.sock")
+    }
+
+    /// Starts (again) and waits until stub_status answers.
+    pub fn resume(&mut self) {
+        let _ = std::fs::remove_file(self.socket());
+        let child = Command::new(NGINX)
+            .arg("-p")
+            .arg(self.dir.path())
+            .arg("-c")
+            .arg(self.path("nginx.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nginx");
+        self.child = Some(child);
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = get(addr, "/stub_status") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = std::fs::read_to_string(self.path("error.log")).unwrap_or_default();
+        panic!("nginx did not come up on {addr}: {log}");
+    }
+
+    /// Stops nginx (SIGQUIT waits for workers, then the port is free again).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-QUIT", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+fn make_certs(dir: &Path) {
+    require("/usr/bin/openssl", "openssl");
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut a = vec!["req", "-x509"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+    ]);
+    run(&a);
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (name, cn) in [("server", "127.0.0.1"), ("client", "scraper")] {
+        let mut a = vec!["req"];
+        a.extend(ec);
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let crt = format!("{name}.crt");
+        let ext = format!("{name}.ext");
+        let subj = format!("/CN={cn}");
+        a.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+        run(&a);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+    }
+    for f in [
+        "ca.crt",
+        "server.crt",
+        "server.key",
+        "client.crt",
+        "client.key",
+    ] {
+        set_mode(&dir.join(f), 0o644);
+    }
+}
+
+/// A running exporter (ours or the Go one), killed on drop; its stderr goes to a file.
+pub struct Exporter {
+    child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+    _logdir: tempfile::TempDir,
+}
+
+impl Exporter {
+    /// Starts `program` with `args` and `env`, listening on `addr` (already in `args`), and waits
+    /// for `probe_path` to answer.
+    pub fn spawn(
+        program: &str,
+        args: &[String],
+        env: &[(&str, String)],
+        addr: SocketAddr,
+        probe_path: &str,
+    ) -> Self {
+        let logdir = tempfile::tempdir().unwrap();
+        let log = logdir.path().join("stderr.log");
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_remove("SCRAPE_URI")
+            .env_remove("LISTEN_ADDRESS")
+            .env_remove("CONST_LABELS")
+            .env_remove("RUST_LOG")
+            .envs(env.iter().map(|(k, v)| (*k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let mut e = Self {
+            child,
+            addr,
+            log,
+            _logdir: logdir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if get(addr, probe_path).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = e.child.try_wait() {
+                panic!("{program} exited with {status}: {}", e.stderr());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{program} did not answer on {addr}: {}",
+                e.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        e
+    }
+
+    /// Our exporter with the given flags plus `--web.listen-address` on a free port.
+    pub fn ours(args: &[&str]) -> Self {
+        Self::ours_env(args, &[])
+    }
+
+    pub fn ours_env(args: &[&str], env: &[(&str, String)]) -> Self {
+        let port = free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut a: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        a.push(format!("--web.listen-address=127.0.0.1:{port}"));
+        Self::spawn(OURS, &a, env, addr, "/healthz")
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET `path`, expecting 200; returns the body.
+    pub fn get_ok(&self, path: &str) -> String {
+        let (status, body) = get(self.addr, path).expect("request the exporter");
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        Metrics::parse(&self.get_ok("/metrics"))
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 GET with `Connection: close`; returns (status, body).
+pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP head in {text:?}")))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
+    // Chunked bodies (the Go exporter) are de-chunked so callers see the payload.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A parsed text exposition: samples by `name{labels}`, and HELP and TYPE by family.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub samples: BTreeMap<String, f64>,
+    pub help: BTreeMap<String, String>,
+    pub types: BTreeMap<String, String>,
+}
+
+impl Metrics {
+    pub fn parse(text: &str) -> Self {
+        let mut m = Self::default();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+                m.help.insert(name.to_owned(), help.to_owned());
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, t) = rest.split_once(' ').unwrap_or((rest, ""));
+                m.types.insert(name.to_owned(), t.to_owned());
+            } else if !line.is_empty() && !line.starts_with('#') {
+                let (series, value) = line.rsplit_once(' ').expect("sample line");
+                let v: f64 = value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("value in {line:?}"));
+                m.samples.insert(series.to_owned(), v);
+            }
+        }
+        m
+    }
+
+    /// The value of `series` (`name` or `name{labels}` as written), panicking with the exposition
+    /// when absent.
+    pub fn get(&self, series: &str) -> f64 {
+        *self
+            .samples
+            .get(series)
+            .unwrap_or_else(|| panic!("no series {series} in {:#?}", self.samples))
+    }
+
+    /// Sample names (without labels) present.
+    pub fn names(&self) -> std::collections::BTreeSet<String> {
+        self.samples
+            .keys()
+            .map(|k| k.split('{').next().unwrap_or(k).to_owned())
+            .collect()
+    }
+}
+
+/// Polls `f` until it returns `Some`, at most `secs` seconds.
+pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
