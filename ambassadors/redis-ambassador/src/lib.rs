@@ -1,0 +1,421 @@
+//! redis-ambassador: a Redis sharding proxy that reads twemproxy's nutcracker.yml unchanged and
+//! places every key on the same server as twemproxy, for the ambassador container of a pod.
+//!
+//! - [`config`]: nutcracker.yml, validated, errors naming the key and line.
+//! - [`hash`], [`dist`]: twemproxy's hash functions and ketama/modula/random, bit for bit.
+//! - [`resp`]: request and reply framing for the hot path.
+//! - [`command`]: which commands are forwarded, split, answered locally or refused.
+//! - [`pool`], [`backend`]: servers, pipelined backend connections, ejection.
+//! - [`client`]: a client connection: route, batch, merge, reply in order.
+//! - [`stats`]: nutcracker's stats JSON counters and the Prometheus metrics.
+
+pub mod backend;
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod dist;
+pub mod hash;
+pub mod pool;
+pub mod resp;
+pub mod stats;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use podmates_runtime::Context;
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{ClientCtx, Limits};
+use crate::config::{Listen, PoolConfig};
+use crate::pool::Pool;
+use crate::stats::{Metrics, ReloadLabels, get, geti};
+
+/// Everything `run` needs, built from the command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The nutcracker.yml path (re-read on SIGHUP).
+    pub conf_file: PathBuf,
+    /// The pools parsed from it at start.
+    pub pools: Vec<PoolConfig>,
+    /// Where the nutcracker stats JSON is served; None disables it.
+    pub stats_addr: Option<String>,
+    /// Per-client limits.
+    pub limits: Limits,
+}
+
+/// Errors that stop the proxy.
+#[derive(Debug)]
+pub enum Error {
+    /// A listener could not be bound.
+    Bind(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Bind(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A pool as the listeners and the stats server see it: swapped whole on reload.
+type PoolHandle = Arc<ArcSwap<Pool>>;
+
+/// Runs the proxy until shutdown.
+pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
+    let metrics = Metrics::default();
+    ctx.admin.with_registry(|r| metrics.register(r));
+    let started = Instant::now();
+    let token = ctx.shutdown.token();
+    let total_connections = Arc::new(AtomicU64::new(0));
+    let mut handles: Vec<(String, Listen, PoolHandle)> = Vec::new();
+    let next_id = Arc::new(AtomicU64::new(1));
+    for pc in &config.pools {
+        let name = pc.name.clone();
+        let listen = pc.listen.clone();
+        let handle: PoolHandle = Arc::new(ArcSwap::new(Pool::start(pc.clone(), &metrics)));
+        let listener = bind(pc).await.map_err(|e| {
+            Error::Bind(format!("pool `{name}`: listen: cannot bind {listen}: {e}"))
+        })?;
+        tracing::info!(pool = %name, listen = %listen, servers = pc.servers.len(), "pool listening");
+        let cc = metrics
+            .client_connections
+            .get_or_create(&stats::PoolLabels { pool: name.clone() })
+            .clone();
+        let acc = Acceptor {
+            handle: handle.clone(),
+            limits: config.limits,
+            token: token.clone(),
+            tracker: ctx.shutdown.clone(),
+            next_id: next_id.clone(),
+            total: total_connections.clone(),
+            gauge: cc,
+        };
+        ctx.shutdown.spawn(acc.run(listener));
+        handles.push((name, listen, handle));
+    }
+    let handles = Arc::new(handles);
+    if let Some(addr) = &config.stats_addr {
+        let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            Error::Bind(format!(
+                "--stats-port/--stats-addr: cannot bind {addr}: {e}"
+            ))
+        })?;
+        tracing::info!(addr = %addr, "nutcracker stats listening");
+        ctx.shutdown.spawn(stats_server(
+            l,
+            handles.clone(),
+            started,
+            total_connections.clone(),
+            token.clone(),
+        ));
+    }
+    ctx.shutdown.spawn(reload_on_sighup(
+        config.conf_file.clone(),
+        handles.clone(),
+        metrics.clone(),
+        token.clone(),
+    ));
+    ctx.admin.readiness().set(true);
+    token.cancelled().await;
+    ctx.admin.readiness().set(false);
+    tracing::info!("draining client connections");
+    Ok(())
+}
+
+enum Listener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener, PathBuf),
+}
+
+async fn bind(pc: &PoolConfig) -> std::io::Result<Listener> {
+    match &pc.listen {
+        Listen::Tcp(addr) => {
+            let mut last = None;
+            for a in tokio::net::lookup_host(addr.as_str()).await? {
+                let sock = if a.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()?
+                } else {
+                    tokio::net::TcpSocket::new_v6()?
+                };
+                sock.set_reuseaddr(true)?;
+                if pc.reuseport {
+                    sock.set_reuseport(true)?;
+                }
+                if let Err(e) = sock.bind(a) {
+                    last = Some(e);
+                    continue;
+                }
+                return Ok(Listener::Tcp(sock.listen(pc.backlog)?));
+            }
+            Err(last.unwrap_or_else(|| std::io::Error::other("address resolved to nothing")))
+        }
+        Listen::Unix(path, mode) => {
+            // A socket file left by a previous run would make bind fail.
+            let _ = std::fs::remove_file(path);
+            let l = tokio::net::UnixListener::bind(path)?;
+            if let Some(m) = mode {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*m))?;
+            }
+            Ok(Listener::Unix(l, path.clone()))
+        }
+    }
+}
+
+struct Acceptor {
+    handle: PoolHandle,
+    limits: Limits,
+    token: CancellationToken,
+    tracker: podmates_runtime::Shutdown,
+    next_id: Arc<AtomicU64>,
+    total: Arc<AtomicU64>,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Acceptor {
+    async fn run(self, listener: Listener) {
+        loop {
+            let accepted = tokio::select! {
+                _ = self.token.cancelled() => break,
+                a = async {
+                    match &listener {
+                        Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+                            let _ = s.set_nodelay(true);
+                            Conn::Tcp(s)
+                        }),
+                        Listener::Unix(l, _) => l.accept().await.map(|(s, _)| Conn::Unix(s)),
+                    }
+                } => a,
+            };
+            let conn = match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let pool = self.handle.load();
+            let limit = pool.shared.cfg.client_connections;
+            let stats = &pool.shared.stats;
+            if limit > 0 && stats.client_connections.load(Relaxed) >= i64::from(limit) {
+                // twemproxy closes connections over client_connections at once.
+                tracing::debug!(pool = %pool.shared.cfg.name, "client_connections reached; closing a new connection");
+                drop(conn);
+                continue;
+            }
+            stats.client_connections.fetch_add(1, Relaxed);
+            drop(pool);
+            self.total.fetch_add(1, Relaxed);
+            self.gauge.inc();
+            let ctx = ClientCtx {
+                pool: self.handle.clone(),
+                limits: self.limits,
+                shutdown: self.token.clone(),
+                id: self.next_id.fetch_add(1, Relaxed),
+            };
+            let handle = self.handle.clone();
+            let gauge = self.gauge.clone();
+            self.tracker.spawn(async move {
+                match conn {
+                    Conn::Tcp(s) => client::serve(s, ctx).await,
+                    Conn::Unix(s) => client::serve(s, ctx).await,
+                }
+                handle
+                    .load()
+                    .shared
+                    .stats
+                    .client_connections
+                    .fetch_sub(1, Relaxed);
+                gauge.dec();
+            });
+        }
+        if let Listener::Unix(_, path) = &listener {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+enum Conn {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+/// nutcracker's stats port: every connection gets one JSON object, then the connection closes.
+async fn stats_server(
+    l: tokio::net::TcpListener,
+    pools: Arc<Vec<(String, Listen, PoolHandle)>>,
+    started: Instant,
+    total: Arc<AtomicU64>,
+    token: CancellationToken,
+) {
+    loop {
+        let (mut s, _) = tokio::select! {
+            _ = token.cancelled() => return,
+            a = l.accept() => match a {
+                Ok(a) => a,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let body = stats_json(&pools, started, &total);
+        tokio::spawn(async move {
+            let _ = s.write_all(body.as_bytes()).await;
+            let _ = s.shutdown().await;
+        });
+    }
+}
+
+/// Renders the stats JSON with nutcracker's field names and order.
+pub fn stats_json(
+    pools: &[(String, Listen, PoolHandle)],
+    started: Instant,
+    total: &AtomicU64,
+) -> String {
+    use std::fmt::Write;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default();
+    let curr: i64 = pools
+        .iter()
+        .map(|(_, _, h)| geti(&h.load().shared.stats.client_connections))
+        .sum();
+    let mut o = String::with_capacity(1024);
+    let _ = write!(
+        o,
+        "{{\"service\":\"nutcracker\", \"source\":{}, \"version\":\"0.5.0\", \"uptime\":{}, \"timestamp\":{}, \"total_connections\":{}, \"curr_connections\":{}",
+        serde_json::Value::String(host.trim().to_owned()),
+        started.elapsed().as_secs(),
+        now,
+        total.load(Relaxed),
+        curr
+    );
+    for (name, _, h) in pools {
+        let p = h.load();
+        let s = &p.shared.stats;
+        let _ = write!(
+            o,
+            ", {}: {{\"client_eof\":{}, \"client_err\":{}, \"client_connections\":{}, \"server_ejects\":{}, \"forward_error\":{}, \"fragments\":{}",
+            serde_json::Value::String(name.clone()),
+            get(&s.client_eof),
+            get(&s.client_err),
+            geti(&s.client_connections),
+            get(&s.server_ejects),
+            get(&s.forward_error),
+            get(&s.fragments)
+        );
+        for srv in &p.servers {
+            let st = &srv.shared.stats;
+            let _ = write!(
+                o,
+                ", {}: {{\"server_eof\":{}, \"server_err\":{}, \"server_timedout\":{}, \"server_connections\":{}, \"server_ejected_at\":{}, \"requests\":{}, \"request_bytes\":{}, \"responses\":{}, \"response_bytes\":{}, \"in_queue\":{}, \"in_queue_bytes\":{}, \"out_queue\":0, \"out_queue_bytes\":0}}",
+                serde_json::Value::String(srv.shared.cfg.label.clone()),
+                get(&st.server_eof),
+                get(&st.server_err),
+                get(&st.server_timedout),
+                geti(&st.server_connections),
+                get(&st.server_ejected_at),
+                get(&st.requests),
+                get(&st.request_bytes),
+                get(&st.responses),
+                get(&st.response_bytes),
+                geti(&st.in_queue),
+                geti(&st.in_queue_bytes),
+            );
+        }
+        o.push('}');
+    }
+    o.push_str("}\n");
+    o
+}
+
+/// SIGHUP: re-read the file, validate it, and swap each pool whose listener is unchanged. Clients
+/// keep their connections and use the new pool from their next request on; an invalid file keeps
+/// the running configuration.
+async fn reload_on_sighup(
+    path: PathBuf,
+    pools: Arc<Vec<(String, Listen, PoolHandle)>>,
+    metrics: Metrics,
+    token: CancellationToken,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot install the SIGHUP handler; hot reload disabled");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            s = hup.recv() => if s.is_none() { return },
+        }
+        match reload(&path, &pools, &metrics) {
+            Ok(n) => {
+                metrics
+                    .reloads
+                    .get_or_create(&ReloadLabels {
+                        result: "ok".to_owned(),
+                    })
+                    .inc();
+                tracing::info!(file = %path.display(), pools = n, "configuration reloaded");
+            }
+            Err(e) => {
+                metrics
+                    .reloads
+                    .get_or_create(&ReloadLabels {
+                        result: "error".to_owned(),
+                    })
+                    .inc();
+                tracing::error!(file = %path.display(), error = %e, "reload rejected; keeping the running configuration");
+            }
+        }
+    }
+}
+
+fn reload(
+    path: &std::path::Path,
+    pools: &[(String, Listen, PoolHandle)],
+    metrics: &Metrics,
+) -> Result<usize, String> {
+    let new = config::load(path).map_err(|e| e.to_string())?;
+    let by_name: HashMap<&str, &PoolConfig> = new.iter().map(|p| (p.name.as_str(), p)).collect();
+    // Validate everything before swapping anything, so a reload is all or nothing.
+    for (name, listen, _) in pools {
+        let Some(p) = by_name.get(name.as_str()) else {
+            return Err(format!(
+                "pool `{name}` was removed; adding or removing pools needs a restart"
+            ));
+        };
+        if &p.listen != listen {
+            return Err(format!(
+                "pool `{name}`: listen changed from {listen} to {}; that needs a restart",
+                p.listen
+            ));
+        }
+    }
+    if new.len() != pools.len() {
+        return Err("pools were added; adding or removing pools needs a restart".to_owned());
+    }
+    for (name, _, handle) in pools {
+        let cfg = (*by_name[name.as_str()]).clone();
+        if handle.load().shared.cfg == cfg {
+            continue;
+        }
+        handle.store(Pool::start(cfg, metrics));
+    }
+    Ok(new.len())
+}
