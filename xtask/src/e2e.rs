@@ -4,8 +4,8 @@
 //!
 //! The podmates images are built first (`cargo xtask images`); third-party images are local
 //! stand-ins tagged with their upstream names (see standins.rs). Where an example needs something a
-//! cluster would provide (a git server, a Redis StatefulSet), its `e2e/` folder holds a kustomize
-//! overlay adding a stand-in container to the pod; `kubectl kustomize` renders it.
+//! cluster would provide (a git server, a Redis StatefulSet), `k8s-examples/e2e-overlays/<example>/`
+//! holds a kustomize overlay adding a stand-in container to the pod; `kubectl kustomize` renders it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,12 +79,286 @@ struct Example {
     check: Check,
 }
 
-const EXAMPLES: &[Example] = &[Example {
-    dir: "shared-volume",
-    needs: &[],
-    pod: "shared-volume",
-    check: check_shared_volume,
-}];
+const EXAMPLES: &[Example] = &[
+    Example {
+        dir: "shared-volume",
+        needs: &[],
+        pod: "shared-volume",
+        check: check_shared_volume,
+    },
+    Example {
+        dir: "init-container",
+        needs: &["git-sync"],
+        pod: "init-container-pod",
+        check: check_init_container,
+    },
+    Example {
+        dir: "sidecar-git-sync",
+        needs: &["git-sync"],
+        pod: "sidecar-git-sync-pod",
+        check: check_sidecar_git_sync,
+    },
+    Example {
+        dir: "sidecar-log-tail",
+        needs: &["log-tail"],
+        pod: "sidecar-log-tail-pod",
+        check: check_sidecar_log_tail,
+    },
+    Example {
+        dir: "adapter-nginx-exporter",
+        needs: &["nginx-exporter"],
+        pod: "adapter-nginx-exporter-pod",
+        check: check_adapter_nginx_exporter,
+    },
+    Example {
+        dir: "adapter-log-normalize",
+        needs: &["log-normalize"],
+        pod: "adapter-log-normalize-pod",
+        check: check_adapter_log_normalize,
+    },
+    Example {
+        dir: "ambassador-redis",
+        needs: &["redis-ambassador"],
+        pod: "ambassador-redis-pod",
+        check: check_ambassador_redis,
+    },
+];
+
+fn check_adapter_log_normalize(pod: &Pod) -> Result<(), String> {
+    let out = eventually("ECS JSON comes out", Duration::from_secs(40), || {
+        let (out, _) = pod.logs("log-normalize")?;
+        if out.lines().count() >= 3 {
+            Ok(out)
+        } else {
+            Err(format!("{} lines so far: {out}", out.lines().count()))
+        }
+    })?;
+    for line in out.lines() {
+        let want = [
+            "{",
+            "\"@timestamp\":\"",
+            "\"original\":\"10.1.2.3 - alice [",
+            "\"method\":\"GET\"",
+            "\"status_code\":200",
+            "\"path\":\"/search\"",
+            "\"ip\":\"10.1.2.3\"",
+            "\"demo-web\"",
+        ];
+        if let Some(missing) = want.iter().find(|w| !line.contains(*w)) {
+            return Err(format!("ECS record lacks `{missing}`: {line}"));
+        }
+        if !line.ends_with('}') {
+            return Err(format!("not one JSON object per line: {line}"));
+        }
+    }
+    let metrics = pod.http_get("app", "http://127.0.0.1:9102/metrics")?;
+    if !metrics.contains("log_normalize_") {
+        return Err(format!("log-normalize metrics missing: {metrics}"));
+    }
+    Ok(())
+}
+
+fn check_ambassador_redis(pod: &Pod) -> Result<(), String> {
+    let cli = |port: &str, args: &[&str]| {
+        let mut a = vec!["redis-cli", "-h", "127.0.0.1", "-p", port];
+        a.extend_from_slice(args);
+        pod.exec("app", &a).map(|s| s.trim().to_owned())
+    };
+    eventually(
+        "the app's keys go through the ambassador",
+        Duration::from_secs(40),
+        || {
+            let (out, _) = pod.logs("app")?;
+            if out.lines().filter(|l| l.starts_with("visit ")).count() >= 5 {
+                Ok(())
+            } else {
+                Err(format!("app output so far: {out}"))
+            }
+        },
+    )?;
+    // Keys written through localhost:22121 landed on both shards, and read back through it.
+    let shard0: u64 = cli("6379", &["DBSIZE"])?
+        .parse()
+        .map_err(|e| format!("DBSIZE: {e}"))?;
+    let shard1: u64 = cli("6380", &["DBSIZE"])?
+        .parse()
+        .map_err(|e| format!("DBSIZE: {e}"))?;
+    if shard0 == 0 || shard1 == 0 {
+        return Err(format!(
+            "keys not sharded: redis-0 has {shard0}, redis-1 has {shard1}"
+        ));
+    }
+    for i in 1..=5 {
+        let v = cli("22121", &["GET", &format!("user:{i}")])?;
+        if v != format!("visit {i}") {
+            return Err(format!(
+                "GET user:{i} through the ambassador returned `{v}`"
+            ));
+        }
+    }
+    let direct: Vec<String> = (1..=5)
+        .map(|i| {
+            let k = format!("user:{i}");
+            let a = cli("6379", &["EXISTS", &k]).unwrap_or_default();
+            let b = cli("6380", &["EXISTS", &k]).unwrap_or_default();
+            format!("{a}{b}")
+        })
+        .collect();
+    if direct.iter().any(|d| d != "10" && d != "01") {
+        return Err(format!(
+            "each key must live on exactly one shard: {direct:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// The value of an unlabelled sample in Prometheus text.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+fn check_adapter_nginx_exporter(pod: &Pod) -> Result<(), String> {
+    let scrape = || pod.http_get("web", "http://127.0.0.1:9113/metrics");
+    let first = eventually("nginx_up is 1", Duration::from_secs(30), || {
+        let m = scrape()?;
+        match sample(&m, "nginx_up") {
+            Some(v) if v == 1.0 => Ok(m),
+            _ => Err(format!("metrics: {m}")),
+        }
+    })?;
+    let before = sample(&first, "nginx_http_requests_total")
+        .ok_or_else(|| format!("no nginx_http_requests_total: {first}"))?;
+    for _ in 0..5 {
+        pod.http_get("web", "http://127.0.0.1:8080/")?;
+    }
+    let after = sample(&scrape()?, "nginx_http_requests_total").unwrap_or(0.0);
+    if after < before + 5.0 {
+        return Err(format!(
+            "nginx_http_requests_total went from {before} to {after} after 5 requests"
+        ));
+    }
+    Ok(())
+}
+
+fn check_sidecar_log_tail(pod: &Pod) -> Result<(), String> {
+    // Both files reach log-tail's stdout, prefixed with their path, in the order written.
+    let out = eventually(
+        "the app's lines stream out",
+        Duration::from_secs(40),
+        || {
+            let (out, _) = pod.logs("log-tail")?;
+            let access = out
+                .lines()
+                .filter(|l| l.starts_with("/var/log/app/access.log: "))
+                .count();
+            let errors = out
+                .lines()
+                .filter(|l| l.starts_with("/var/log/app/error.log: ") && l.contains("failed"))
+                .count();
+            if access >= 6 && errors >= 1 {
+                Ok(out)
+            } else {
+                Err(format!(
+                    "{access} access and {errors} error lines so far: {out}"
+                ))
+            }
+        },
+    )?;
+    let items: Vec<u64> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("/var/log/app/access.log: "))
+        .filter_map(|l| {
+            l.split("GET /item/")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let expected: Vec<u64> = (1..=items.len() as u64).collect();
+    if items != expected {
+        return Err(format!(
+            "access lines lost, duplicated or reordered: {items:?}"
+        ));
+    }
+    let (_, err) = pod.logs("log-tail")?;
+    if err.contains("/var/log/app/access.log: ") {
+        return Err("data lines on stderr".to_owned());
+    }
+    let metrics = pod.http_get("app", "http://127.0.0.1:9101/metrics")?;
+    if !metrics.contains("log_tail_") {
+        return Err(format!("log-tail metrics missing: {metrics}"));
+    }
+    Ok(())
+}
+
+/// The page nginx serves, fetched from inside the pod.
+fn page_contains(pod: &Pod, via: &str, want: &str) -> Result<String, String> {
+    let page = pod.http_get(via, "http://127.0.0.1:8080/")?;
+    if page.contains(want) {
+        Ok(page)
+    } else {
+        Err(format!("page lacks `{want}`: {page}"))
+    }
+}
+
+fn check_init_container(pod: &Pod) -> Result<(), String> {
+    // nginx only starts after git-sync --one-time exited 0, so the content is there at once.
+    eventually("the synced page is served", Duration::from_secs(60), || {
+        page_contains(pod, "web", "podmates e2e site, version 1")
+    })?;
+    let code = sh::output(podman().args([
+        "inspect",
+        "--format",
+        "{{.State.ExitCode}}",
+        &format!("{}-git-sync", pod.name),
+    ]))?;
+    if code.trim() != "0" {
+        return Err(format!("git-sync --one-time exited {}", code.trim()));
+    }
+    // The on-disk contract: a relative symlink named after the commit.
+    let link = pod.exec("web", &["readlink", "/git/site"])?;
+    if !link.trim().starts_with(".worktrees/") || link.trim().len() != ".worktrees/".len() + 40 {
+        return Err(format!(
+            "/git/site -> `{}`, want .worktrees/<sha>",
+            link.trim()
+        ));
+    }
+    Ok(())
+}
+
+fn check_sidecar_git_sync(pod: &Pod) -> Result<(), String> {
+    eventually("the synced page is served", Duration::from_secs(60), || {
+        page_contains(pod, "web", "podmates e2e site, version 1")
+    })?;
+    eventually("git-sync is ready", Duration::from_secs(30), || {
+        pod.http_get("web", "http://127.0.0.1:9103/readyz")
+    })?;
+    // A new commit on the branch reaches the page without a restart.
+    pod.exec(
+        "git-host",
+        &[
+            "sh",
+            "-ec",
+            "cd /srv/git/work && echo '<h1>podmates e2e site, version 2</h1>' > index.html && \
+             git -c user.name=e2e -c user.email=e2e@example.invalid commit -qam v2 && \
+             git push -q origin HEAD:main",
+        ],
+    )?;
+    eventually("the new commit is served", Duration::from_secs(30), || {
+        page_contains(pod, "web", "podmates e2e site, version 2")
+    })?;
+    let metrics = pod.http_get("web", "http://127.0.0.1:9103/metrics")?;
+    if !metrics.contains("git_sync_count_total") {
+        return Err(format!(
+            "git-sync metrics lack git_sync_count_total: {metrics}"
+        ));
+    }
+    Ok(())
+}
 
 fn check_shared_volume(pod: &Pod) -> Result<(), String> {
     // The content container writes the page; the web container serves it over the pod's loopback.
@@ -166,10 +440,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
 fn play_and_check(ex: &Example) -> Result<(), String> {
     let rendered = render(ex.dir)?;
-    let volumes = volume_names(&std::fs::read_to_string(&rendered).map_err(|e| e.to_string())?);
+    let yaml = std::fs::read_to_string(&rendered).map_err(|e| e.to_string())?;
+    let empty_dirs = empty_dir_names(&yaml);
+    // podman keeps a ConfigMap's data in a volume named after the ConfigMap; a stale one would
+    // shadow the manifest's data on the next run.
+    let mut volumes = empty_dirs.clone();
+    volumes.extend(config_map_names(&yaml));
     // A previous run that was killed may have left the pod behind.
     teardown(&rendered, &volumes);
-    prepare_volumes(&volumes)?;
+    prepare_volumes(&empty_dirs)?;
     let res = sh::output(
         podman()
             .args(["kube", "play", "--network", "none"])
@@ -189,15 +468,16 @@ fn play_and_check(ex: &Example) -> Result<(), String> {
     res
 }
 
-/// Renders an example to one YAML file: its `e2e/` overlay if it has one, else its kustomization,
-/// else its manifests concatenated.
+/// Renders an example to one YAML file: its overlay in `k8s-examples/e2e-overlays/` if it has one,
+/// else its kustomization, else its manifests concatenated.
 fn render(dir: &str) -> Result<PathBuf, String> {
     let src = sh::root().join("k8s-examples").join(dir);
     let out_dir = sh::root().join("target/e2e");
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
     let out = out_dir.join(format!("{dir}.yaml"));
-    let yaml = if src.join("e2e/kustomization.yaml").exists() {
-        kustomize(&src.join("e2e"))?
+    let overlay = sh::root().join("k8s-examples/e2e-overlays").join(dir);
+    let yaml = if overlay.join("kustomization.yaml").exists() {
+        kustomize(&overlay)?
     } else if src.join("kustomization.yaml").exists() {
         kustomize(&src)?
     } else {
@@ -225,14 +505,28 @@ fn kustomize(dir: &Path) -> Result<String, String> {
     sh::output(Command::new("kubectl").arg("kustomize").arg(dir))
 }
 
-/// Names of the emptyDir and configMap volumes in rendered YAML (kustomize sorts keys, so the
-/// `name:` may come before or after the volume type).
-fn volume_names(yaml: &str) -> Vec<String> {
+/// Names of the ConfigMaps defined in rendered YAML.
+fn config_map_names(yaml: &str) -> Vec<String> {
+    yaml.split("\n---")
+        .filter(|doc| doc.lines().any(|l| l.trim() == "kind: ConfigMap"))
+        .filter_map(|doc| {
+            let meta = doc.split("\nmetadata:\n").nth(1)?;
+            meta.lines()
+                .take_while(|l| l.starts_with(' '))
+                .find_map(|l| l.strip_prefix("  name: "))
+                .map(|n| n.trim().trim_matches('"').to_owned())
+        })
+        .collect()
+}
+
+/// Names of the emptyDir volumes in rendered YAML (kustomize sorts keys, so the `name:` may come
+/// before or after the volume type).
+fn empty_dir_names(yaml: &str) -> Vec<String> {
     let lines: Vec<&str> = yaml.lines().collect();
     let mut names = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim_start_matches([' ', '-']).trim();
-        if !(t.starts_with("emptyDir:") || t.starts_with("configMap:")) {
+        if !t.starts_with("emptyDir:") {
             continue;
         }
         let indent = line.len() - line.trim_start_matches([' ', '-']).len();
