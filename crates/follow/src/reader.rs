@@ -252,6 +252,11 @@ impl Reader {
             if self.wake.stop.load(Ordering::SeqCst) {
                 break;
             }
+            if self.tx.is_closed() {
+                // The consumer dropped the follower without a shutdown: nobody to read for.
+                self.closed = true;
+                break;
+            }
             let mut rescanned = false;
             if self.wake.rescan.swap(false, Ordering::SeqCst)
                 || last_rescan.elapsed() >= self.cfg.rescan_interval

@@ -6,12 +6,18 @@
 use crate::system;
 
 mod git_sync;
+mod log_tail;
+mod nginx_exporter;
 
 /// A benchmark: receives the arguments after its name.
 type Bench = fn(&[String]) -> Result<(), String>;
 
 /// The benchmarks, one module per binary: add `mod <name>;` above and a line here.
-const BENCHES: &[(&str, Bench)] = &[("git-sync", git_sync::run)];
+const BENCHES: &[(&str, Bench)] = &[
+    ("log-tail", log_tail::run),
+    ("git-sync", git_sync::run),
+    ("nginx-exporter", nginx_exporter::run),
+];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let names: Vec<&str> = BENCHES.iter().map(|(n, _)| *n).collect();

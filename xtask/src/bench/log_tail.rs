@@ -1,0 +1,403 @@
+//! `cargo xtask bench log-tail`: log-tail against GNU `tail -F` and busybox `tail -F`, in one run.
+//!
+//! 1. Throughput: a writer appends 1M lines of about 150 bytes as fast as it can to a file the
+//!    follower already follows; measured until the last line arrives on the follower's stdout.
+//! 2. Latency: a writer appends 10k lines/s for a few seconds, one write per line, each line
+//!    carrying its write time; the reader of stdout records how late each line arrives (p50, p99).
+//! 3. Idle: the three followers watch a file that does not change for 30 s; CPU time used and RSS.
+//!
+//! Options: `--lines N` (throughput lines, default 1000000), `--latency-secs S` (default 5),
+//! `--idle-secs S` (default 30).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::sh;
+
+struct Tool {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+}
+
+impl Tool {
+    fn spawn(&self, file: &Path) -> Result<Child, String> {
+        Command::new(&self.program)
+            .args(&self.args)
+            .arg(file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.name))
+    }
+}
+
+struct Figures {
+    lines_per_sec: f64,
+    mib_per_sec: f64,
+    peak_rss_kib: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    idle_cpu_pct: f64,
+    idle_rss_kib: u64,
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let mut lines: u64 = 1_000_000;
+    let mut latency_secs: u64 = 5;
+    let mut idle_secs: u64 = 30;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = it
+            .next()
+            .ok_or_else(|| format!("{a} needs a value"))?
+            .parse::<u64>()
+            .map_err(|e| format!("{a}: {e}"))?;
+        match a.as_str() {
+            "--lines" => lines = v,
+            "--latency-secs" => latency_secs = v,
+            "--idle-secs" => idle_secs = v,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    sh::run(sh::cargo().args(["build", "--release", "-p", "log-tail"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| sh::root().join("target"));
+    let ours = target.join("release").join("log-tail");
+    let gnu = PathBuf::from("/usr/bin/tail");
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or("busybox is not installed (Debian package busybox)")?;
+    let tools = [
+        Tool {
+            name: "log-tail",
+            program: ours,
+            args: vec![
+                "--no-admin-server".into(),
+                "--log-level".into(),
+                "warn".into(),
+            ],
+        },
+        Tool {
+            name: "GNU tail -F",
+            program: gnu,
+            args: vec!["-n".into(), "+1".into(), "-F".into()],
+        },
+        Tool {
+            name: "busybox tail -F",
+            program: busybox,
+            args: vec!["tail".into(), "-n".into(), "+1".into(), "-F".into()],
+        },
+    ];
+    let dir = std::env::temp_dir().join(format!("bench-log-tail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = measure_all(&tools, &dir, lines, latency_secs, idle_secs);
+    let _ = std::fs::remove_dir_all(&dir);
+    let figures = result?;
+    report(&tools, &figures, lines);
+    Ok(())
+}
+
+fn measure_all(
+    tools: &[Tool],
+    dir: &Path,
+    lines: u64,
+    latency_secs: u64,
+    idle_secs: u64,
+) -> Result<Vec<Figures>, String> {
+    let mut out = Vec::new();
+    for (i, t) in tools.iter().enumerate() {
+        eprintln!("== {}: throughput, {lines} lines", t.name);
+        let (lps, mibps, rss) = throughput(t, &dir.join(format!("tp{i}.log")), lines)?;
+        eprintln!("   {lps:.0} lines/s, {mibps:.1} MiB/s, peak RSS {rss} KiB");
+        eprintln!("== {}: latency at 10k lines/s for {latency_secs}s", t.name);
+        let (p50, p99, max) = latency(t, &dir.join(format!("lat{i}.log")), latency_secs)?;
+        eprintln!("   p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms");
+        out.push(Figures {
+            lines_per_sec: lps,
+            mib_per_sec: mibps,
+            peak_rss_kib: rss,
+            p50_ms: p50,
+            p99_ms: p99,
+            max_ms: max,
+            idle_cpu_pct: 0.0,
+            idle_rss_kib: 0,
+        });
+    }
+    eprintln!("== idle: all three for {idle_secs}s");
+    let idle = idle(tools, dir, idle_secs)?;
+    for (f, (cpu, rss)) in out.iter_mut().zip(idle) {
+        f.idle_cpu_pct = cpu;
+        f.idle_rss_kib = rss;
+    }
+    Ok(out)
+}
+
+fn line_of(n: u64) -> Vec<u8> {
+    // About 150 bytes, like an access log line.
+    format!(
+        "{n:010} 203.0.113.7 - - [22/Nov/2026:10:00:00 +0000] \"GET /api/v1/items?page={n} HTTP/1.1\" 200 5120 \"-\" \"Mozilla/5.0 (X11; Linux x86_64)\" rt=0.012\n"
+    )
+    .into_bytes()
+}
+
+/// Kills and reaps a child.
+fn stop(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// utime + stime of a process in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of stat; `rest` starts at field 3.
+    get(11) + get(12)
+}
+
+fn clock_ticks_per_sec() -> u64 {
+    sh::output(Command::new("getconf").arg("CLK_TCK"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// Waits until the follower has opened `file` (so no write races its startup).
+fn wait_following(pid: u32, file: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            for e in rd.flatten() {
+                if std::fs::read_link(e.path()).is_ok_and(|t| t == file) {
+                    // Opened; give it a moment to set up its watch after the open.
+                    std::thread::sleep(Duration::from_millis(100));
+                    return;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn throughput(tool: &Tool, file: &Path, lines: u64) -> Result<(f64, f64, u64), String> {
+    File::create(file).map_err(|e| e.to_string())?;
+    let mut child = tool.spawn(file)?;
+    let pid = child.id();
+    wait_following(pid, file);
+    let mut stdout = child.stdout.take().ok_or("no stdout")?;
+    let expected: u64 = (0..lines).map(|n| line_of(n).len() as u64).sum();
+    let path = file.to_path_buf();
+    let start = Instant::now();
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut f = OpenOptions::new().append(true).open(&path)?;
+        let mut buf = Vec::with_capacity(1 << 16);
+        for n in 0..lines {
+            buf.extend_from_slice(&line_of(n));
+            if buf.len() >= 60_000 {
+                f.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        f.write_all(&buf)
+    });
+    let mut got: u64 = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = start + Duration::from_secs(300);
+    while got < expected {
+        let n = stdout.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            stop(child);
+            return Err(format!(
+                "{} exited after {got} of {expected} bytes",
+                tool.name
+            ));
+        }
+        got += n as u64;
+        if Instant::now() > deadline {
+            stop(child);
+            return Err(format!("{} too slow: {got} of {expected} bytes", tool.name));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let peak = rss_kib(pid, "VmHWM:");
+    writer
+        .join()
+        .map_err(|_| "writer panicked")?
+        .map_err(|e| e.to_string())?;
+    stop(child);
+    let _ = std::fs::remove_file(file);
+    Ok((
+        lines as f64 / secs,
+        expected as f64 / secs / (1024.0 * 1024.0),
+        peak,
+    ))
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+fn latency(tool: &Tool, file: &Path, secs: u64) -> Result<(f64, f64, f64), String> {
+    File::create(file).map_err(|e| e.to_string())?;
+    let mut child = tool.spawn(file)?;
+    wait_following(child.id(), file);
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let total = secs * 10_000;
+    let reader = std::thread::spawn(move || {
+        let mut lat = Vec::with_capacity(total as usize);
+        let mut r = BufReader::new(stdout);
+        let mut line = String::new();
+        while (lat.len() as u64) < total {
+            line.clear();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let now = now_ns();
+            if let Some(ts) = line
+                .split_whitespace()
+                .next()
+                .and_then(|t| t.parse::<u128>().ok())
+            {
+                lat.push(now.saturating_sub(ts) as f64 / 1e6);
+            }
+        }
+        lat
+    });
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(file)
+        .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let pad = "x".repeat(110);
+    // 10 lines per millisecond, each its own write(2) as a logger does.
+    for n in 0..total {
+        let due = start + Duration::from_micros(n * 100);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let line = format!("{} {n:08} {pad}\n", now_ns());
+        f.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    // busybox polls once a second: give every follower time to catch up before giving up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reader.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop(child);
+    let mut lat = reader.join().map_err(|_| "reader panicked")?;
+    if (lat.len() as u64) < total {
+        eprintln!("   {} delivered {} of {total} lines", tool.name, lat.len());
+    }
+    if lat.is_empty() {
+        return Err(format!("{} delivered no line", tool.name));
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
+    let _ = std::fs::remove_file(file);
+    Ok((pct(0.50), pct(0.99), lat[lat.len() - 1]))
+}
+
+fn idle(tools: &[Tool], dir: &Path, secs: u64) -> Result<Vec<(f64, u64)>, String> {
+    let mut children = Vec::new();
+    for (i, t) in tools.iter().enumerate() {
+        let file = dir.join(format!("idle{i}.log"));
+        std::fs::write(&file, "one line\n").map_err(|e| e.to_string())?;
+        let c = t.spawn(&file)?;
+        wait_following(c.id(), &file);
+        children.push(c);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let before: Vec<u64> = children.iter().map(|c| cpu_ticks(c.id())).collect();
+    std::thread::sleep(Duration::from_secs(secs));
+    let hz = clock_ticks_per_sec() as f64;
+    let mut out = Vec::new();
+    for (c, b) in children.into_iter().zip(before) {
+        let used = cpu_ticks(c.id()).saturating_sub(b) as f64 / hz;
+        let rss = rss_kib(c.id(), "VmRSS:");
+        out.push((used / secs as f64 * 100.0, rss));
+        stop(c);
+    }
+    Ok(out)
+}
+
+fn report(tools: &[Tool], f: &[Figures], lines: u64) {
+    println!();
+    println!("log-tail benchmark ({lines} lines of ~150 bytes; latency at 10k lines/s)");
+    println!(
+        "{:<16} {:>12} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "follower",
+        "lines/s",
+        "MiB/s",
+        "peak RSS",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "idle CPU",
+        "idle RSS"
+    );
+    for (t, x) in tools.iter().zip(f) {
+        println!(
+            "{:<16} {:>12.0} {:>9.1} {:>7} KiB {:>9.2} {:>9.2} {:>9.2} {:>8.3}% {:>6} KiB",
+            t.name,
+            x.lines_per_sec,
+            x.mib_per_sec,
+            x.peak_rss_kib,
+            x.p50_ms,
+            x.p99_ms,
+            x.max_ms,
+            x.idle_cpu_pct,
+            x.idle_rss_kib
+        );
+    }
+    let ours = &f[0];
+    for (t, x) in tools.iter().zip(f).skip(1) {
+        println!(
+            "log-tail vs {}: throughput x{:.2}, p99 latency x{:.2}, peak RSS x{:.2}",
+            t.name,
+            ours.lines_per_sec / x.lines_per_sec,
+            ours.p99_ms / x.p99_ms.max(1e-9),
+            ours.peak_rss_kib as f64 / (x.peak_rss_kib.max(1)) as f64
+        );
+    }
+    println!(
+        "targets: throughput >= GNU tail: {}; p99 < 50 ms: {}; RSS < 10 MB: {}",
+        if ours.lines_per_sec >= f[1].lines_per_sec {
+            "yes"
+        } else {
+            "NO"
+        },
+        if ours.p99_ms < 50.0 { "yes" } else { "NO" },
+        if ours.peak_rss_kib < 10 * 1024 {
+            "yes"
+        } else {
+            "NO"
+        },
+    );
+}
