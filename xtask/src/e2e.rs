@@ -122,7 +122,92 @@ const EXAMPLES: &[Example] = &[
         pod: "ambassador-redis-pod",
         check: check_ambassador_redis,
     },
+    Example {
+        dir: "demo",
+        needs: &[
+            "git-sync",
+            "log-tail",
+            "log-normalize",
+            "nginx-exporter",
+            "redis-ambassador",
+        ],
+        pod: "podmates-demo-web",
+        check: check_demo,
+    },
 ];
+
+/// The flagship demo: every binary at work in two pods.
+pub(crate) fn check_demo(web: &Pod) -> Result<(), String> {
+    let cache = Pod {
+        name: "podmates-demo-cache".to_owned(),
+    };
+    eventually(
+        "git-sync published the site",
+        Duration::from_secs(60),
+        || page_contains(web, "visitor", "podmates demo, version 1"),
+    )?;
+    eventually(
+        "log-tail streams nginx's logs",
+        Duration::from_secs(30),
+        || {
+            let (out, _) = web.logs("log-tail")?;
+            if out.contains("/var/log/nginx/access.log: 127.0.0.1 - - [") {
+                Ok(())
+            } else {
+                Err(format!("log-tail output: {out}"))
+            }
+        },
+    )?;
+    eventually(
+        "log-normalize emits ECS with 404s",
+        Duration::from_secs(30),
+        || {
+            let (out, _) = web.logs("log-normalize")?;
+            if out.contains("\"status_code\":404") && out.contains("\"status_code\":200") {
+                Ok(())
+            } else {
+                Err(format!("log-normalize output: {out}"))
+            }
+        },
+    )?;
+    eventually("nginx-exporter reports", Duration::from_secs(30), || {
+        let m = web.http_get("visitor", "http://127.0.0.1:9113/metrics")?;
+        let up = sample(&m, "nginx_up") == Some(1.0);
+        let classes = m.contains("nginx_http_responses_total{") && m.contains("4xx");
+        if up && classes {
+            Ok(())
+        } else {
+            Err(format!("metrics: {m}"))
+        }
+    })?;
+    eventually(
+        "the cache app reads its keys back",
+        Duration::from_secs(30),
+        || {
+            let (out, _) = cache.logs("app")?;
+            let ok = out
+                .lines()
+                .filter(|l| {
+                    l.split_once(" -> ").is_some_and(|(k, v)| {
+                        k.strip_prefix("GET user:") == v.strip_prefix("visit ")
+                    })
+                })
+                .count();
+            if ok >= 3 {
+                Ok(())
+            } else {
+                Err(format!("app output: {out}"))
+            }
+        },
+    )?;
+    for port in ["6379", "6380"] {
+        let n = cache.exec("app", &["redis-cli", "-p", port, "DBSIZE"])?;
+        if n.trim() == "0" {
+            return Err(format!("shard on {port} holds no key"));
+        }
+    }
+    Ok(())
+}
 
 fn check_adapter_log_normalize(pod: &Pod) -> Result<(), String> {
     let out = eventually("ECS JSON comes out", Duration::from_secs(40), || {
@@ -439,7 +524,21 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 fn play_and_check(ex: &Example) -> Result<(), String> {
-    let rendered = render(ex.dir)?;
+    let (rendered, volumes) = up(ex.dir)?;
+    let pod = Pod {
+        name: ex.pod.to_owned(),
+    };
+    let res = (ex.check)(&pod);
+    if res.is_err() {
+        dump_logs(&pod);
+    }
+    down(&rendered, &volumes);
+    res
+}
+
+/// Renders and plays an example; returns the rendered file and the volumes to remove with it.
+pub(crate) fn up(dir: &str) -> Result<(PathBuf, Vec<String>), String> {
+    let rendered = render(dir)?;
     let yaml = std::fs::read_to_string(&rendered).map_err(|e| e.to_string())?;
     let empty_dirs = empty_dir_names(&yaml);
     // podman keeps a ConfigMap's data in a volume named after the ConfigMap; a stale one would
@@ -449,23 +548,20 @@ fn play_and_check(ex: &Example) -> Result<(), String> {
     // A previous run that was killed may have left the pod behind.
     teardown(&rendered, &volumes);
     prepare_volumes(&empty_dirs)?;
-    let res = sh::output(
+    if let Err(e) = sh::output(
         podman()
             .args(["kube", "play", "--network", "none"])
             .arg(&rendered),
-    )
-    .and_then(|_| {
-        let pod = Pod {
-            name: ex.pod.to_owned(),
-        };
-        let r = (ex.check)(&pod);
-        if r.is_err() {
-            dump_logs(&pod);
-        }
-        r
-    });
-    teardown(&rendered, &volumes);
-    res
+    ) {
+        teardown(&rendered, &volumes);
+        return Err(e);
+    }
+    Ok((rendered, volumes))
+}
+
+/// Stops and removes what [`up`] started: the pods, their emptyDir and ConfigMap volumes.
+pub(crate) fn down(rendered: &Path, volumes: &[String]) {
+    teardown(rendered, volumes);
 }
 
 /// Renders an example to one YAML file: its overlay in `k8s-examples/e2e-overlays/` if it has one,

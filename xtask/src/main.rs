@@ -8,6 +8,7 @@
 
 mod bench;
 mod checkov;
+mod demo;
 mod e2e;
 mod images;
 mod podman;
@@ -22,6 +23,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  demo                 build the images and run all five binaries together in two pods, live
   test                 install test dependencies, run fmt, clippy and every test (the CI command)
   test --no-install    the same without touching system packages
   test --no-containers the same without the image and pod stages
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "images" => images::run(rest),
         "e2e" => e2e::run(rest),
+        "demo" => demo::run(rest),
         "checkov" => checkov::run(),
         "deps" => system::ensure_packages(system::TEST_PACKAGES),
         "-h" | "--help" | "help" => {
