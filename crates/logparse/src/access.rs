@@ -691,6 +691,50 @@ impl<'a> AccessRecord<'a> {
     }
 }
 
+/// Undoes the escaping servers apply inside quoted values: Apache's `\"` and `\\`, nginx's
+/// `\xHH` (bytes that are not printable ASCII, `"` and `\`). Borrows when there is nothing to
+/// undo; bytes that do not form UTF-8 are replaced lossily.
+pub fn unescape(s: &str) -> std::borrow::Cow<'_, str> {
+    let b = s.as_bytes();
+    let Some(first) = memchr::memchr(b'\\', b) else {
+        return std::borrow::Cow::Borrowed(s);
+    };
+    let mut out = Vec::with_capacity(b.len());
+    out.extend_from_slice(&b[..first]);
+    let mut i = first;
+    while i < b.len() {
+        let c = b[i];
+        if c != b'\\' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let hex = |k: usize| b.get(k).and_then(|c| (*c as char).to_digit(16));
+        match (b.get(i + 1), hex(i + 2), hex(i + 3)) {
+            (Some(b'"'), _, _) => {
+                out.push(b'"');
+                i += 2;
+            }
+            (Some(b'\\'), _, _) => {
+                out.push(b'\\');
+                i += 2;
+            }
+            (Some(b'x'), Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 4;
+            }
+            _ => {
+                out.push(b'\\');
+                i += 1;
+            }
+        }
+    }
+    match String::from_utf8(out) {
+        Ok(s) => std::borrow::Cow::Owned(s),
+        Err(e) => std::borrow::Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
 fn sum_seconds(v: &str) -> Option<f64> {
     let mut total = None;
     for part in v.split([',', ':']) {
@@ -779,6 +823,16 @@ mod tests {
             "2026-11-22T00:47:31Z"
         );
         assert_eq!(r.request().unwrap().version(), Some("2.0"));
+    }
+
+    #[test]
+    fn unescapes() {
+        assert_eq!(unescape(r#"a \"q\" \\ \x22x\x5C"#), r#"a "q" \ "x\"#);
+        assert!(matches!(
+            unescape("plain"),
+            std::borrow::Cow::Borrowed("plain")
+        ));
+        assert_eq!(unescape(r"\xff\x"), "\u{fffd}\\x");
     }
 
     #[test]

@@ -1,0 +1,219 @@
+//! One input line, parsed into the fields both output schemas are written from.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+use podmates_logparse::level::Severity;
+use podmates_logparse::{AccessRecord, Timestamp};
+
+/// Which parser read (or failed to read) a line: the `format` label of the line counters and the
+/// source of `event.dataset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Kind {
+    /// nginx `combined`.
+    NginxCombined,
+    /// nginx `main`.
+    NginxMain,
+    /// `--nginx-log-format`.
+    NginxCustom,
+    /// nginx `error_log`.
+    NginxError,
+    /// Apache `common`.
+    ApacheCommon,
+    /// Apache `combined`.
+    ApacheCombined,
+    /// `--apache-log-format`.
+    ApacheCustom,
+    /// Apache `ErrorLog`.
+    ApacheError,
+    /// Syslog (RFC 5424, RFC 3164, rsyslog's file formats).
+    Syslog,
+    /// JSON objects.
+    Json,
+    /// logfmt.
+    Logfmt,
+    /// CRI container log lines.
+    Cri,
+    /// Anything else: the line is the message.
+    #[default]
+    Plain,
+}
+
+impl Kind {
+    /// Every kind, in metric order.
+    pub const ALL: [Kind; 13] = [
+        Kind::NginxCombined,
+        Kind::NginxMain,
+        Kind::NginxCustom,
+        Kind::NginxError,
+        Kind::ApacheCommon,
+        Kind::ApacheCombined,
+        Kind::ApacheCustom,
+        Kind::ApacheError,
+        Kind::Syslog,
+        Kind::Json,
+        Kind::Logfmt,
+        Kind::Cri,
+        Kind::Plain,
+    ];
+
+    /// The `format` label: the `--format` value that selects this parser.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::NginxCombined => "nginx-combined",
+            Kind::NginxMain => "nginx-main",
+            Kind::NginxCustom => "nginx-custom",
+            Kind::NginxError => "nginx-error",
+            Kind::ApacheCommon => "apache-common",
+            Kind::ApacheCombined => "apache-combined",
+            Kind::ApacheCustom => "apache-custom",
+            Kind::ApacheError => "apache-error",
+            Kind::Syslog => "syslog",
+            Kind::Json => "json",
+            Kind::Logfmt => "logfmt",
+            Kind::Cri => "cri",
+            Kind::Plain => "plain",
+        }
+    }
+
+    /// `event.dataset`, after Elastic's integrations (`nginx.access`, `system.syslog`).
+    pub fn dataset(self) -> &'static str {
+        match self {
+            Kind::NginxCombined | Kind::NginxMain | Kind::NginxCustom => "nginx.access",
+            Kind::NginxError => "nginx.error",
+            Kind::ApacheCommon | Kind::ApacheCombined | Kind::ApacheCustom => "apache.access",
+            Kind::ApacheError => "apache.error",
+            Kind::Syslog => "system.syslog",
+            Kind::Json => "json",
+            Kind::Logfmt => "logfmt",
+            Kind::Cri => "cri",
+            Kind::Plain => "plain",
+        }
+    }
+
+    /// The namespace of format-specific fields (`nginx.access.request_length`).
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Kind::NginxCombined | Kind::NginxMain | Kind::NginxCustom | Kind::NginxError => "nginx",
+            Kind::ApacheCommon | Kind::ApacheCombined | Kind::ApacheCustom | Kind::ApacheError => {
+                "apache"
+            }
+            Kind::Syslog => "syslog",
+            Kind::Json => "json",
+            Kind::Logfmt => "logfmt",
+            Kind::Cri => "cri",
+            Kind::Plain => "plain",
+        }
+    }
+
+    /// Index into counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A value of a field that has no fixed place in the schemas (JSON and logfmt keys).
+#[derive(Debug, Clone)]
+pub enum Extra<'a> {
+    /// Text.
+    Str(Cow<'a, str>),
+    /// A JSON value other than a string.
+    Json(serde_json::Value),
+}
+
+/// Variables of an access format that have no fixed schema field: (slot, name).
+pub type ExtraVars = [(usize, &'static str)];
+
+/// Everything read from one line. Text borrows from the line.
+#[derive(Debug, Default)]
+pub struct Event<'a> {
+    /// The line as read (after lossy UTF-8 repair).
+    pub original: &'a str,
+    /// The parser that read, or failed on, the line.
+    pub kind: Kind,
+    /// The input was not valid UTF-8 and was repaired.
+    pub invalid_utf8: bool,
+    /// What failed, for lines that did not parse.
+    pub error: Option<String>,
+    /// When it happened, in UTC.
+    pub timestamp: Option<Timestamp>,
+    /// The human message.
+    pub message: Option<Cow<'a, str>>,
+    /// The level as logged.
+    pub level: Option<Cow<'a, str>>,
+    /// The OpenTelemetry severity.
+    pub severity: Option<Severity>,
+
+    /// Client address as logged.
+    pub source_address: Option<&'a str>,
+    /// Authenticated user.
+    pub user_name: Option<&'a str>,
+    /// HTTP method.
+    pub method: Option<&'a str>,
+    /// Request target as sent.
+    pub url_original: Option<&'a str>,
+    /// Target path.
+    pub url_path: Option<&'a str>,
+    /// Target query.
+    pub url_query: Option<&'a str>,
+    /// `1.1`, `2.0`.
+    pub http_version: Option<&'a str>,
+    /// Response status.
+    pub status: Option<u16>,
+    /// Response body size.
+    pub body_bytes: Option<u64>,
+    /// Referer header (unescaped).
+    pub referrer: Option<Cow<'a, str>>,
+    /// User-Agent header (unescaped).
+    pub user_agent: Option<Cow<'a, str>>,
+    /// Request duration (nginx `$request_time`) in nanoseconds.
+    pub duration_ns: Option<u64>,
+    /// Server name (error logs).
+    pub server: Option<&'a str>,
+    /// Host header (nginx error logs).
+    pub host_header: Option<&'a str>,
+    /// Upstream (nginx error logs).
+    pub upstream: Option<&'a str>,
+
+    /// Syslog PRI.
+    pub priority: Option<u8>,
+    /// Host name (syslog).
+    pub hostname: Option<&'a str>,
+    /// Program name (syslog APP-NAME / TAG).
+    pub process_name: Option<&'a str>,
+    /// Process id.
+    pub pid: Option<u32>,
+    /// Thread id.
+    pub thread_id: Option<u64>,
+    /// Syslog MSGID.
+    pub msg_id: Option<&'a str>,
+    /// Syslog STRUCTURED-DATA.
+    pub structured_data: Option<&'a str>,
+
+    /// nginx error-log connection number.
+    pub connection: Option<u64>,
+    /// Apache error-log module.
+    pub module: Option<&'a str>,
+    /// Apache error code (`AH00124`).
+    pub code: Option<&'a str>,
+
+    /// CRI stream.
+    pub stream: Option<&'a str>,
+    /// CRI partial line.
+    pub partial: bool,
+
+    /// Access-format variables without a schema field.
+    pub access_extra: Option<(AccessRecord<'a>, &'a ExtraVars)>,
+    /// JSON or logfmt keys without a schema field.
+    pub extra: Vec<(Cow<'a, str>, Extra<'a>)>,
+}
+
+/// `source.ip` and `source.port` from an address as logged (`::1`, `1.2.3.4:5678`).
+pub fn ip_port(addr: &str) -> Option<(IpAddr, Option<u16>)> {
+    if let Ok(ip) = addr.parse::<IpAddr>() {
+        return Some((ip, None));
+    }
+    addr.parse::<SocketAddr>()
+        .ok()
+        .map(|s| (s.ip(), Some(s.port())))
+}

@@ -1,0 +1,410 @@
+//! log-normalize: the adapter container that reads the logs of nginx, Apache, syslog daemons and
+//! applications (files in a shared volume, or stdin) and writes them to stdout as JSON lines in one
+//! schema, Elastic Common Schema or OpenTelemetry, so the log pipeline parses one thing.
+//!
+//! - [`parse`]: chooses the parser for each line (fixed by `--format`, or detected from the
+//!   line's first bytes) and maps its record onto an [`event::Event`];
+//! - [`output`]: writes an event as ECS (nested objects) or as an OTLP JSON log record;
+//! - [`json`]: the JSON writing both share, straight into a reused buffer;
+//! - this module: the input loop (large reads, lines split with `memchr`, one output buffer
+//!   written per read), metrics, and `--follow` through `podmates-follow`.
+//!
+//! No line is ever dropped: one that does not parse is written with `event.original`, what time
+//! could be read, and `error.message`; invalid UTF-8 is repaired lossily and tagged.
+
+pub mod event;
+pub mod json;
+pub mod output;
+pub mod parse;
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use podmates_logparse::Timestamp;
+use podmates_runtime::Context;
+
+use crate::event::Kind;
+use crate::output::Writer;
+use crate::parse::{Parsers, TimeCache};
+
+pub use crate::output::{AddField, Schema};
+pub use crate::parse::{Access, Format};
+
+/// Where lines come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Standard input, read to its end.
+    Stdin,
+    /// A file read to its end (without `--follow`), or a path or glob to follow.
+    Path(String),
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Inputs, in order.
+    pub inputs: Vec<Input>,
+    /// Follow the paths (globs, rotation, checkpoints) instead of reading them once.
+    pub follow: bool,
+    /// With `--follow`: where offsets are kept across restarts.
+    pub checkpoint_file: Option<PathBuf>,
+    /// The parsers.
+    pub parsers: Parsers,
+    /// Output schema.
+    pub schema: Schema,
+    /// `--add-field`s.
+    pub add_fields: Vec<AddField>,
+}
+
+/// What stops a run.
+#[derive(Debug)]
+pub enum Error {
+    /// An input could not be opened or read.
+    Input {
+        /// The input.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// stdout could not be written (closed pipe, full disk).
+    Output(io::Error),
+    /// The follower failed.
+    Follow(podmates_follow::Error),
+    /// The blocking reader task died.
+    Task(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Input { path, source } => write!(f, "cannot read {path}: {source}"),
+            Self::Output(e) => write!(f, "cannot write to stdout: {e}"),
+            Self::Follow(e) => write!(f, "--follow: {e}"),
+            Self::Task(e) => write!(f, "reader task failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Labels of `log_normalize_lines_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LineLabels {
+    format: &'static str,
+    result: &'static str,
+}
+
+/// The counters on `/metrics`. Counted per line into plain integers and added to the shared
+/// counters once per read, so the hot loop touches no atomics.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    parsed: Vec<Counter>,
+    failed: Vec<Counter>,
+    invalid_utf8: Counter,
+    bytes: Counter,
+}
+
+impl Metrics {
+    /// Registers the counters (every format's, at zero, so dashboards see them from the start).
+    pub fn register(registry: &mut Registry) -> Self {
+        let lines = Family::<LineLabels, Counter>::default();
+        let get = |result| {
+            Kind::ALL
+                .iter()
+                .map(|k| {
+                    lines
+                        .get_or_create(&LineLabels {
+                            format: k.label(),
+                            result,
+                        })
+                        .clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        let parsed = get("parsed");
+        let failed = get("failed");
+        let invalid_utf8 = Counter::default();
+        let bytes = Counter::default();
+        registry.register(
+            "log_normalize_lines",
+            "Lines read, by the format that read them and whether they parsed",
+            lines,
+        );
+        registry.register(
+            "log_normalize_invalid_utf8_lines",
+            "Lines that were not valid UTF-8 and were repaired",
+            invalid_utf8.clone(),
+        );
+        registry.register(
+            "log_normalize_input_bytes",
+            "Bytes read, newlines included",
+            bytes.clone(),
+        );
+        Self {
+            parsed,
+            failed,
+            invalid_utf8,
+            bytes,
+        }
+    }
+
+    fn add(&self, c: &mut Counts) {
+        for (i, k) in Kind::ALL.iter().enumerate() {
+            let _ = k;
+            if c.parsed[i] > 0 {
+                self.parsed[i].inc_by(c.parsed[i]);
+            }
+            if c.failed[i] > 0 {
+                self.failed[i].inc_by(c.failed[i]);
+            }
+        }
+        if c.invalid_utf8 > 0 {
+            self.invalid_utf8.inc_by(c.invalid_utf8);
+        }
+        if c.bytes > 0 {
+            self.bytes.inc_by(c.bytes);
+        }
+        *c = Counts::default();
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    parsed: [u64; Kind::ALL.len()],
+    failed: [u64; Kind::ALL.len()],
+    invalid_utf8: u64,
+    bytes: u64,
+}
+
+/// Lines in, JSON lines out: the parsers and writer with their per-line caches.
+#[derive(Debug)]
+pub struct Normalizer {
+    parsers: Parsers,
+    times: TimeCache,
+    writer: Writer,
+    counts: Counts,
+}
+
+impl Normalizer {
+    /// A normalizer for the given parsers, schema and added fields.
+    pub fn new(parsers: Parsers, schema: Schema, add_fields: Vec<AddField>) -> Self {
+        Self {
+            parsers,
+            times: TimeCache::default(),
+            writer: Writer::new(schema, add_fields),
+            counts: Counts::default(),
+        }
+    }
+
+    /// Appends the JSON line for one input line (without its newline). `observed` is when it was
+    /// read (OTel's `observedTimeUnixNano`).
+    pub fn line(&mut self, raw: &[u8], observed: Timestamp, out: &mut Vec<u8>) {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        self.counts.bytes += raw.len() as u64 + 1;
+        let repaired;
+        let (line, invalid) = match std::str::from_utf8(raw) {
+            Ok(s) => (s, false),
+            Err(_) => {
+                repaired = String::from_utf8_lossy(raw).into_owned();
+                self.counts.invalid_utf8 += 1;
+                (repaired.as_str(), true)
+            }
+        };
+        let mut ev = parse::parse(&self.parsers, &mut self.times, line);
+        ev.invalid_utf8 = invalid;
+        let k = ev.kind.index();
+        if ev.error.is_some() {
+            self.counts.failed[k] += 1;
+        } else {
+            self.counts.parsed[k] += 1;
+        }
+        self.writer.write(&ev, observed, out);
+    }
+
+    fn flush_metrics(&mut self, m: Option<&Metrics>) {
+        if let Some(m) = m {
+            m.add(&mut self.counts);
+        }
+    }
+
+    /// Reads `r` to its end, writing JSON lines to `w`. Lines are split on `\n` (a `\r` before it
+    /// is dropped); a last line without a newline is processed too. Stops early, between reads,
+    /// when `stop` is cancelled.
+    pub fn read_to_end(
+        &mut self,
+        r: &mut dyn Read,
+        w: &mut dyn Write,
+        metrics: Option<&Metrics>,
+        stop: &CancellationToken,
+    ) -> Result<(), ReadError> {
+        const READ: usize = 1 << 20;
+        let mut buf = vec![0u8; 2 * READ];
+        let mut out = Vec::with_capacity(4 * READ);
+        let (mut start, mut end) = (0usize, 0usize);
+        loop {
+            if buf.len() - end < READ {
+                if start > 0 {
+                    buf.copy_within(start..end, 0);
+                    end -= start;
+                    start = 0;
+                }
+                if buf.len() - end < READ {
+                    // A line longer than the buffer: grow rather than cut it.
+                    buf.resize(buf.len() * 2, 0);
+                }
+            }
+            let n = match r.read(&mut buf[end..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ReadError::Input(e)),
+            };
+            let observed = Timestamp::now();
+            if n == 0 {
+                if start < end {
+                    self.line(&buf[start..end], observed, &mut out);
+                }
+                w.write_all(&out).map_err(ReadError::Output)?;
+                w.flush().map_err(ReadError::Output)?;
+                self.flush_metrics(metrics);
+                return Ok(());
+            }
+            let scan_from = end;
+            end += n;
+            let mut line_start = start;
+            for nl in memchr::memchr_iter(b'\n', &buf[scan_from..end]) {
+                let nl = scan_from + nl;
+                self.line(&buf[line_start..nl], observed, &mut out);
+                line_start = nl + 1;
+            }
+            start = line_start;
+            if !out.is_empty() {
+                w.write_all(&out).map_err(ReadError::Output)?;
+                out.clear();
+            }
+            self.flush_metrics(metrics);
+            if stop.is_cancelled() {
+                w.flush().map_err(ReadError::Output)?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Which side of [`Normalizer::read_to_end`] failed.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Reading the input.
+    Input(io::Error),
+    /// Writing the output.
+    Output(io::Error),
+}
+
+/// Runs log-normalize until its inputs end (or, with `--follow`, until shutdown).
+pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
+    let metrics = ctx.admin.with_registry(Metrics::register);
+    ctx.admin.readiness().set(true);
+    let Config {
+        inputs,
+        follow,
+        checkpoint_file,
+        parsers,
+        schema,
+        add_fields,
+    } = config;
+    let mut norm = Normalizer::new(parsers, schema, add_fields);
+    if follow {
+        return follow_paths(norm, inputs, checkpoint_file, metrics, ctx).await;
+    }
+    let stop = ctx.shutdown.token();
+    tokio::task::spawn_blocking(move || {
+        // Locked once: stdout is ours alone, and the output buffer already batches writes.
+        let stdout = io::stdout();
+        let mut w = stdout.lock();
+        for input in inputs {
+            let (name, res) = match &input {
+                Input::Stdin => (
+                    "stdin".to_owned(),
+                    norm.read_to_end(&mut io::stdin().lock(), &mut w, Some(&metrics), &stop),
+                ),
+                Input::Path(p) => {
+                    let mut f = std::fs::File::open(p).map_err(|e| Error::Input {
+                        path: p.clone(),
+                        source: e,
+                    })?;
+                    (
+                        p.clone(),
+                        norm.read_to_end(&mut f, &mut w, Some(&metrics), &stop),
+                    )
+                }
+            };
+            match res {
+                Ok(()) => {}
+                Err(ReadError::Input(e)) => {
+                    return Err(Error::Input {
+                        path: name,
+                        source: e,
+                    });
+                }
+                Err(ReadError::Output(e)) => return Err(Error::Output(e)),
+            }
+            if stop.is_cancelled() {
+                break;
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))?
+}
+
+async fn follow_paths(
+    mut norm: Normalizer,
+    inputs: Vec<Input>,
+    checkpoint_file: Option<PathBuf>,
+    metrics: Metrics,
+    ctx: Context,
+) -> Result<(), Error> {
+    let paths: Vec<String> = inputs
+        .into_iter()
+        .filter_map(|i| match i {
+            Input::Path(p) => Some(p),
+            Input::Stdin => None,
+        })
+        .collect();
+    let mut fc = podmates_follow::Config::new(paths);
+    fc.checkpoint_file = checkpoint_file;
+    let mut follower =
+        podmates_follow::Follower::start(fc, ctx.shutdown.token()).map_err(Error::Follow)?;
+    ctx.admin.with_registry(|r| {
+        follower
+            .metrics()
+            .register(r.sub_registry_with_prefix("log_normalize"));
+    });
+    let mut out = Vec::with_capacity(1 << 20);
+    let mut stdout = io::stdout();
+    while let Some(line) = follower.next().await {
+        norm.line(&line.bytes, Timestamp::now(), &mut out);
+        if follower.is_idle() || out.len() > (1 << 20) {
+            stdout.write_all(&out).map_err(Error::Output)?;
+            stdout.flush().map_err(Error::Output)?;
+            out.clear();
+            norm.flush_metrics(Some(&metrics));
+            if follower.is_idle() {
+                follower.commit();
+            }
+        }
+    }
+    stdout.write_all(&out).map_err(Error::Output)?;
+    stdout.flush().map_err(Error::Output)?;
+    norm.flush_metrics(Some(&metrics));
+    follower.commit();
+    follower.finish().await.map_err(Error::Follow)?;
+    Ok(())
+}

@@ -1,0 +1,480 @@
+//! From a line to an [`Event`]: choosing the parser (fixed or detected per line) and mapping its
+//! record onto the event's fields. Never fails: a line that does not parse becomes an event with
+//! `error` set, and the line itself is always kept.
+
+use std::borrow::Cow;
+
+use podmates_logparse::access::{AccessFormat, unescape};
+use podmates_logparse::syslog::{SyslogParser, severity_name};
+use podmates_logparse::{Family, Request, Timestamp, cri, detect, errorlog, level, logfmt, time};
+
+use crate::event::{Event, Extra, ExtraVars, Kind};
+
+/// What `--format` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Detect the format of each line from its first bytes.
+    #[default]
+    Auto,
+    /// nginx `combined` (= Apache `combined` with ident `-`).
+    NginxCombined,
+    /// nginx `main`: `combined` plus `"$http_x_forwarded_for"`.
+    NginxMain,
+    /// nginx `error_log`.
+    NginxError,
+    /// Apache `common` (CLF).
+    ApacheCommon,
+    /// Apache `combined`.
+    ApacheCombined,
+    /// Apache `ErrorLog`.
+    ApacheError,
+    /// RFC 5424, RFC 3164 and rsyslog's file formats.
+    Syslog,
+    /// One JSON object per line.
+    Json,
+    /// `key=value` pairs.
+    Logfmt,
+    /// Container runtime lines (`/var/log/pods`); the message is parsed again with auto-detection.
+    Cri,
+    /// No parsing: the line is the message.
+    Plain,
+}
+
+/// An access format with the variables that have no schema field.
+#[derive(Debug)]
+pub struct Access {
+    format: AccessFormat,
+    kind: Kind,
+    extra: Vec<(usize, &'static str)>,
+}
+
+/// Variables that land in fixed schema fields; every other variable goes to
+/// `nginx.access.<name>` (ECS) or an attribute of that name (OTel).
+const MAPPED: &[&str] = &[
+    "remote_addr",
+    "remote_user",
+    "remote_ident",
+    "time_local",
+    "time_iso8601",
+    "msec",
+    "request",
+    "status",
+    "body_bytes_sent",
+    "http_referer",
+    "http_user_agent",
+    "request_time",
+    "request_time_us",
+];
+
+impl Access {
+    /// Wraps a compiled format.
+    pub fn new(format: AccessFormat, kind: Kind) -> Self {
+        let extra = format
+            .variables()
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !MAPPED.contains(n))
+            .map(|(s, n)| (s, *n))
+            .collect();
+        Self {
+            format,
+            kind,
+            extra,
+        }
+    }
+}
+
+/// The parsers a run uses, built once from the configuration.
+#[derive(Debug)]
+pub struct Parsers {
+    /// `--format`.
+    pub format: Format,
+    /// `--nginx-log-format` / `--apache-log-format`, tried first in auto mode.
+    pub custom: Option<Access>,
+    nginx_combined: Access,
+    nginx_main: Access,
+    apache_combined: Access,
+    apache_common: Access,
+    /// Syslog year inference and zone.
+    pub syslog: SyslogParser,
+    /// Offset east of UTC of timestamps logged without a zone (error logs, RFC 3164).
+    pub offset: i64,
+}
+
+impl Parsers {
+    /// Parsers for `format`, with an optional custom access format.
+    pub fn new(format: Format, custom: Option<Access>, reference: Timestamp, offset: i64) -> Self {
+        Self {
+            format,
+            custom,
+            nginx_combined: Access::new(AccessFormat::nginx_combined(), Kind::NginxCombined),
+            nginx_main: Access::new(AccessFormat::nginx_main(), Kind::NginxMain),
+            apache_combined: Access::new(AccessFormat::apache_combined(), Kind::ApacheCombined),
+            apache_common: Access::new(AccessFormat::apache_common(), Kind::ApacheCommon),
+            syslog: SyslogParser { reference, offset },
+            offset,
+        }
+    }
+}
+
+/// Remembers the last timestamp text and its conversion: consecutive access-log lines mostly
+/// share their second, so most lines skip the date arithmetic.
+#[derive(Debug, Default)]
+pub struct TimeCache {
+    text: String,
+    value: Option<Timestamp>,
+}
+
+impl TimeCache {
+    fn get(
+        &mut self,
+        text: &str,
+        parse: impl FnOnce(&str) -> Option<Timestamp>,
+    ) -> Option<Timestamp> {
+        if self.text != text {
+            self.text.clear();
+            self.text.push_str(text);
+            self.value = parse(text);
+        }
+        self.value
+    }
+}
+
+/// Parses one line into an event.
+pub fn parse<'a>(p: &'a Parsers, tc: &mut TimeCache, line: &'a str) -> Event<'a> {
+    let mut ev = Event {
+        original: line,
+        ..Event::default()
+    };
+    match p.format {
+        Format::Auto => auto(p, tc, line, &mut ev, true),
+        Format::NginxCombined => access(
+            p.custom.as_ref().unwrap_or(&p.nginx_combined),
+            tc,
+            line,
+            &mut ev,
+        ),
+        Format::NginxMain => access(
+            p.custom.as_ref().unwrap_or(&p.nginx_main),
+            tc,
+            line,
+            &mut ev,
+        ),
+        Format::ApacheCombined => {
+            access(
+                p.custom.as_ref().unwrap_or(&p.apache_combined),
+                tc,
+                line,
+                &mut ev,
+            );
+        }
+        Format::ApacheCommon => access(
+            p.custom.as_ref().unwrap_or(&p.apache_common),
+            tc,
+            line,
+            &mut ev,
+        ),
+        Format::NginxError => nginx_error(p, line, &mut ev),
+        Format::ApacheError => apache_error(p, line, &mut ev),
+        Format::Syslog => syslog(p, line, &mut ev),
+        Format::Json => json(line, &mut ev),
+        Format::Logfmt => logfmt_line(line, &mut ev),
+        Format::Cri => cri_line(p, tc, line, &mut ev),
+        Format::Plain => plain(line, &mut ev),
+    }
+    ev
+}
+
+fn auto<'a>(
+    p: &'a Parsers,
+    tc: &mut TimeCache,
+    line: &'a str,
+    ev: &mut Event<'a>,
+    allow_cri: bool,
+) {
+    if let Some(c) = &p.custom
+        && try_access(c, tc, line, ev)
+    {
+        return;
+    }
+    match detect(line.as_bytes()) {
+        Family::Access => {
+            // Most specific first: `main` is `combined` plus a field, `combined` is `common`
+            // plus two; Apache's combined differs from nginx's only by a non-`-` ident.
+            for a in [&p.nginx_main, &p.nginx_combined, &p.apache_combined] {
+                if try_access(a, tc, line, ev) {
+                    return;
+                }
+            }
+            access(&p.apache_common, tc, line, ev);
+            if let Some(e) = &mut ev.error {
+                *e = format!("not nginx-main, nginx-combined or apache-combined; {e}");
+            }
+        }
+        Family::Json => json(line, ev),
+        Family::Syslog => syslog(p, line, ev),
+        Family::NginxError => nginx_error(p, line, ev),
+        Family::ApacheError => apache_error(p, line, ev),
+        Family::Cri if allow_cri => cri_line(p, tc, line, ev),
+        Family::Logfmt => logfmt_line(line, ev),
+        Family::Cri | Family::Plain => plain(line, ev),
+    }
+}
+
+fn plain<'a>(line: &'a str, ev: &mut Event<'a>) {
+    ev.kind = Kind::Plain;
+    ev.message = Some(Cow::Borrowed(line));
+}
+
+fn try_access<'a>(a: &'a Access, tc: &mut TimeCache, line: &'a str, ev: &mut Event<'a>) -> bool {
+    match a.format.parse(line) {
+        Ok(r) => {
+            fill_access(a, tc, r, ev);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn access<'a>(a: &'a Access, tc: &mut TimeCache, line: &'a str, ev: &mut Event<'a>) {
+    match a.format.parse(line) {
+        Ok(r) => fill_access(a, tc, r, ev),
+        Err(e) => {
+            ev.kind = a.kind;
+            ev.error = Some(format!("{}: {e}", a.kind.label()));
+            // Keep the time if the line has a `[time_local]` where the formats put it.
+            if let Some(open) = memchr::memchr(b'[', line.as_bytes())
+                && let Some(t) = line.get(open + 1..open + 27)
+            {
+                ev.timestamp = tc.get(t, |t| time::parse_time_local(t).ok());
+            }
+        }
+    }
+}
+
+fn fill_access<'a>(
+    a: &'a Access,
+    tc: &mut TimeCache,
+    r: podmates_logparse::AccessRecord<'a>,
+    ev: &mut Event<'a>,
+) {
+    ev.kind = a.kind;
+    ev.source_address = r.remote_addr();
+    ev.user_name = r.remote_user();
+    if let Some(t) = r.time_text() {
+        ev.timestamp = tc.get(t, |_| r.time().and_then(Result::ok));
+        if ev.timestamp.is_none() {
+            ev.error = Some(format!("{}: invalid time {t:?}", a.kind.label()));
+        }
+    }
+    if let Some(q) = r.request() {
+        ev.method = Some(q.method);
+        ev.url_original = q.target;
+        ev.url_path = q.path;
+        ev.url_query = q.query;
+        ev.http_version = q.version();
+    }
+    ev.status = r.status();
+    ev.body_bytes = r.body_bytes_sent();
+    ev.referrer = r.referer().map(unescape);
+    ev.user_agent = r.user_agent().map(unescape);
+    ev.duration_ns = r
+        .request_time()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| (s * 1e9).round() as u64);
+    if let Some(s) = ev.status {
+        ev.severity = Some(level::severity_of_status(s));
+    }
+    if !a.extra.is_empty() {
+        let extra: &'a ExtraVars = &a.extra;
+        ev.access_extra = Some((r, extra));
+    }
+}
+
+fn nginx_error<'a>(p: &Parsers, line: &'a str, ev: &mut Event<'a>) {
+    ev.kind = Kind::NginxError;
+    match errorlog::parse_nginx_error(line, p.offset) {
+        Ok(r) => {
+            ev.timestamp = Some(r.timestamp);
+            ev.level = Some(Cow::Borrowed(r.level));
+            ev.severity = level::severity_of(r.level);
+            ev.pid = r.pid;
+            ev.thread_id = r.tid;
+            ev.connection = r.connection;
+            ev.message = Some(Cow::Borrowed(r.message));
+            ev.source_address = r.client;
+            ev.server = r.server;
+            ev.host_header = r.host;
+            ev.upstream = r.upstream;
+            ev.referrer = r.referrer.map(Cow::Borrowed);
+            if let Some(q) = r.request.and_then(Request::parse) {
+                ev.method = Some(q.method);
+                ev.url_original = q.target;
+                ev.url_path = q.path;
+                ev.url_query = q.query;
+                ev.http_version = q.version();
+            }
+        }
+        Err(e) => {
+            ev.error = Some(e.to_string());
+            ev.timestamp = time::parse_slash_datetime(line.as_bytes(), p.offset).ok();
+        }
+    }
+}
+
+fn apache_error<'a>(p: &Parsers, line: &'a str, ev: &mut Event<'a>) {
+    ev.kind = Kind::ApacheError;
+    match errorlog::parse_apache_error(line, p.offset) {
+        Ok(r) => {
+            ev.timestamp = Some(r.timestamp);
+            ev.level = Some(Cow::Borrowed(r.level));
+            ev.severity = level::severity_of(r.level);
+            ev.module = r.module;
+            ev.pid = r.pid;
+            ev.thread_id = r.tid;
+            ev.source_address = r.client;
+            ev.code = r.code;
+            ev.message = Some(Cow::Borrowed(r.message));
+        }
+        Err(e) => {
+            ev.error = Some(e.to_string());
+            ev.timestamp = line
+                .get(1..)
+                .and_then(|s| time::parse_ctime_prefix(s.as_bytes(), p.offset).ok())
+                .map(|(t, _)| t);
+        }
+    }
+}
+
+fn syslog<'a>(p: &Parsers, line: &'a str, ev: &mut Event<'a>) {
+    ev.kind = Kind::Syslog;
+    match p.syslog.parse(line) {
+        Ok(r) => {
+            ev.timestamp = r.timestamp;
+            ev.priority = r.priority;
+            if let Some(sev) = r.severity() {
+                ev.level = Some(Cow::Borrowed(severity_name(sev)));
+                ev.severity = Some(level::severity_of_syslog(sev));
+            }
+            ev.hostname = r.hostname;
+            ev.process_name = r.app_name;
+            ev.pid = r.pid();
+            ev.msg_id = r.msg_id;
+            ev.structured_data = r.structured_data;
+            ev.message = Some(Cow::Borrowed(r.message));
+        }
+        Err(e) => ev.error = Some(e.to_string()),
+    }
+}
+
+fn cri_line<'a>(p: &'a Parsers, tc: &mut TimeCache, line: &'a str, ev: &mut Event<'a>) {
+    match cri::parse_cri(line) {
+        Ok(r) => {
+            // The container's own line is parsed too: nginx in a pod writes its access log to
+            // stdout, and the runtime wraps it in CRI.
+            auto(p, tc, r.message, ev, false);
+            ev.original = line;
+            if ev.kind == Kind::Plain {
+                ev.kind = Kind::Cri;
+            }
+            if ev.timestamp.is_none() {
+                ev.timestamp = Some(r.timestamp);
+            }
+            ev.stream = Some(r.stream);
+            ev.partial = r.partial;
+        }
+        Err(e) => {
+            ev.kind = Kind::Cri;
+            ev.error = Some(e.to_string());
+        }
+    }
+}
+
+/// Keys apps use for the time, the level and the message.
+fn key_role(k: &str) -> Option<u8> {
+    match k {
+        "@timestamp" | "time" | "timestamp" | "ts" | "t" | "datetime" => Some(0),
+        "level" | "lvl" | "severity" | "log.level" | "levelname" | "loglevel" => Some(1),
+        "msg" | "message" | "log" => Some(2),
+        _ => None,
+    }
+}
+
+/// A timestamp in a JSON or logfmt value: RFC 3339 text or Unix seconds (or milliseconds,
+/// microseconds, nanoseconds, told apart by magnitude).
+fn parse_any_time(s: &str) -> Option<Timestamp> {
+    if let Ok(t) = time::parse_rfc3339(s, 0) {
+        return Some(t);
+    }
+    let f: f64 = s.parse().ok()?;
+    if !f.is_finite() || f < 0.0 {
+        return None;
+    }
+    let secs = match f {
+        f if f < 1e11 => f,
+        f if f < 1e14 => f / 1e3,
+        f if f < 1e17 => f / 1e6,
+        f => f / 1e9,
+    };
+    let whole = secs.trunc();
+    Some(Timestamp {
+        secs: whole as i64,
+        nanos: ((secs - whole) * 1e9).round().min(999_999_999.0) as u32,
+    })
+}
+
+fn set_level<'a>(ev: &mut Event<'a>, v: Cow<'a, str>) {
+    ev.severity = level::severity_of(&v);
+    ev.level = Some(v);
+}
+
+fn json<'a>(line: &'a str, ev: &mut Event<'a>) {
+    ev.kind = Kind::Json;
+    let map: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(line) {
+        Ok(m) => m,
+        Err(e) => {
+            ev.error = Some(format!("json: {e}"));
+            return;
+        }
+    };
+    for (k, v) in map {
+        match (key_role(&k), v) {
+            (Some(0), serde_json::Value::String(s)) if ev.timestamp.is_none() => {
+                ev.timestamp = parse_any_time(&s);
+                if ev.timestamp.is_none() {
+                    ev.extra.push((Cow::Owned(k), Extra::Str(Cow::Owned(s))));
+                }
+            }
+            (Some(0), serde_json::Value::Number(n)) if ev.timestamp.is_none() => {
+                ev.timestamp = parse_any_time(&n.to_string());
+            }
+            (Some(1), serde_json::Value::String(s)) if ev.level.is_none() => {
+                set_level(ev, Cow::Owned(s));
+            }
+            (Some(2), serde_json::Value::String(s)) if ev.message.is_none() => {
+                ev.message = Some(Cow::Owned(s));
+            }
+            (_, serde_json::Value::String(s)) => {
+                ev.extra.push((Cow::Owned(k), Extra::Str(Cow::Owned(s))));
+            }
+            (_, v) => ev.extra.push((Cow::Owned(k), Extra::Json(v))),
+        }
+    }
+}
+
+fn logfmt_line<'a>(line: &'a str, ev: &mut Event<'a>) {
+    ev.kind = Kind::Logfmt;
+    for (k, v) in logfmt::parse_logfmt(line) {
+        match key_role(k) {
+            Some(0) if ev.timestamp.is_none() => {
+                ev.timestamp = parse_any_time(&v);
+                if ev.timestamp.is_none() {
+                    ev.extra.push((Cow::Borrowed(k), Extra::Str(v)));
+                }
+            }
+            Some(1) if ev.level.is_none() => set_level(ev, v),
+            Some(2) if ev.message.is_none() => ev.message = Some(v),
+            _ => ev.extra.push((Cow::Borrowed(k), Extra::Str(v))),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Shared test helpers: a real nginx on loopback, and running the log-normalize binary.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const NGINX: &str = "/usr/sbin/nginx";
+
+/// The custom `log_format` the tests configure and pass to `--nginx-log-format`.
+pub const CUSTOM_FORMAT: &str = r#"$remote_addr [$time_iso8601] "$request" $status $body_bytes_sent rt=$request_time host=$host ua="$http_user_agent""#;
+
+/// Fails the test with the package to install when a program is missing.
+pub fn require(program: &str, package: &str) {
+    assert!(
+        Path::new(program).exists(),
+        "{program} is missing: install the Debian package `{package}` (cargo xtask test does)"
+    );
+}
+
+/// A private nginx on 127.0.0.1 (and ::1 when the host has IPv6), writing access logs in
+/// `combined`, `main` and [`CUSTOM_FORMAT`] plus an error log into a temp dir. Killed on drop.
+pub struct Nginx {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub port6: Option<u16>,
+    child: Child,
+}
+
+fn free_port(addr: &str) -> Option<u16> {
+    TcpListener::bind(addr)
+        .ok()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port())
+}
+
+impl Nginx {
+    pub fn start() -> Self {
+        require(NGINX, "nginx-light");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("html")).unwrap();
+        std::fs::write(d.join("html/index.html"), "hello\n").unwrap();
+        let port = free_port("127.0.0.1:0").unwrap();
+        let port6 = free_port("[::1]:0");
+        let listen6 = port6
+            .map(|p| format!("listen [::1]:{p};"))
+            .unwrap_or_default();
+        let conf = format!(
+            r#"daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    client_body_temp_path {d}/tmp_body;
+    proxy_temp_path {d}/tmp_proxy;
+    fastcgi_temp_path {d}/tmp_fastcgi;
+    uwsgi_temp_path {d}/tmp_uwsgi;
+    scgi_temp_path {d}/tmp_scgi;
+    log_format main '$remote_addr - $remote_user [$time_local] "$request" '
+                    '$status $body_bytes_sent "$http_referer" '
+                    '"$http_user_agent" "$http_x_forwarded_for"';
+    log_format custom '{CUSTOM_FORMAT}';
+    access_log {d}/combined.log combined;
+    access_log {d}/main.log main;
+    access_log {d}/custom.log custom;
+    server {{
+        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{h2} http2;
+        {listen6}
+        server_name localhost;
+        root {d}/html;
+        location /private {{ auth_basic "x"; auth_basic_user_file {d}/htpasswd; }}
+    }}
+}}
+"#,
+            d = d.display(),
+            h2 = port + 1,
+        );
+        std::fs::write(d.join("htpasswd"), "").unwrap();
+        std::fs::write(d.join("nginx.conf"), conf).unwrap();
+        let child = Command::new(NGINX)
+            .arg("-p")
+            .arg(d)
+            .arg("-c")
+            .arg(d.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nginx");
+        let me = Self {
+            dir,
+            port,
+            port6,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        me
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Sends raw bytes, reads the answer until the server closes (bounded by a timeout).
+    pub fn raw(addr: &str, bytes: &[u8]) -> Vec<u8> {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    }
+
+    /// One HTTP/1.x request with `Connection: close`.
+    pub fn get(&self, request_line: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+        let mut req = format!("{request_line}\r\nHost: localhost\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        Self::raw(&format!("127.0.0.1:{}", self.port), req.as_bytes())
+    }
+
+    /// One HTTP/2 request over cleartext with prior knowledge (`h2c`): the connection preface, an
+    /// empty SETTINGS frame and a HEADERS frame for `GET /` (HPACK static-table entries and one
+    /// literal), then GOAWAY.
+    pub fn get_h2(&self) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port + 1)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut msg = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        msg.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // SETTINGS, empty
+        let mut block = vec![0x82, 0x86, 0x84]; // :method GET, :scheme http, :path /
+        block.push(0x41); // :authority, literal with indexing
+        block.push(9);
+        block.extend_from_slice(b"localhost");
+        block.push(0x40 | 58); // user-agent (static index 58), literal with indexing
+        block.push(7);
+        block.extend_from_slice(b"h2-test");
+        let len = block.len();
+        msg.extend_from_slice(&[0, 0, len as u8, 1, 0x05, 0, 0, 0, 1]); // HEADERS, END_STREAM|END_HEADERS, stream 1
+        msg.extend_from_slice(&block);
+        s.write_all(&msg).unwrap();
+        // Read until the response's DATA arrives or the timeout hits, then say goodbye.
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut got = 0;
+        while Instant::now() < deadline && got < 100 {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        let _ = s.write_all(&[0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+    }
+
+    /// Sends the requests behind the fixtures: plain, query, 404, HEAD, IPv6, a user agent with
+    /// quotes, a referrer, an authenticated user, HTTP/1.0, HTTP/0.9 (no protocol), HTTP/2.0,
+    /// a TLS handshake sent to the plain port (garbage), X-Forwarded-For.
+    pub fn traffic(&self) {
+        self.get("GET / HTTP/1.1", &[("User-Agent", "curl/8.5.0")]);
+        self.get(
+            "GET /index.html?lang=en&q=a%20b HTTP/1.1",
+            &[
+                (
+                    "User-Agent",
+                    "Mozilla/5.0 (X11; Linux x86_64) \"quoted\" agent",
+                ),
+                ("Referer", "http://example.com/start?x=1"),
+                ("X-Forwarded-For", "203.0.113.7, 198.51.100.2"),
+            ],
+        );
+        self.get("GET /missing.png HTTP/1.1", &[("User-Agent", "probe")]);
+        self.get("HEAD / HTTP/1.0", &[]);
+        self.get(
+            "GET /private HTTP/1.1",
+            &[("Authorization", "Basic YWxpY2U6c2VjcmV0")],
+        );
+        self.get("POST /index.html HTTP/1.1", &[("Content-Length", "0")]);
+        Self::raw(&format!("127.0.0.1:{}", self.port), b"GET /\r\n");
+        Self::raw(
+            &format!("127.0.0.1:{}", self.port),
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        );
+        if let Some(p6) = self.port6 {
+            Self::raw(
+                &format!("[::1]:{p6}"),
+                b"GET /v6 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: six\r\nConnection: close\r\n\r\n",
+            );
+        }
+        self.get_h2();
+    }
+
+    /// Stops nginx (flushing its logs) and waits for it.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs log-normalize with `args` on `input` (stdin); returns (stdout, stderr, success).
+pub fn normalize(args: &[&str], input: &[u8]) -> (String, String, bool) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_log-normalize"))
+        .arg("--no-admin-server")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (
+        String::from_utf8(out.stdout).expect("output is UTF-8"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+/// Parses JSON lines.
+pub fn json_lines(s: &str) -> Vec<serde_json::Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
