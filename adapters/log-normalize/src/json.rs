@@ -119,7 +119,7 @@ impl Nested {
             .stack
             .iter()
             .zip(parent)
-            .take_while(|(a, b)| a == b)
+            .take_while(|(a, b)| same(a, b))
             .count();
         while self.stack.len() > common {
             self.stack.pop();
@@ -159,7 +159,16 @@ impl Nested {
     }
 }
 
+/// Segment equality, cheap in the common case: the same literal (one address after the
+/// compiler merged identical constants) or different lengths.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+}
+
+#[inline]
 fn raw_key(out: &mut Vec<u8>, k: &str) {
+    out.reserve(k.len() + 3);
     out.push(b'"');
     out.extend_from_slice(k.as_bytes());
     out.extend_from_slice(b"\":");

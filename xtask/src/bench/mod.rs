@@ -6,6 +6,7 @@
 use crate::system;
 
 mod git_sync;
+mod log_normalize;
 mod log_tail;
 mod nginx_exporter;
 
@@ -15,6 +16,7 @@ type Bench = fn(&[String]) -> Result<(), String>;
 /// The benchmarks, one module per binary: add `mod <name>;` above and a line here.
 const BENCHES: &[(&str, Bench)] = &[
     ("log-tail", log_tail::run),
+    ("log-normalize", log_normalize::run),
     ("git-sync", git_sync::run),
     ("nginx-exporter", nginx_exporter::run),
 ];
