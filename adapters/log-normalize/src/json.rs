@@ -95,6 +95,7 @@ pub(crate) struct Nested {
 
 impl Nested {
     /// Starts the object.
+    #[cfg(test)]
     pub(crate) fn begin(&mut self, out: &mut Vec<u8>) {
         self.stack.clear();
         self.members.clear();
@@ -144,12 +145,30 @@ impl Nested {
     }
 
     /// An unsigned integer field.
+    #[cfg(test)]
     pub(crate) fn uint(&mut self, out: &mut Vec<u8>, path: &[&'static str], v: u64) {
         self.key(out, path);
         uint(out, v);
     }
 
+    /// Continues an object already opened by the caller (`has_members`: whether a member was
+    /// written), so that [`key`](Self::key) writes into it.
+    pub(crate) fn resume(&mut self, has_members: bool) {
+        self.stack.clear();
+        self.members.clear();
+        self.members.push(has_members);
+    }
+
+    /// Closes the objects opened since [`resume`](Self::resume), not the caller's.
+    pub(crate) fn close_inner(&mut self, out: &mut Vec<u8>) {
+        for _ in 0..self.stack.len() {
+            out.push(b'}');
+        }
+        self.stack.clear();
+    }
+
     /// Closes every open object and the top-level one.
+    #[cfg(test)]
     pub(crate) fn end(&mut self, out: &mut Vec<u8>) {
         for _ in 0..self.stack.len() {
             out.push(b'}');

@@ -44,6 +44,15 @@ impl AddField {
                 "`{k}`: keys are dotted names of letters, digits, `_`, `-`, `@`"
             ));
         }
+        if let Some(r) = RESERVED.iter().find(|r| {
+            k == **r
+                || k.strip_prefix(**r)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        }) {
+            return Err(format!(
+                "`{k}`: `{r}` is written by log-normalize itself; choose another key"
+            ));
+        }
         let key: &'static str = Box::leak(k.to_owned().into_boxed_str());
         Ok(Self {
             path: key.split('.').collect(),
@@ -53,8 +62,8 @@ impl AddField {
     }
 }
 
-/// Top-level ECS objects in the order they are written; `--add-field` entries are written inside
-/// the group of their first segment so that an object is never opened twice.
+/// Top-level ECS objects that `--add-field` entries may extend (written inside them, so an
+/// object is never opened twice); other first segments become objects of their own at the end.
 const GROUPS: &[&str] = &[
     "event",
     "error",
@@ -66,15 +75,73 @@ const GROUPS: &[&str] = &[
     "user_agent",
     "host",
     "process",
+];
+const G_EVENT: usize = 0;
+const G_ERROR: usize = 1;
+const G_LOG: usize = 2;
+const G_SOURCE: usize = 3;
+const G_USER: usize = 4;
+const G_HTTP: usize = 5;
+const G_URL: usize = 6;
+const G_USER_AGENT: usize = 7;
+const G_HOST: usize = 8;
+const G_PROCESS: usize = 9;
+const OTHER: usize = GROUPS.len();
+
+/// What `--add-field` may not name: fields and objects this program writes itself (a duplicate
+/// key would make the line ambiguous JSON).
+const RESERVED: &[&str] = &[
+    "@timestamp",
+    "message",
     "stream",
+    "tags",
     "nginx",
     "apache",
-    "syslog",
     "json",
     "logfmt",
     "cri",
     "plain",
+    "syslog",
+    "event.original",
+    "event.dataset",
+    "event.duration",
+    "error.message",
+    "log.level",
+    "log.partial",
+    "log.syslog",
+    "source.address",
+    "source.ip",
+    "source.port",
+    "user.name",
+    "http.request",
+    "http.response",
+    "http.version",
+    "url.original",
+    "url.path",
+    "url.query",
+    "url.domain",
+    "user_agent.original",
+    "host.hostname",
+    "process.name",
+    "process.pid",
+    "process.thread",
 ];
+
+/// `-` and the empty string are "no value" in access logs.
+fn present(v: &str) -> bool {
+    !v.is_empty() && v != "-"
+}
+
+/// Writes `,` unless the object has no member yet, then `k` (a key with its quotes and colon,
+/// possibly followed by an opening brace or a constant value).
+#[inline]
+fn key(out: &mut Vec<u8>, first: &mut bool, k: &[u8]) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    out.extend_from_slice(k);
+}
 
 /// Formats RFC 3339 seconds once per distinct second.
 #[derive(Debug, Default)]
@@ -139,189 +206,306 @@ impl Writer {
         out.push(b'\n');
     }
 
-    fn group_adds(&mut self, g: usize, out: &mut Vec<u8>) {
-        for a in &self.add_by_group[g] {
-            self.nested.str(out, &a.path, &a.value);
-        }
+    fn has(&self, g: usize) -> bool {
+        !self.add_by_group[g].is_empty()
     }
 
+    /// Writes group `g`'s `--add-field`s inside the object being written (`first`: whether it
+    /// has no member yet). Top-level fields of unknown groups keep their whole path.
+    fn adds(&mut self, g: usize, out: &mut Vec<u8>, first: &mut bool) {
+        if self.add_by_group[g].is_empty() {
+            return;
+        }
+        let skip = usize::from(g != OTHER);
+        self.nested.resume(!*first);
+        for a in &self.add_by_group[g] {
+            self.nested.str(out, &a.path[skip..], &a.value);
+        }
+        self.nested.close_inner(out);
+        *first = false;
+    }
+
+    /// ECS, written object by object with fixed key fragments: the common case (access logs)
+    /// costs a few copies per field and no key comparisons.
     fn ecs(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) {
-        let n = &mut self.nested;
-        n.begin(out);
+        out.push(b'{');
+        let mut top = true;
         if let Some(t) = ev.timestamp {
-            n.key(out, &["@timestamp"]);
-            out.push(b'"');
+            key(out, &mut top, b"\"@timestamp\":\"");
             self.seconds.write(t, out);
             out.push(b'"');
         }
         if let Some(m) = &ev.message {
-            n.str(out, &["message"], m);
+            key(out, &mut top, b"\"message\":");
+            json::string(out, m);
         }
-        n.str(out, &["event", "original"], ev.original);
-        n.str(out, &["event", "dataset"], ev.kind.dataset());
+
+        key(out, &mut top, b"\"event\":{\"original\":");
+        json::string(out, ev.original);
+        out.extend_from_slice(b",\"dataset\":\"");
+        out.extend_from_slice(ev.kind.dataset().as_bytes());
+        out.push(b'"');
         if let Some(d) = ev.duration_ns {
-            n.uint(out, &["event", "duration"], d);
+            out.extend_from_slice(b",\"duration\":");
+            json::uint(out, d);
         }
-        self.group_adds(0, out);
-        let n = &mut self.nested;
-        if let Some(e) = &ev.error {
-            n.str(out, &["error", "message"], e);
-        }
-        self.group_adds(1, out);
-        let n = &mut self.nested;
-        if let Some(l) = &ev.level {
-            n.str(out, &["log", "level"], l);
-        }
-        if let Some(p) = ev.priority {
-            n.uint(out, &["log", "syslog", "priority"], u64::from(p));
-            n.uint(
-                out,
-                &["log", "syslog", "facility", "code"],
-                u64::from(p / 8),
-            );
-            n.uint(
-                out,
-                &["log", "syslog", "severity", "code"],
-                u64::from(p % 8),
-            );
-        }
-        if let Some(m) = ev.msg_id {
-            n.str(out, &["log", "syslog", "msgid"], m);
-        }
-        if let Some(s) = ev.structured_data {
-            n.str(out, &["log", "syslog", "structured_data"], s);
-        }
-        if ev.partial {
-            n.key(out, &["log", "partial"]);
-            out.extend_from_slice(b"true");
-        }
-        self.group_adds(2, out);
-        let n = &mut self.nested;
-        if let Some(a) = ev.source_address {
-            n.str(out, &["source", "address"], a);
-            match ip_port(a) {
-                // The common case, a bare address: written as logged, without re-formatting.
-                Some((_, None)) => n.str(out, &["source", "ip"], a),
-                Some((ip, Some(port))) => {
-                    n.str(out, &["source", "ip"], &ip.to_string());
-                    n.uint(out, &["source", "port"], u64::from(port));
-                }
-                None => {}
+        let mut f = false;
+        self.adds(G_EVENT, out, &mut f);
+        out.push(b'}');
+
+        if ev.error.is_some() || self.has(G_ERROR) {
+            key(out, &mut top, b"\"error\":{");
+            let mut f = true;
+            if let Some(e) = &ev.error {
+                key(out, &mut f, b"\"message\":");
+                json::string(out, e);
             }
+            self.adds(G_ERROR, out, &mut f);
+            out.push(b'}');
         }
-        self.group_adds(3, out);
-        let n = &mut self.nested;
-        if let Some(u) = ev.user_name {
-            n.str(out, &["user", "name"], u);
+
+        let syslog = ev.priority.is_some() || ev.msg_id.is_some() || ev.structured_data.is_some();
+        if ev.level.is_some() || ev.partial || syslog || self.has(G_LOG) {
+            key(out, &mut top, b"\"log\":{");
+            let mut f = true;
+            if let Some(l) = &ev.level {
+                key(out, &mut f, b"\"level\":");
+                json::string(out, l);
+            }
+            if ev.partial {
+                key(out, &mut f, b"\"partial\":true");
+            }
+            if syslog {
+                key(out, &mut f, b"\"syslog\":{");
+                let mut s = true;
+                if let Some(p) = ev.priority {
+                    key(out, &mut s, b"\"priority\":");
+                    json::uint(out, u64::from(p));
+                    out.extend_from_slice(b",\"facility\":{\"code\":");
+                    json::uint(out, u64::from(p / 8));
+                    out.extend_from_slice(b"},\"severity\":{\"code\":");
+                    json::uint(out, u64::from(p % 8));
+                    out.push(b'}');
+                }
+                if let Some(m) = ev.msg_id {
+                    key(out, &mut s, b"\"msgid\":");
+                    json::string(out, m);
+                }
+                if let Some(sd) = ev.structured_data {
+                    key(out, &mut s, b"\"structured_data\":");
+                    json::string(out, sd);
+                }
+                out.push(b'}');
+            }
+            self.adds(G_LOG, out, &mut f);
+            out.push(b'}');
         }
-        self.group_adds(4, out);
-        let n = &mut self.nested;
-        if let Some(m) = ev.method {
-            n.str(out, &["http", "request", "method"], m);
+
+        if ev.source_address.is_some() || self.has(G_SOURCE) {
+            key(out, &mut top, b"\"source\":{");
+            let mut f = true;
+            if let Some(a) = ev.source_address {
+                key(out, &mut f, b"\"address\":");
+                json::string(out, a);
+                match ip_port(a) {
+                    // The common case, a bare address: written as logged, not re-formatted.
+                    Some((_, None)) => {
+                        out.extend_from_slice(b",\"ip\":");
+                        json::string(out, a);
+                    }
+                    Some((ip, Some(port))) => {
+                        out.extend_from_slice(b",\"ip\":");
+                        json::string(out, &ip.to_string());
+                        out.extend_from_slice(b",\"port\":");
+                        json::uint(out, u64::from(port));
+                    }
+                    None => {}
+                }
+            }
+            self.adds(G_SOURCE, out, &mut f);
+            out.push(b'}');
         }
-        if let Some(r) = &ev.referrer {
-            n.str(out, &["http", "request", "referrer"], r);
+
+        if ev.user_name.is_some() || self.has(G_USER) {
+            key(out, &mut top, b"\"user\":{");
+            let mut f = true;
+            if let Some(u) = ev.user_name {
+                key(out, &mut f, b"\"name\":");
+                json::string(out, u);
+            }
+            self.adds(G_USER, out, &mut f);
+            out.push(b'}');
         }
-        if let Some(s) = ev.status {
-            n.uint(out, &["http", "response", "status_code"], u64::from(s));
+
+        let request = ev.method.is_some() || ev.referrer.is_some();
+        let response = ev.status.is_some() || ev.body_bytes.is_some();
+        if request || response || ev.http_version.is_some() || self.has(G_HTTP) {
+            key(out, &mut top, b"\"http\":{");
+            let mut f = true;
+            if request {
+                key(out, &mut f, b"\"request\":{");
+                let mut r = true;
+                if let Some(m) = ev.method {
+                    key(out, &mut r, b"\"method\":");
+                    json::string(out, m);
+                }
+                if let Some(x) = &ev.referrer {
+                    key(out, &mut r, b"\"referrer\":");
+                    json::string(out, x);
+                }
+                out.push(b'}');
+            }
+            if response {
+                key(out, &mut f, b"\"response\":{");
+                let mut r = true;
+                if let Some(st) = ev.status {
+                    key(out, &mut r, b"\"status_code\":");
+                    json::uint(out, u64::from(st));
+                }
+                if let Some(b) = ev.body_bytes {
+                    key(out, &mut r, b"\"body\":{\"bytes\":");
+                    json::uint(out, b);
+                    out.push(b'}');
+                }
+                out.push(b'}');
+            }
+            if let Some(v) = ev.http_version {
+                key(out, &mut f, b"\"version\":");
+                json::string(out, v);
+            }
+            self.adds(G_HTTP, out, &mut f);
+            out.push(b'}');
         }
-        if let Some(b) = ev.body_bytes {
-            n.uint(out, &["http", "response", "body", "bytes"], b);
+
+        if ev.url_original.is_some()
+            || ev.url_path.is_some()
+            || ev.host_header.is_some()
+            || self.has(G_URL)
+        {
+            key(out, &mut top, b"\"url\":{");
+            let mut f = true;
+            for (k, v) in [
+                (&b"\"original\":"[..], ev.url_original),
+                (b"\"path\":", ev.url_path),
+                (b"\"query\":", ev.url_query),
+                (b"\"domain\":", ev.host_header),
+            ] {
+                if let Some(v) = v {
+                    key(out, &mut f, k);
+                    json::string(out, v);
+                }
+            }
+            self.adds(G_URL, out, &mut f);
+            out.push(b'}');
         }
-        if let Some(v) = ev.http_version {
-            n.str(out, &["http", "version"], v);
+
+        if ev.user_agent.is_some() || self.has(G_USER_AGENT) {
+            key(out, &mut top, b"\"user_agent\":{");
+            let mut f = true;
+            if let Some(u) = &ev.user_agent {
+                key(out, &mut f, b"\"original\":");
+                json::string(out, u);
+            }
+            self.adds(G_USER_AGENT, out, &mut f);
+            out.push(b'}');
         }
-        self.group_adds(5, out);
-        let n = &mut self.nested;
-        if let Some(u) = ev.url_original {
-            n.str(out, &["url", "original"], u);
+
+        if ev.hostname.is_some() || self.has(G_HOST) {
+            key(out, &mut top, b"\"host\":{");
+            let mut f = true;
+            if let Some(h) = ev.hostname {
+                key(out, &mut f, b"\"hostname\":");
+                json::string(out, h);
+            }
+            self.adds(G_HOST, out, &mut f);
+            out.push(b'}');
         }
-        if let Some(u) = ev.url_path {
-            n.str(out, &["url", "path"], u);
+
+        if ev.process_name.is_some()
+            || ev.pid.is_some()
+            || ev.thread_id.is_some()
+            || self.has(G_PROCESS)
+        {
+            key(out, &mut top, b"\"process\":{");
+            let mut f = true;
+            if let Some(p) = ev.process_name {
+                key(out, &mut f, b"\"name\":");
+                json::string(out, p);
+            }
+            if let Some(p) = ev.pid {
+                key(out, &mut f, b"\"pid\":");
+                json::uint(out, u64::from(p));
+            }
+            if let Some(t) = ev.thread_id {
+                key(out, &mut f, b"\"thread\":{\"id\":");
+                json::uint(out, t);
+                out.push(b'}');
+            }
+            self.adds(G_PROCESS, out, &mut f);
+            out.push(b'}');
         }
-        if let Some(u) = ev.url_query {
-            n.str(out, &["url", "query"], u);
+
+        if let Some(st) = ev.stream {
+            key(out, &mut top, b"\"stream\":");
+            json::string(out, st);
         }
-        if let Some(h) = ev.host_header {
-            n.str(out, &["url", "domain"], h);
-        }
-        self.group_adds(6, out);
-        let n = &mut self.nested;
-        if let Some(u) = &ev.user_agent {
-            n.str(out, &["user_agent", "original"], u);
-        }
-        self.group_adds(7, out);
-        let n = &mut self.nested;
-        if let Some(h) = ev.hostname {
-            n.str(out, &["host", "hostname"], h);
-        }
-        self.group_adds(8, out);
-        let n = &mut self.nested;
-        if let Some(p) = ev.process_name {
-            n.str(out, &["process", "name"], p);
-        }
-        if let Some(p) = ev.pid {
-            n.uint(out, &["process", "pid"], u64::from(p));
-        }
-        if let Some(t) = ev.thread_id {
-            n.uint(out, &["process", "thread", "id"], t);
-        }
-        self.group_adds(9, out);
-        let n = &mut self.nested;
-        if let Some(s) = ev.stream {
-            n.str(out, &["stream"], s);
-        }
-        self.group_adds(10, out);
-        // Format-specific fields: `nginx.*`, `apache.*`, then `json.*` / `logfmt.*`.
+
+        // Format-specific fields: `nginx.*`, `apache.*`.
         let ns = ev.kind.namespace();
-        let n = &mut self.nested;
-        match ns {
-            "nginx" => {
+        let access = ev
+            .access_extra
+            .as_ref()
+            .filter(|(r, vars)| vars.iter().any(|(slot, _)| present(r.get_slot(*slot))));
+        let nginx_error = ev.connection.is_some() || ev.server.is_some() || ev.upstream.is_some();
+        let apache_error = ev.module.is_some() || ev.code.is_some();
+        if access.is_some() || nginx_error || apache_error {
+            key(out, &mut top, b"\"");
+            out.extend_from_slice(ns.as_bytes());
+            out.extend_from_slice(b"\":{");
+            let mut f = true;
+            if nginx_error || apache_error {
+                key(out, &mut f, b"\"error\":{");
+                let mut e = true;
                 if let Some(c) = ev.connection {
-                    n.uint(out, &["nginx", "error", "connection_id"], c);
+                    key(out, &mut e, b"\"connection_id\":");
+                    json::uint(out, c);
                 }
-                if let Some(s) = ev.server {
-                    n.str(out, &["nginx", "error", "server"], s);
-                }
-                if let Some(u) = ev.upstream {
-                    n.str(out, &["nginx", "error", "upstream"], u);
-                }
-                if let Some((r, vars)) = &ev.access_extra {
-                    for (slot, name) in vars.iter() {
-                        let v = r.get_slot(*slot);
-                        if v != "-" && !v.is_empty() {
-                            n.str(out, &["nginx", "access", name], v);
-                        }
+                for (k, v) in [
+                    (&b"\"server\":"[..], ev.server),
+                    (b"\"upstream\":", ev.upstream),
+                    (b"\"module\":", ev.module),
+                    (b"\"code\":", ev.code),
+                ] {
+                    if let Some(v) = v {
+                        key(out, &mut e, k);
+                        json::string(out, v);
                     }
                 }
+                out.push(b'}');
             }
-            "apache" => {
-                if let Some(m) = ev.module {
-                    n.str(out, &["apache", "error", "module"], m);
-                }
-                if let Some(c) = ev.code {
-                    n.str(out, &["apache", "error", "code"], c);
-                }
-                if let Some((r, vars)) = &ev.access_extra {
-                    for (slot, name) in vars.iter() {
-                        let v = r.get_slot(*slot);
-                        if v != "-" && !v.is_empty() {
-                            n.str(out, &["apache", "access", name], v);
-                        }
+            if let Some((r, vars)) = access {
+                key(out, &mut f, b"\"access\":{");
+                let mut a = true;
+                for (slot, name) in vars.iter() {
+                    let v = r.get_slot(*slot);
+                    if present(v) {
+                        key(out, &mut a, b"\"");
+                        out.extend_from_slice(name.as_bytes());
+                        out.extend_from_slice(b"\":");
+                        json::string(out, v);
                     }
                 }
+                out.push(b'}');
             }
-            _ => {}
+            out.push(b'}');
         }
-        for g in 11..=13 {
-            self.group_adds(g, out);
-        }
+
         if !ev.extra.is_empty() {
-            // JSON and logfmt keys are arbitrary: they are written under the format's object
-            // with their own (escaped) names, as one flat level.
-            let n = &mut self.nested;
-            n.key(out, &[ns]);
-            out.push(b'{');
+            // JSON and logfmt keys are arbitrary: written under the format's object with their
+            // own (escaped) names, as one flat level.
+            key(out, &mut top, b"\"");
+            out.extend_from_slice(ns.as_bytes());
+            out.extend_from_slice(b"\":{");
             for (i, (k, v)) in ev.extra.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
@@ -332,15 +516,12 @@ impl Writer {
             }
             out.push(b'}');
         }
-        for g in 14..=GROUPS.len() {
-            self.group_adds(g, out);
-        }
-        let n = &mut self.nested;
+
         if ev.invalid_utf8 {
-            n.key(out, &["tags"]);
-            out.extend_from_slice(b"[\"invalid_utf8\"]");
+            key(out, &mut top, b"\"tags\":[\"invalid_utf8\"]");
         }
-        n.end(out);
+        self.adds(OTHER, out, &mut top);
+        out.push(b'}');
     }
 
     fn otel(&mut self, ev: &Event<'_>, observed: Timestamp, out: &mut Vec<u8>) {

@@ -92,6 +92,7 @@ pub struct Parsers {
     /// `--nginx-log-format` / `--apache-log-format`, tried first in auto mode.
     pub custom: Option<Access>,
     nginx_combined: Access,
+    combined_ua_slot: usize,
     nginx_main: Access,
     apache_combined: Access,
     apache_common: Access,
@@ -104,10 +105,15 @@ pub struct Parsers {
 impl Parsers {
     /// Parsers for `format`, with an optional custom access format.
     pub fn new(format: Format, custom: Option<Access>, reference: Timestamp, offset: i64) -> Self {
+        let combined = AccessFormat::nginx_combined();
+        let combined_ua_slot = combined
+            .slot("http_user_agent")
+            .expect("combined logs the user agent");
         Self {
             format,
             custom,
-            nginx_combined: Access::new(AccessFormat::nginx_combined(), Kind::NginxCombined),
+            nginx_combined: Access::new(combined, Kind::NginxCombined),
+            combined_ua_slot,
             nginx_main: Access::new(AccessFormat::nginx_main(), Kind::NginxMain),
             apache_combined: Access::new(AccessFormat::apache_combined(), Kind::ApacheCombined),
             apache_common: Access::new(AccessFormat::apache_common(), Kind::ApacheCommon),
@@ -199,16 +205,26 @@ fn auto<'a>(
     }
     match detect(line.as_bytes()) {
         Family::Access => {
-            // Most specific first: `main` is `combined` plus a field, `combined` is `common`
-            // plus two; Apache's combined differs from nginx's only by a non-`-` ident.
-            for a in [&p.nginx_main, &p.nginx_combined, &p.apache_combined] {
-                if try_access(a, tc, line, ev) {
-                    return;
+            // `combined` first, the most common. A `main` line also matches it, with the user
+            // agent swallowing `" "$http_x_forwarded_for`: an unescaped quote in the agent
+            // (nginx writes quotes as \x22, Apache as \") gives that away, and `main` is tried.
+            if let Ok(r) = p.nginx_combined.format.parse(line) {
+                let ua = r.get_slot(p.combined_ua_slot).as_bytes();
+                let suspicious =
+                    memchr::memchr_iter(b'"', ua).any(|i| i == 0 || ua[i - 1] != b'\\');
+                if !(suspicious && try_access(&p.nginx_main, tc, line, ev)) {
+                    fill_access(&p.nginx_combined, tc, r, ev);
                 }
+                return;
+            }
+            // Apache's combined differs from nginx's only by a non-`-` ident; `common` lacks
+            // the last two fields.
+            if try_access(&p.apache_combined, tc, line, ev) {
+                return;
             }
             access(&p.apache_common, tc, line, ev);
             if let Some(e) = &mut ev.error {
-                *e = format!("not nginx-main, nginx-combined or apache-combined; {e}");
+                *e = format!("not nginx-combined, nginx-main or apache-combined; {e}");
             }
         }
         Family::Json => json(line, ev),

@@ -1,0 +1,175 @@
+//! The command line: bad settings exit 64 naming the setting, files and stdin are read in order,
+//! and the line counters appear on /metrics while lines flow.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{json_lines, normalize};
+
+fn usage_error(args: &[&str], names: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_log-normalize"))
+        .arg("--no-admin-server")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{args:?}: {err}");
+    assert!(err.contains(names), "{args:?}: {err} should name {names}");
+}
+
+#[test]
+fn bad_settings_exit_64() {
+    usage_error(&["--nginx-log-format", "${oops"], "--nginx-log-format");
+    usage_error(
+        &["--nginx-log-format", "no variables"],
+        "--nginx-log-format",
+    );
+    usage_error(&["--apache-log-format", "%h %{x"], "--apache-log-format");
+    usage_error(&["--add-field", "novalue"], "--add-field");
+    usage_error(&["--add-field", "event.original=x"], "--add-field");
+    usage_error(&["--add-field", "http.request.id=x"], "--add-field");
+    usage_error(&["--timezone-offset", "+25:00"], "--timezone-offset");
+    usage_error(&["--year-reference", "yesterday"], "--year-reference");
+    usage_error(&["--follow"], "--follow");
+    usage_error(&["--follow", "-"], "--follow");
+    usage_error(&["--checkpoint-file", "/tmp/x"], "--checkpoint-file");
+    usage_error(
+        &["--format", "syslog", "--nginx-log-format", "$remote_addr"],
+        "--format",
+    );
+    // clap's own errors use the same code.
+    let out = Command::new(env!("CARGO_BIN_EXE_log-normalize"))
+        .args(["--format", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap rejects unknown values itself"
+    );
+}
+
+#[test]
+fn env_vars_set_flags() {
+    let line = b"<34>Oct 11 22:14:15 host su: hi\n";
+    let out = Command::new(env!("CARGO_BIN_EXE_log-normalize"))
+        .env("PODMATES_NO_ADMIN", "true")
+        .env("LOG_NORMALIZE_SCHEMA", "otel")
+        .env("LOG_NORMALIZE_FORMAT", "syslog")
+        .env("LOG_NORMALIZE_ADD_FIELD", "k8s.pod=web-1")
+        .env("LOG_NORMALIZE_YEAR_REFERENCE", "2026-01-01T00:00:00Z")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(line)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let v = json_lines(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(v[0]["severityNumber"], 18);
+    assert_eq!(
+        v[0]["timeUnixNano"], "1760220855000000000",
+        "2025-10-11T22:14:15Z"
+    );
+    let attrs = v[0]["attributes"].as_array().unwrap();
+    assert!(
+        attrs
+            .iter()
+            .any(|a| a["key"] == "k8s.pod" && a["value"]["stringValue"] == "web-1")
+    );
+}
+
+#[test]
+fn files_then_stdin_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.log");
+    let b = dir.path().join("b.log");
+    std::fs::write(&a, "one\ntwo\n").unwrap();
+    std::fs::write(&b, "three").unwrap();
+    let (out, err, ok) = normalize(
+        &[
+            a.to_str().unwrap(),
+            "-",
+            b.to_str().unwrap(),
+            "--format",
+            "plain",
+        ],
+        b"from stdin\n",
+    );
+    assert!(ok, "{err}");
+    let msgs: Vec<_> = json_lines(&out)
+        .iter()
+        .map(|v| v["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(msgs, ["one", "two", "from stdin", "three"]);
+
+    let (_, err, ok) = normalize(&["/nonexistent/file.log"], b"");
+    assert!(!ok);
+    assert!(err.contains("/nonexistent/file.log"), "{err}");
+}
+
+fn scrape(port: u16) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
+#[test]
+fn counters_on_metrics() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_log-normalize"))
+        .args(["--admin-addr", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(
+            b"::1 - - [22/Nov/2026:02:13:13 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"c\"\n\
+              <34>Oct 11 22:14:15 host su: hi\n<999>bad\nplain \xff text\n{\"broken\n",
+        )
+        .unwrap();
+    stdin.flush().unwrap();
+    let want = [
+        r#"log_normalize_lines_total{format="nginx-combined",result="parsed"} 1"#,
+        r#"log_normalize_lines_total{format="syslog",result="parsed"} 1"#,
+        r#"log_normalize_lines_total{format="syslog",result="failed"} 1"#,
+        r#"log_normalize_lines_total{format="plain",result="parsed"} 1"#,
+        r#"log_normalize_lines_total{format="json",result="failed"} 1"#,
+        "log_normalize_invalid_utf8_lines_total 1",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut body = String::new();
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            body = scrape(port);
+            if want.iter().all(|w| body.contains(w)) {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    for w in want {
+        assert!(body.contains(w), "missing {w} in:\n{body}");
+    }
+    assert!(status.success());
+}
