@@ -89,37 +89,37 @@ const EXAMPLES: &[Example] = &[
     Example {
         dir: "init-container",
         needs: &["git-sync"],
-        pod: "init-container-pod",
+        pod: "init-container-pod-0",
         check: check_init_container,
     },
     Example {
         dir: "sidecar-git-sync",
         needs: &["git-sync"],
-        pod: "sidecar-git-sync-pod",
+        pod: "sidecar-git-sync-pod-0",
         check: check_sidecar_git_sync,
     },
     Example {
         dir: "sidecar-log-tail",
         needs: &["log-tail"],
-        pod: "sidecar-log-tail-pod",
+        pod: "sidecar-log-tail-pod-0",
         check: check_sidecar_log_tail,
     },
     Example {
         dir: "adapter-nginx-exporter",
         needs: &["nginx-exporter"],
-        pod: "adapter-nginx-exporter-pod",
+        pod: "adapter-nginx-exporter-pod-0",
         check: check_adapter_nginx_exporter,
     },
     Example {
         dir: "adapter-log-normalize",
         needs: &["log-normalize"],
-        pod: "adapter-log-normalize-pod",
+        pod: "adapter-log-normalize-pod-0",
         check: check_adapter_log_normalize,
     },
     Example {
         dir: "ambassador-redis",
         needs: &["redis-ambassador"],
-        pod: "ambassador-redis-pod",
+        pod: "ambassador-redis-pod-0",
         check: check_ambassador_redis,
     },
     Example {
@@ -596,7 +596,12 @@ fn render(dir: &str) -> Result<PathBuf, String> {
 
 fn kustomize(dir: &Path) -> Result<String, String> {
     if !sh::have("kubectl") {
-        return Err("kubectl (for `kubectl kustomize`) is not installed".to_owned());
+        // Build machines of this project carry kubectl; elsewhere Debian's client is the fallback.
+        crate::system::ensure_packages(&[crate::system::Package {
+            name: "kubernetes-client",
+            provides: "/usr/bin/kubectl",
+        }])
+        .map_err(|e| format!("`kubectl kustomize` is needed for the e2e overlays: {e}"))?;
     }
     sh::output(Command::new("kubectl").arg("kustomize").arg(dir))
 }
