@@ -210,10 +210,78 @@ pub struct Event<'a> {
 
 /// `source.ip` and `source.port` from an address as logged (`::1`, `1.2.3.4:5678`).
 pub fn ip_port(addr: &str) -> Option<(IpAddr, Option<u16>)> {
+    if let Some(ip) = ipv4(addr.as_bytes()) {
+        return Some((IpAddr::V4(ip), None));
+    }
     if let Ok(ip) = addr.parse::<IpAddr>() {
         return Some((ip, None));
     }
     addr.parse::<SocketAddr>()
         .ok()
         .map(|s| (s.ip(), Some(s.port())))
+}
+
+/// Dotted-quad IPv4, the common client address, read without the general parser.
+fn ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut parts = [0u8; 4];
+    let mut n = 0;
+    let mut v: u32 = 0;
+    let mut digits = 0;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                // No leading zeros (as the standard parser), at most three digits.
+                if digits == 3 || (digits == 1 && v == 0) {
+                    return None;
+                }
+                v = v * 10 + u32::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && n < 3 => {
+                parts[n] = u8::try_from(v).ok()?;
+                n += 1;
+                v = 0;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    if n != 3 || digits == 0 {
+        return None;
+    }
+    parts[3] = u8::try_from(v).ok()?;
+    Some(std::net::Ipv4Addr::from(parts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_agrees_with_std() {
+        for s in [
+            "1.2.3.4",
+            "255.255.255.255",
+            "0.0.0.0",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.",
+            "",
+            "::1",
+            "1.2.3.4:80",
+            "10.0.0.100",
+        ] {
+            assert_eq!(ipv4(s.as_bytes()), s.parse().ok(), "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ipv4_matches_std_parser(s in "[0-9.]{0,17}") {
+            proptest::prop_assert_eq!(ipv4(s.as_bytes()), s.parse().ok());
+        }
+    }
 }

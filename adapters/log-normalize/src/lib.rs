@@ -207,6 +207,8 @@ impl Normalizer {
     /// read (OTel's `observedTimeUnixNano`).
     pub fn line(&mut self, raw: &[u8], observed: Timestamp, out: &mut Vec<u8>) {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        // Output is a few times the input; one reservation per line instead of one per field.
+        out.reserve(raw.len() * 4 + 512);
         self.counts.bytes += raw.len() as u64 + 1;
         let repaired;
         let (line, invalid) = match std::str::from_utf8(raw) {

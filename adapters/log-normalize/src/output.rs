@@ -212,10 +212,15 @@ impl Writer {
 
     /// Writes group `g`'s `--add-field`s inside the object being written (`first`: whether it
     /// has no member yet). Top-level fields of unknown groups keep their whole path.
+    #[inline]
     fn adds(&mut self, g: usize, out: &mut Vec<u8>, first: &mut bool) {
-        if self.add_by_group[g].is_empty() {
-            return;
+        if !self.add_by_group[g].is_empty() {
+            self.adds_slow(g, out, first);
         }
+    }
+
+    #[cold]
+    fn adds_slow(&mut self, g: usize, out: &mut Vec<u8>, first: &mut bool) {
         let skip = usize::from(g != OTHER);
         self.nested.resume(!*first);
         for a in &self.add_by_group[g] {
@@ -707,6 +712,7 @@ struct Attrs<'o> {
 }
 
 impl Attrs<'_> {
+    /// Opens an attribute whose key comes from the input (escaped).
     fn open(&mut self, key: &str) {
         if !self.first {
             self.out.push(b',');
@@ -715,6 +721,18 @@ impl Attrs<'_> {
         self.out.extend_from_slice(b"{\"key\":");
         json::string(self.out, key);
         self.out.extend_from_slice(b",\"value\":");
+    }
+
+    /// Opens an attribute with one of this program's keys (plain ASCII, written as is).
+    #[inline]
+    fn open_plain(&mut self, key: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.extend_from_slice(b"{\"key\":\"");
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\",\"value\":");
     }
 
     fn key_prefixed(&mut self, ns: &str, name: &str) {
@@ -730,14 +748,14 @@ impl Attrs<'_> {
     }
 
     fn str(&mut self, key: &str, v: &str) {
-        self.open(key);
+        self.open_plain(key);
         self.out.extend_from_slice(b"{\"stringValue\":");
         json::string(self.out, v);
         self.out.extend_from_slice(b"}}");
     }
 
     fn int(&mut self, key: &str, v: i64) {
-        self.open(key);
+        self.open_plain(key);
         // OTLP JSON writes 64-bit integers as strings.
         self.out.extend_from_slice(b"{\"intValue\":\"");
         json::int(self.out, v);
@@ -745,14 +763,14 @@ impl Attrs<'_> {
     }
 
     fn double(&mut self, key: &str, v: f64) {
-        self.open(key);
+        self.open_plain(key);
         self.out.extend_from_slice(b"{\"doubleValue\":");
         self.out.extend_from_slice(format!("{v}").as_bytes());
         self.out.extend_from_slice(b"}}");
     }
 
     fn bool(&mut self, key: &str, v: bool) {
-        self.open(key);
+        self.open_plain(key);
         self.out.extend_from_slice(if v {
             b"{\"boolValue\":true}}"
         } else {

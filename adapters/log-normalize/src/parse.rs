@@ -74,7 +74,7 @@ impl Access {
             .iter()
             .enumerate()
             .filter(|(_, n)| !MAPPED.contains(n))
-            .map(|(s, n)| (s, *n))
+            .map(|(s, n)| (s, key_safe(n)))
             .collect();
         Self {
             format,
@@ -82,6 +82,29 @@ impl Access {
             extra,
         }
     }
+}
+
+/// Variable names become JSON keys written without escaping: anything but letters, digits,
+/// `_`, `-` and `.` (possible in Apache's `%{Header}i`) becomes `_`.
+fn key_safe(name: &'static str) -> &'static str {
+    if name
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+    {
+        return name;
+    }
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // Compiled once per run from the flags, like the format's own names.
+    Box::leak(clean.into_boxed_str())
 }
 
 /// The parsers a run uses, built once from the configuration.

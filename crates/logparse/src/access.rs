@@ -372,7 +372,7 @@ impl AccessFormat {
         while i < n {
             match &self.items[i] {
                 Item::Lit(l) => {
-                    if !b[pos..].starts_with(l.as_bytes()) {
+                    if !starts_with(&b[pos..], l.as_bytes()) {
                         return Err(ParseError::ExpectedLiteral {
                             literal: l,
                             after: self.var_before(i),
@@ -434,6 +434,12 @@ impl AccessFormat {
     }
 }
 
+/// `b.starts_with(p)` for the short literals of log formats, without a `memcmp` call.
+#[inline]
+fn starts_with(b: &[u8], p: &[u8]) -> bool {
+    b.len() >= p.len() && b.iter().zip(p).all(|(x, y)| x == y)
+}
+
 /// Finds `lit` in `b[from..]`; when `quoted`, a `"` preceded by an odd number of backslashes is
 /// an escaped quote inside the value and is skipped.
 fn find_literal(b: &[u8], from: usize, lit: &[u8], quoted: bool) -> Option<usize> {
@@ -441,7 +447,7 @@ fn find_literal(b: &[u8], from: usize, lit: &[u8], quoted: bool) -> Option<usize
     let mut at = from;
     while let Some(k) = memchr::memchr(first, &b[at..]) {
         let cand = at + k;
-        if b[cand..].starts_with(lit) {
+        if starts_with(&b[cand..], lit) {
             let escaped = quoted
                 && first == b'"'
                 && b[from..cand]

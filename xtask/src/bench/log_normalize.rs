@@ -50,6 +50,19 @@ fn children_cpu() -> Result<f64, String> {
     Ok((ticks(16) + ticks(17)) / 100.0)
 }
 
+/// Runs a command with the stdin it was given (unlike `sh::output`, which closes it) and
+/// returns its stdout.
+fn output_of(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    if !out.status.success() {
+        return Err(format!("{:?} failed: {}", cmd.get_program(), out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 fn time_one(c: &Candidate, input: &Path) -> Result<Figures, String> {
     let before = children_cpu()?;
     let start = Instant::now();
@@ -177,7 +190,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(&sample, head).map_err(|e| e.to_string())?;
-    let ln_out = sh::output(
+    let ln_out = output_of(
         Command::new(&lognormalizer)
             .args(["-r", &rulebase.to_string_lossy(), "-e", "json"])
             .stdin(File::open(&sample).map_err(|e| e.to_string())?),
@@ -185,7 +198,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if ln_out.lines().count() != 1000 || ln_out.contains("unparsed-data") {
         return Err("lognormalizer did not parse the sample with the rulebase".to_owned());
     }
-    let ours_out = sh::output(
+    let ours_out = output_of(
         Command::new(&ours)
             .args(["--no-admin-server", "--format", "nginx-combined"])
             .stdin(File::open(&sample).map_err(|e| e.to_string())?),
