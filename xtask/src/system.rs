@@ -26,6 +26,8 @@ pub(crate) const TEST_PACKAGES: &[Package] = &[
         "prometheus-nginx-exporter",
         "/usr/bin/prometheus-nginx-exporter",
     ),
+    // TLS certificates for the nginx-exporter's https tests.
+    pkg("openssl", "/usr/bin/openssl"),
     pkg("liblognorm-utils", "/usr/bin/lognormalizer"),
     pkg("logrotate", "/usr/sbin/logrotate"),
     pkg("openssh-server", "/usr/sbin/sshd"),

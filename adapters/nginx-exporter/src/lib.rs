@@ -7,11 +7,13 @@
 //! - [`render`]: the nginx families in the Go exporter's exact text format.
 //! - [`target`]: one scrape target and its HTTP client.
 //! - [`tls`]: TLS toward nginx.
+//! - [`access_log`]: the access-log mode's metrics.
 //!
 //! The metrics live on `--web.listen-address` at `--web.telemetry-path`, served by the runtime's
 //! admin server (which also answers `/healthz` and `/readyz` there): a pod keeps the one port
 //! (9113) its scrape annotations already name.
 
+pub mod access_log;
 pub mod render;
 pub mod stub_status;
 pub mod target;
@@ -54,6 +56,8 @@ pub struct Config {
     pub client: ClientSettings,
     /// `--prometheus.const-label`, in the order given.
     pub const_labels: Vec<(String, String)>,
+    /// `--access-log` and its format.
+    pub access_log: Option<access_log::AccessLogConfig>,
 }
 
 /// Errors that stop the exporter.
@@ -63,6 +67,8 @@ pub enum Error {
     BadUri(target::BadUri),
     /// A listener could not be handed to the async runtime.
     Listen(std::io::Error),
+    /// The access log could not be followed.
+    AccessLog(String),
 }
 
 impl std::fmt::Display for Error {
@@ -70,6 +76,7 @@ impl std::fmt::Display for Error {
         match self {
             Self::BadUri(e) => write!(f, "--nginx.scrape-uri {e}"),
             Self::Listen(e) => write!(f, "--web.listen-address: {e}"),
+            Self::AccessLog(e) => write!(f, "--access-log: {e}"),
         }
     }
 }
@@ -101,6 +108,7 @@ pub struct Exporter {
     probe_labels: String,
     nginx_metrics_only: bool,
     errors: Family<ErrorLabels, Counter>,
+    access: Option<Arc<access_log::AccessMetrics>>,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -129,12 +137,17 @@ impl Exporter {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        let access = config
+            .access_log
+            .as_ref()
+            .map(|a| Arc::new(access_log::AccessMetrics::new(a, &config.const_labels)));
         Ok(Self {
             targets,
             client: config.client.clone(),
             probe_labels: render::label_block(&config.const_labels, None),
             nginx_metrics_only: config.nginx_metrics_only,
             errors: Family::default(),
+            access,
         })
     }
 
@@ -190,6 +203,9 @@ impl Exporter {
             .collect();
         let mut out = String::with_capacity(2048);
         render::write_nginx(&mut out, &pairs);
+        if let Some(a) = &self.access {
+            a.render(&mut out);
+        }
         if !self.nginx_metrics_only {
             out.push_str(&admin.render_metrics(None).0);
         }
@@ -329,6 +345,9 @@ pub async fn run(exporter: Exporter, config: Config, ctx: Context) -> Result<(),
                 async move { text(StatusCode::OK, body) }
             });
         }
+    }
+    if let (Some(cfg), Some(metrics)) = (&config.access_log, &exporter.access) {
+        access_log::spawn(cfg.clone(), metrics.clone(), &ctx.shutdown).map_err(Error::AccessLog)?;
     }
     for l in config.listeners {
         let addr = l.local_addr().map_err(Error::Listen)?;

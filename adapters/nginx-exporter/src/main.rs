@@ -4,12 +4,14 @@
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use clap::Parser;
 use clap::builder::BoolishValueParser;
 use hyper::header::HeaderValue;
+use nginx_exporter::access_log::{AccessLogConfig, compile_format};
 use nginx_exporter::target::ClientSettings;
 use nginx_exporter::tls::{self, TlsSettings};
 use nginx_exporter::{Config, Exporter};
@@ -174,6 +176,21 @@ struct Cli {
           value_parser = BoolishValueParser::new(), hide = true)]
     secured_metrics: bool,
 
+    /// nginx access log to follow (path or glob) for responses by status class and latency
+    /// histograms.
+    #[arg(long = "access-log", env = "ACCESS_LOG", value_name = "PATH")]
+    access_log: Option<PathBuf>,
+
+    /// Format of the access log: `combined`, `main`, or the `log_format` string itself. Latency
+    /// histograms appear when it has $request_time / $upstream_response_time.
+    #[arg(
+        long = "access-log-format",
+        env = "ACCESS_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "combined"
+    )]
+    access_log_format: String,
+
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -205,6 +222,8 @@ const SINGLE_DASH_OK: &[&str] = &[
     "nginx.proxy-protocol",
     "web.config.file",
     "web.secured-metrics",
+    "access-log",
+    "access-log-format",
     "version",
     "help",
 ];
@@ -400,6 +419,17 @@ fn config(cli: &Cli) -> Result<Config, String> {
         (None, None, None) => None,
     };
 
+    let access_log = match &cli.access_log {
+        Some(path) => Some(AccessLogConfig {
+            path: path.clone(),
+            format: Arc::new(
+                compile_format(&cli.access_log_format)
+                    .map_err(|e| format!("--access-log-format: {e}"))?,
+            ),
+        }),
+        None => None,
+    };
+
     Ok(Config {
         scrape_uris,
         listeners,
@@ -412,6 +442,7 @@ fn config(cli: &Cli) -> Result<Config, String> {
             authorization,
         },
         const_labels,
+        access_log,
     })
 }
 

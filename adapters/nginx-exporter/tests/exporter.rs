@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Exporter, Metrics, Nginx, OURS, free_port, get};
+use common::{Exporter, Metrics, Nginx, OURS, free_port, get, run_bounded};
 
 const NGINX_FAMILIES: [&str; 8] = [
     "nginx_connections_accepted",
@@ -137,37 +137,48 @@ fn usage_errors_exit_64_naming_the_setting() {
             &["--nginx.bearer-token-file=/nonexistent"],
             "--nginx.bearer-token-file",
         ),
+        (
+            &[
+                "--access-log=/tmp/x.log",
+                "--access-log-format=$remote_addr",
+            ],
+            "--access-log-format",
+        ),
+        (
+            &[
+                "--access-log=/tmp/x.log",
+                "--access-log-format=$status ${request",
+            ],
+            "--access-log-format",
+        ),
     ];
     for (args, needle) in cases {
-        let out = Command::new(OURS)
-            .args(*args)
-            .arg("--web.listen-address=127.0.0.1:0")
-            .env_remove("SCRAPE_URI")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(64), "{args:?}: {err}");
+        let (code, _, err) = run_bounded(
+            Command::new(OURS)
+                .args(*args)
+                .arg("--web.listen-address=127.0.0.1:0")
+                .env_remove("SCRAPE_URI"),
+            10,
+        );
+        assert_eq!(code, Some(64), "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?} should name {needle}: {err}");
     }
     // A busy port is a usage error too.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let out = Command::new(OURS)
-        .arg(format!(
+    let (code, _, err) = run_bounded(
+        Command::new(OURS).arg(format!(
             "--web.listen-address={}",
             busy.local_addr().unwrap()
-        ))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--web.listen-address"));
+        )),
+        10,
+    );
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("--web.listen-address"), "{err}");
 
     for flag in ["--version", "-version"] {
-        let out = Command::new(OURS).arg(flag).output().unwrap();
-        assert!(out.status.success());
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")),
-            "{flag}"
-        );
+        let (code, out, _) = run_bounded(Command::new(OURS).arg(flag), 10);
+        assert_eq!(code, Some(0), "{flag}");
+        assert!(out.contains(env!("CARGO_PKG_VERSION")), "{flag}: {out}");
     }
 }
 

@@ -48,7 +48,8 @@ impl Nginx {
         Self::start_with(tls, "")
     }
 
-    /// Like [`start`](Self::start), with extra `http {}` directives (e.g. a `log_format`).
+    /// Like [`start`](Self::start), with extra `http {}` directives (e.g. a `log_format`);
+    /// `{dir}` in them is replaced by nginx's directory.
     pub fn start_with(tls: bool, http_extra: &str) -> Self {
         require(NGINX, "nginx-light");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -76,6 +77,14 @@ impl Nginx {
         } else {
             String::new()
         };
+        // `{dir}` in the extra directives is nginx's directory (for log files).
+        let http_extra = http_extra.replace("{dir}", &d);
+        // A test that logs requests brings its own access_log directive.
+        let access_off = if http_extra.contains("access_log") {
+            ""
+        } else {
+            "access_log off;"
+        };
         let conf = format!(
             r#"daemon off;
 master_process on;
@@ -90,12 +99,12 @@ http {{
   uwsgi_temp_path {d}/uwsgi;
   scgi_temp_path {d}/scgi;
   default_type text/plain;
-  access_log off;
+  {access_off}
   {http_extra}
   server {{
     listen 127.0.0.1:{port};
     listen unix:{d}/nginx.sock;
-    location = /stub_status {{ stub_status; }}
+    location = /stub_status {{ stub_status; access_log off; }}
     location = /tengine {{ return 200 "{TENGINE_BODY}"; }}
     location = /spaces {{ return 200 "{SPACES_BODY}"; }}
     location = /garbage {{ return 200 "<html>hello</html>"; }}
@@ -103,6 +112,9 @@ http {{
     location = /status500 {{ return 500; }}
     location = /basic {{ auth_basic "status"; auth_basic_user_file {d}/htpasswd; stub_status; }}
     location = /bearer {{ if ($http_authorization != "Bearer s3cret") {{ return 401; }} stub_status; }}
+    location = /missing {{ return 404; }}
+    location = /err {{ return 503; }}
+    location = /up {{ proxy_pass http://127.0.0.1:{port}/; }}
     location / {{ return 200 "hello\n"; }}
   }}
   server {{
@@ -464,4 +476,37 @@ pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) ->
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// Runs `cmd` to completion within `secs` seconds (killing it and failing otherwise); returns its
+/// exit code, stdout and stderr.
+pub fn run_bounded(cmd: &mut Command, secs: u64) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} still running after {secs}s: {}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (
+        status.code(),
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        std::fs::read_to_string(&err).unwrap_or_default(),
+    )
 }
