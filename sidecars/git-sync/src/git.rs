@@ -185,6 +185,11 @@ pub struct Syncer {
 impl Syncer {
     /// A syncer for `settings`; `redactor` learns the secrets it reads.
     pub fn new(settings: Settings, redactor: Redactor) -> Self {
+        // libgit2 re-hashes every object it reads (with collision-detecting SHA-1) unless told
+        // not to; git does not on checkout. Objects were hashed when their pack was indexed, and a
+        // damaged store is caught by the start-up check, so the second pass over every blob of
+        // each checkout only costs time.
+        git2::opts::strict_hash_verification(false);
         if let Some(p) = &settings.auth.password {
             redactor.add(p);
         }
@@ -394,6 +399,7 @@ impl Syncer {
                     .fetch(&[refspec.as_str()], Some(&mut fo), None)
                     .map_err(|e| self.net_error("fetch failed", e, &attempts, abort))?;
                 fetch_time = Some(started.elapsed());
+                tracing::debug!(seconds = started.elapsed().as_secs_f64(), "fetched");
                 let fetched = repo
                     .find_reference(TARGET_REF)
                     .and_then(|r| r.peel_to_commit())
@@ -405,7 +411,7 @@ impl Syncer {
         let sha = oid.to_string();
         let path = match self.s.materialize {
             Materialize::Symlink => {
-                let wt = self.ensure_worktree(oid, abort)?;
+                let wt = self.ensure_worktree(oid, current, abort)?;
                 publish::publish_symlink(&self.s.link, &wt)
                     .map_err(SyncError::io("cannot publish the link", &self.s.link))?;
                 wt
@@ -554,7 +560,12 @@ impl Syncer {
     }
 
     /// `.worktrees/<sha>`, checked out completely; created under a temporary name and renamed.
-    fn ensure_worktree(&self, oid: Oid, abort: &Abort) -> Result<PathBuf, SyncError> {
+    fn ensure_worktree(
+        &self,
+        oid: Oid,
+        current: Option<&str>,
+        abort: &Abort,
+    ) -> Result<PathBuf, SyncError> {
         let sha = oid.to_string();
         let wts = self.worktrees_dir();
         let final_dir = wts.join(&sha);
@@ -584,17 +595,40 @@ impl Syncer {
         let dotgit = tmp.join(".git");
         std::fs::write(&dotgit, format!("gitdir: ../../.git/worktrees/{sha}\n"))
             .map_err(SyncError::io("cannot write", &dotgit))?;
+        let started = Instant::now();
         let result = (|| {
             let wrepo =
                 Repository::open(&tmp).map_err(SyncError::git("cannot open the new worktree"))?;
             let commit = wrepo
                 .find_commit(oid)
                 .map_err(SyncError::git("cannot read the commit"))?;
-            let mut co = CheckoutBuilder::new();
-            co.force().recreate_missing(true);
-            wrepo
-                .checkout_tree(commit.as_object(), Some(&mut co))
-                .map_err(SyncError::git("checkout failed"))?;
+            let tree = commit
+                .tree()
+                .map_err(SyncError::git("cannot read the commit's tree"))?;
+            let baseline = current.and_then(|c| {
+                let dir = wts.join(c);
+                let tree = Oid::from_str(c)
+                    .and_then(|o| wrepo.find_commit(o))
+                    .and_then(|c| c.tree())
+                    .ok()?;
+                dir.is_dir().then_some((tree, dir))
+            });
+            let fast = write_tree(
+                &wrepo,
+                &tree,
+                &tmp,
+                baseline.as_ref().map(|(t, d)| (t, d.as_path())),
+                abort,
+            )?;
+            if !fast {
+                // .gitattributes may ask for filters (eol, ident): libgit2's checkout applies them.
+                reset_dir(&tmp, &sha)?;
+                let mut co = CheckoutBuilder::new();
+                co.force().recreate_missing(true);
+                wrepo
+                    .checkout_tree(commit.as_object(), Some(&mut co))
+                    .map_err(SyncError::git("checkout failed"))?;
+            }
             abort.check()?;
             if self.s.submodules != Submodules::Off {
                 self.update_submodules(&wrepo, self.s.submodules == Submodules::Recursive, abort)?;
@@ -611,6 +645,7 @@ impl Syncer {
             let _ = publish::remove_any(&admin);
             return Err(e);
         }
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "checked out");
         std::fs::rename(&tmp, &final_dir).map_err(SyncError::io("cannot rename", &tmp))?;
         write("gitdir", format!("{}\n", final_dir.join(".git").display()))?;
         publish::fsync_dir(&wts).map_err(SyncError::io("cannot fsync", &wts))?;
@@ -730,6 +765,138 @@ impl Syncer {
     pub fn open(&self) -> Result<Repository, SyncError> {
         Repository::open(self.git_dir()).map_err(SyncError::git("cannot open the repository"))
     }
+}
+
+/// Empties a work tree being built and writes its `.git` file again.
+fn reset_dir(dir: &Path, sha: &str) -> Result<(), SyncError> {
+    publish::remove_any(dir).map_err(SyncError::io("cannot remove", dir))?;
+    std::fs::create_dir_all(dir).map_err(SyncError::io("cannot create", dir))?;
+    let dotgit = dir.join(".git");
+    std::fs::write(&dotgit, format!("gitdir: ../../.git/worktrees/{sha}\n"))
+        .map_err(SyncError::io("cannot write", &dotgit))
+}
+
+/// Writes `tree` into the empty work tree `dir` and its index, the way a checkout does, but
+/// without re-writing what did not change: a file whose blob and mode are the same as in the
+/// published worktree (`baseline`: its tree and directory) is hard-linked from there. Worktrees
+/// are read-only snapshots for their consumers, so sharing inodes between them is safe, and a
+/// push that changes a few files publishes in the time it takes to write those files.
+///
+/// Returns `Ok(false)` without finishing when the tree has a `.gitattributes` file: its filters
+/// (eol conversion, ident) are left to libgit2's checkout.
+fn write_tree(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+    dir: &Path,
+    baseline: Option<(&git2::Tree<'_>, &Path)>,
+    abort: &Abort,
+) -> Result<bool, SyncError> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    let mut failure: Option<SyncError> = None;
+    let mut filtered = false;
+    let mut linked = 0usize;
+    let mut written = 0usize;
+    let walked = tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+        let Some(name) = entry.name() else {
+            return git2::TreeWalkResult::Skip;
+        };
+        let rel = format!("{root}{name}");
+        let path = dir.join(&rel);
+        let res: Result<(), SyncError> = (|| {
+            match entry.kind() {
+                Some(git2::ObjectType::Tree) | Some(git2::ObjectType::Commit) => {
+                    // Directories, and submodules' mount points.
+                    std::fs::create_dir_all(&path).map_err(SyncError::io("cannot create", &path))
+                }
+                Some(git2::ObjectType::Blob) => {
+                    if name == ".gitattributes" {
+                        filtered = true;
+                        return Ok(());
+                    }
+                    let mode = entry.filemode();
+                    if let Some((btree, bdir)) = baseline
+                        && let Ok(old) = btree.get_path(Path::new(&rel))
+                        && old.id() == entry.id()
+                        && old.filemode() == mode
+                        && std::fs::hard_link(bdir.join(&rel), &path).is_ok()
+                    {
+                        linked += 1;
+                        return Ok(());
+                    }
+                    let blob = repo
+                        .find_blob(entry.id())
+                        .map_err(SyncError::git("cannot read a blob"))?;
+                    if mode == 0o120000 {
+                        let target = std::ffi::OsStr::from_bytes(blob.content());
+                        std::os::unix::fs::symlink(target, &path)
+                            .map_err(SyncError::io("cannot create symlink", &path))?;
+                    } else {
+                        std::fs::write(&path, blob.content())
+                            .map_err(SyncError::io("cannot write", &path))?;
+                        if mode == 0o100755 {
+                            let perm = std::fs::Permissions::from_mode(0o755);
+                            std::fs::set_permissions(&path, perm)
+                                .map_err(SyncError::io("cannot chmod", &path))?;
+                        }
+                    }
+                    written += 1;
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        })();
+        if let Err(e) = res {
+            failure = Some(e);
+            return git2::TreeWalkResult::Abort;
+        }
+        if filtered || (written.is_multiple_of(256) && abort.reason().is_some()) {
+            return git2::TreeWalkResult::Abort;
+        }
+        git2::TreeWalkResult::Ok
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    abort.check()?;
+    if filtered {
+        return Ok(false);
+    }
+    walked.map_err(SyncError::git("cannot walk the tree"))?;
+
+    // The index, with the stat data of the files just written, so that `git status` in the
+    // worktree is clean without re-reading every file.
+    let mut index = repo
+        .index()
+        .map_err(SyncError::git("cannot open the worktree's index"))?;
+    index
+        .read_tree(tree)
+        .map_err(SyncError::git("cannot build the index"))?;
+    let entries: Vec<git2::IndexEntry> = index.iter().collect();
+    for mut e in entries {
+        let rel = String::from_utf8_lossy(&e.path).into_owned();
+        let Ok(m) = std::fs::symlink_metadata(dir.join(&rel)) else {
+            continue;
+        };
+        // The index keeps 32-bit stat fields; git truncates the same way.
+        let t = |secs: i64, nanos: i64| git2::IndexTime::new(secs as i32, nanos as u32);
+        e.ctime = t(m.ctime(), m.ctime_nsec());
+        e.mtime = t(m.mtime(), m.mtime_nsec());
+        e.dev = m.dev() as u32;
+        e.ino = m.ino() as u32;
+        e.uid = m.uid();
+        e.gid = m.gid();
+        e.file_size = m.size() as u32;
+        index
+            .add(&e)
+            .map_err(SyncError::git("cannot update the index"))?;
+    }
+    index
+        .write()
+        .map_err(SyncError::git("cannot write the index"))?;
+    tracing::debug!(linked, written, "work tree written");
+    Ok(true)
 }
 
 /// What the credential and host-key callbacks learnt during one sync.

@@ -59,6 +59,23 @@ fn file_first_sync_new_commits_force_push_and_disk_contract() {
         published(&link).as_deref() == Some(&second)
     });
     assert_eq!(std::fs::read_to_string(link.join("VERSION")).unwrap(), "2");
+    // Unchanged files, modes and symlinks carried over; the index matches the files.
+    assert_eq!(
+        std::fs::read_to_string(link.join("alias.txt")).unwrap(),
+        "same in every commit\n"
+    );
+    assert_eq!(
+        std::fs::read_link(link.join("alias.txt")).unwrap(),
+        Path::new("static.txt")
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(link.join("run.sh"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o111, 0o111, "{mode:o}");
+    assert_eq!(git(&link, &["status", "--porcelain"]), "");
+    assert_eq!(git(&link, &["rev-parse", "HEAD"]), second);
     // --stale-worktree-timeout defaults to 0: the replaced worktree is gone.
     wait_until(T, "old worktree removed", || {
         !root.join(".worktrees").join(&first).exists()
@@ -557,6 +574,15 @@ fn readers_never_see_a_missing_or_mixed_tree() {
     assert!(errors.is_empty(), "{errors:?}");
     assert!(versions.len() >= 10, "reader saw {versions:?}");
     assert!(reads.load(Ordering::Relaxed) > 100);
+    // Worktrees kept by --stale-worktree-timeout share the unchanged files (hard links).
+    let inodes: std::collections::BTreeSet<u64> = std::fs::read_dir(root.join(".worktrees"))
+        .unwrap()
+        .map(|e| {
+            let m = std::fs::metadata(e.unwrap().path().join("static.txt")).unwrap();
+            std::os::unix::fs::MetadataExt::ino(&m)
+        })
+        .collect();
+    assert_eq!(inodes.len(), 1, "{inodes:?}");
     assert!(!gs.stderr().contains("ERROR"), "{}", gs.stderr());
 }
 

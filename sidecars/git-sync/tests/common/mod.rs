@@ -98,6 +98,15 @@ impl Upstream {
         let work = dir.path().join("work");
         git(dir.path(), &["clone", "-q", bare.to_str().unwrap(), "work"]);
         git(&work, &["checkout", "-q", "-b", "main"]);
+        // Files that never change, one executable, and a symlink.
+        std::fs::write(work.join("static.txt"), "same in every commit\n").unwrap();
+        std::fs::write(work.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+        std::fs::set_permissions(
+            work.join("run.sh"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("static.txt", work.join("alias.txt")).unwrap();
         let mut up = Self {
             dir,
             bare,
