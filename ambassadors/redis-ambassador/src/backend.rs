@@ -140,8 +140,13 @@ impl ServerShared {
     /// Counts a failure; ejects the server after `server_failure_limit` in a row when
     /// `auto_eject_hosts` is on.
     pub fn record_failure(&self) {
-        let n = self.failures.fetch_add(1, Relaxed) + 1;
         let cfg = &self.pool.cfg;
+        if cfg.auto_eject_hosts && self.ejected_until.load(Relaxed) > self.pool.now_ms() {
+            // Already out of the ring: failures of requests queued before the ejection do not
+            // extend it.
+            return;
+        }
+        let n = self.failures.fetch_add(1, Relaxed) + 1;
         if cfg.auto_eject_hosts && n >= cfg.server_failure_limit {
             self.failures.store(0, Relaxed);
             let until = self.pool.now_ms() + cfg.server_retry_timeout.as_millis() as u64;

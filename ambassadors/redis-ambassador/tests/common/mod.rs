@@ -268,3 +268,51 @@ pub fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// Where redis-ambassador (and nutcracker) place `key` in `pool` with every server live.
+pub fn server_of(pool: &redis_ambassador::config::PoolConfig, key: &[u8]) -> usize {
+    use redis_ambassador::dist::{Ring, RingServer, key_hash};
+    let rs: Vec<RingServer<'_>> = pool
+        .servers
+        .iter()
+        .map(|s| RingServer {
+            label: &s.label,
+            weight: s.weight,
+            live: true,
+        })
+        .collect();
+    let ring = Ring::build(pool.distribution, &rs);
+    let h = key_hash(pool.hash, key, pool.hash_tag, pool.servers.len());
+    ring.dispatch(h, 0).unwrap()
+}
+
+/// The port of server `i` of `pool` (configs in these tests use 127.0.0.1:port).
+pub fn port_of(pool: &redis_ambassador::config::PoolConfig, i: usize) -> u16 {
+    match &pool.servers[i].addr {
+        redis_ambassador::config::Addr::Tcp(_, p) => *p,
+        redis_ambassador::config::Addr::Unix(_) => panic!("unix server"),
+    }
+}
+
+/// Keys `prefix0..` until `n` of them map to server `server` of `pool`.
+pub fn keys_on(
+    pool: &redis_ambassador::config::PoolConfig,
+    server: usize,
+    prefix: &str,
+    n: usize,
+) -> Vec<String> {
+    (0..100_000)
+        .map(|i| format!("{prefix}{i}"))
+        .filter(|k| server_of(pool, k.as_bytes()) == server)
+        .take(n)
+        .collect()
+}
+
+/// Sends a signal to a child with kill(1).
+pub fn signal(child: &Child, sig: &str) {
+    let st = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill -{sig}");
+}
