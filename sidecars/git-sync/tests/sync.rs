@@ -311,6 +311,12 @@ fn server_down_then_back_with_error_file_and_metrics() {
         published(&link).as_deref() == Some(&next)
     });
 
+    // The link is published a moment before the sync's metrics are recorded.
+    wait_until(T, "metrics of the second sync", || {
+        http(admin, "GET", "/metrics", &[])
+            .1
+            .contains("git_sync_count_total{status=\"success\"} 2")
+    });
     let (code, metrics) = http(admin, "GET", "/metrics", &[]);
     assert_eq!(code, 200);
     for want in [
@@ -690,7 +696,12 @@ fn materialize_copy_publishes_a_real_directory() {
             == Some("2")
     });
     assert_eq!(std::fs::read_to_string(link.join("COPY")).unwrap(), "2");
+    // Killed at any point (perhaps while removing the replaced tree): a restart cleans up.
     drop(gs);
+    args.push("--one-time".to_owned());
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(std::fs::read_to_string(link.join("VERSION")).unwrap(), "2");
     let leftovers: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().file_name())
