@@ -203,7 +203,9 @@ pub struct Event<'a> {
     pub partial: bool,
 
     /// Access-format variables without a schema field.
-    pub access_extra: Option<(AccessRecord<'a>, &'a ExtraVars)>,
+    /// Boxed: a record is half a kilobyte, and only formats with such variables need it, so
+    /// the common event stays small and cheap to build.
+    pub access_extra: Option<Box<(AccessRecord<'a>, &'a ExtraVars)>>,
     /// JSON or logfmt keys without a schema field.
     pub extra: Vec<(Cow<'a, str>, Extra<'a>)>,
 }

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use podmates_logparse::Timestamp;
 use podmates_runtime::Context;
 
-use crate::event::Kind;
+use crate::event::{Event, Kind};
 use crate::output::Writer;
 use crate::parse::{Parsers, TimeCache};
 
@@ -219,7 +219,8 @@ impl Normalizer {
                 (repaired.as_str(), true)
             }
         };
-        let mut ev = parse::parse(&self.parsers, &mut self.times, line);
+        let mut ev = Event::default();
+        parse::parse(&self.parsers, &mut self.times, line, &mut ev);
         ev.invalid_utf8 = invalid;
         let k = ev.kind.index();
         if ev.error.is_some() {

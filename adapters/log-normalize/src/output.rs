@@ -459,7 +459,7 @@ impl Writer {
         let ns = ev.kind.namespace();
         let access = ev
             .access_extra
-            .as_ref()
+            .as_deref()
             .filter(|(r, vars)| vars.iter().any(|(slot, _)| present(r.get_slot(*slot))));
         let nginx_error = ev.connection.is_some() || ev.server.is_some() || ev.upstream.is_some();
         let apache_error = ev.module.is_some() || ev.code.is_some();
@@ -649,7 +649,7 @@ impl Writer {
         if ev.partial {
             a.bool("log.partial", true);
         }
-        if let Some((r, vars)) = &ev.access_extra {
+        if let Some((r, vars)) = ev.access_extra.as_deref() {
             for (slot, name) in vars.iter() {
                 let v = r.get_slot(*slot);
                 if v != "-" && !v.is_empty() {

@@ -169,49 +169,33 @@ impl TimeCache {
     }
 }
 
-/// Parses one line into an event.
-pub fn parse<'a>(p: &'a Parsers, tc: &mut TimeCache, line: &'a str) -> Event<'a> {
-    let mut ev = Event {
-        original: line,
-        ..Event::default()
-    };
+/// Parses one line into `ev` (a fresh event: filled in place rather than returned, as events
+/// are large).
+pub fn parse<'a>(p: &'a Parsers, tc: &mut TimeCache, line: &'a str, ev: &mut Event<'a>) {
+    ev.original = line;
     match p.format {
-        Format::Auto => auto(p, tc, line, &mut ev, true),
-        Format::NginxCombined => access(
-            p.custom.as_ref().unwrap_or(&p.nginx_combined),
-            tc,
-            line,
-            &mut ev,
-        ),
-        Format::NginxMain => access(
-            p.custom.as_ref().unwrap_or(&p.nginx_main),
-            tc,
-            line,
-            &mut ev,
-        ),
+        Format::Auto => auto(p, tc, line, ev, true),
+        Format::NginxCombined => {
+            access(p.custom.as_ref().unwrap_or(&p.nginx_combined), tc, line, ev)
+        }
+        Format::NginxMain => access(p.custom.as_ref().unwrap_or(&p.nginx_main), tc, line, ev),
         Format::ApacheCombined => {
             access(
                 p.custom.as_ref().unwrap_or(&p.apache_combined),
                 tc,
                 line,
-                &mut ev,
+                ev,
             );
         }
-        Format::ApacheCommon => access(
-            p.custom.as_ref().unwrap_or(&p.apache_common),
-            tc,
-            line,
-            &mut ev,
-        ),
-        Format::NginxError => nginx_error(p, line, &mut ev),
-        Format::ApacheError => apache_error(p, line, &mut ev),
-        Format::Syslog => syslog(p, line, &mut ev),
-        Format::Json => json(line, &mut ev),
-        Format::Logfmt => logfmt_line(line, &mut ev),
-        Format::Cri => cri_line(p, tc, line, &mut ev),
-        Format::Plain => plain(line, &mut ev),
+        Format::ApacheCommon => access(p.custom.as_ref().unwrap_or(&p.apache_common), tc, line, ev),
+        Format::NginxError => nginx_error(p, line, ev),
+        Format::ApacheError => apache_error(p, line, ev),
+        Format::Syslog => syslog(p, line, ev),
+        Format::Json => json(line, ev),
+        Format::Logfmt => logfmt_line(line, ev),
+        Format::Cri => cri_line(p, tc, line, ev),
+        Format::Plain => plain(line, ev),
     }
-    ev
 }
 
 fn auto<'a>(
@@ -236,7 +220,7 @@ fn auto<'a>(
                 let suspicious =
                     memchr::memchr_iter(b'"', ua).any(|i| i == 0 || ua[i - 1] != b'\\');
                 if !(suspicious && try_access(&p.nginx_main, tc, line, ev)) {
-                    fill_access(&p.nginx_combined, tc, r, ev);
+                    fill_access(&p.nginx_combined, tc, &r, ev);
                 }
                 return;
             }
@@ -268,7 +252,7 @@ fn plain<'a>(line: &'a str, ev: &mut Event<'a>) {
 fn try_access<'a>(a: &'a Access, tc: &mut TimeCache, line: &'a str, ev: &mut Event<'a>) -> bool {
     match a.format.parse(line) {
         Ok(r) => {
-            fill_access(a, tc, r, ev);
+            fill_access(a, tc, &r, ev);
             true
         }
         Err(_) => false,
@@ -277,7 +261,7 @@ fn try_access<'a>(a: &'a Access, tc: &mut TimeCache, line: &'a str, ev: &mut Eve
 
 fn access<'a>(a: &'a Access, tc: &mut TimeCache, line: &'a str, ev: &mut Event<'a>) {
     match a.format.parse(line) {
-        Ok(r) => fill_access(a, tc, r, ev),
+        Ok(r) => fill_access(a, tc, &r, ev),
         Err(e) => {
             ev.kind = a.kind;
             ev.error = Some(format!("{}: {e}", a.kind.label()));
@@ -294,7 +278,7 @@ fn access<'a>(a: &'a Access, tc: &mut TimeCache, line: &'a str, ev: &mut Event<'
 fn fill_access<'a>(
     a: &'a Access,
     tc: &mut TimeCache,
-    r: podmates_logparse::AccessRecord<'a>,
+    r: &podmates_logparse::AccessRecord<'a>,
     ev: &mut Event<'a>,
 ) {
     ev.kind = a.kind;
@@ -326,7 +310,7 @@ fn fill_access<'a>(
     }
     if !a.extra.is_empty() {
         let extra: &'a ExtraVars = &a.extra;
-        ev.access_extra = Some((r, extra));
+        ev.access_extra = Some(Box::new((*r, extra)));
     }
 }
 

@@ -434,6 +434,21 @@ impl AccessFormat {
     }
 }
 
+/// The first `c` in `b`: a plain loop over the first bytes (most values end within a few bytes,
+/// where a SIMD search costs more to set up than it saves), `memchr` beyond.
+#[inline]
+fn find_byte(c: u8, b: &[u8]) -> Option<usize> {
+    const SHORT: usize = 16;
+    let head = &b[..b.len().min(SHORT)];
+    if let Some(i) = head.iter().position(|x| *x == c) {
+        return Some(i);
+    }
+    if b.len() <= SHORT {
+        return None;
+    }
+    memchr::memchr(c, &b[SHORT..]).map(|i| i + SHORT)
+}
+
 /// `b.starts_with(p)` for the short literals of log formats, without a `memcmp` call.
 #[inline]
 fn starts_with(b: &[u8], p: &[u8]) -> bool {
@@ -445,7 +460,7 @@ fn starts_with(b: &[u8], p: &[u8]) -> bool {
 fn find_literal(b: &[u8], from: usize, lit: &[u8], quoted: bool) -> Option<usize> {
     let first = lit[0];
     let mut at = from;
-    while let Some(k) = memchr::memchr(first, &b[at..]) {
+    while let Some(k) = find_byte(first, &b[at..]) {
         let cand = at + k;
         if starts_with(&b[cand..], lit) {
             let escaped = quoted
