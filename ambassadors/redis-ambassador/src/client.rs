@@ -22,6 +22,9 @@ use crate::dist::Ring;
 use crate::pool::Pool;
 use crate::resp::{self, ProtoError};
 
+/// Initial read buffer of a client.
+const IDLE_BUF: usize = 1024;
+
 /// Where a batch's result arrives.
 type ReplyRx = oneshot::Receiver<Result<BatchReply, BackendError>>;
 
@@ -159,8 +162,10 @@ fn encode(
 
 /// Serves one client until it quits, errs, or shutdown.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: ClientCtx) {
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    let mut out = BytesMut::with_capacity(16 * 1024);
+    // Buffers start small and grow with the traffic: a thousand idle clients must not cost a
+    // thousand 16 KiB buffers.
+    let mut buf = BytesMut::with_capacity(IDLE_BUF);
+    let mut out = BytesMut::new();
     let mut args: Vec<(usize, usize)> = Vec::with_capacity(16);
     let mut round = Round::default();
     let first = ctx.pool.load_full();
@@ -175,8 +180,8 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: Client
     let mut need_read = true;
     loop {
         if need_read {
-            if buf.capacity() - buf.len() < 4096 {
-                buf.reserve(16 * 1024);
+            if buf.capacity() - buf.len() < IDLE_BUF / 2 {
+                buf.reserve(buf.len().max(8 * 1024));
             }
             let n = tokio::select! {
                 r = stream.read_buf(&mut buf) => r,
@@ -252,10 +257,10 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: Client
             need_read = true;
             // Keep an idle client's footprint small: a big buffer from a large request is freed.
             if buf.capacity() > 64 * 1024 {
-                buf = BytesMut::with_capacity(16 * 1024);
+                buf = BytesMut::with_capacity(IDLE_BUF);
             }
             if out.capacity() > 64 * 1024 {
-                out = BytesMut::with_capacity(16 * 1024);
+                out = BytesMut::new();
             }
         }
         if ctx.shutdown.is_cancelled() && need_read {

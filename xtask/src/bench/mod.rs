@@ -9,6 +9,7 @@ mod git_sync;
 mod log_normalize;
 mod log_tail;
 mod nginx_exporter;
+mod redis_ambassador;
 
 /// A benchmark: receives the arguments after its name.
 type Bench = fn(&[String]) -> Result<(), String>;
@@ -19,6 +20,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("log-normalize", log_normalize::run),
     ("git-sync", git_sync::run),
     ("nginx-exporter", nginx_exporter::run),
+    ("redis-ambassador", redis_ambassador::run),
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
