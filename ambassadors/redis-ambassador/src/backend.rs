@@ -5,6 +5,7 @@
 //! task matches replies to batches in FIFO order, so one TCP connection carries the pipelines of
 //! many clients at once (twemproxy's `server_connections`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -195,17 +196,11 @@ async fn connection_task(srv: Arc<ServerShared>, mut rx: mpsc::Receiver<Batch>) 
         connect_now = false;
         let result = match &srv.cfg.addr {
             Addr::Tcp(host, port) => match connect_tcp(&srv, host, *port).await {
-                Ok(s) => {
-                    let (r, w) = s.into_split();
-                    Ok(run(&srv, r, w, &mut rx, first.take()).await)
-                }
+                Ok(s) => Ok(run(&srv, s, &mut rx, first.take()).await),
                 Err(e) => Err(e),
             },
             Addr::Unix(path) => match connect_unix(&srv, path).await {
-                Ok(s) => {
-                    let (r, w) = s.into_split();
-                    Ok(run(&srv, r, w, &mut rx, first.take()).await)
-                }
+                Ok(s) => Ok(run(&srv, s, &mut rx, first.take()).await),
                 Err(e) => Err(e),
             },
         };
@@ -346,39 +341,76 @@ const MAX_WRITE: usize = 256 * 1024;
 
 /// Runs one established connection. Returns `true` when the pool is gone (stop), `false` when
 /// the connection failed (reconnect on the next batch).
-async fn run<R, W>(
+///
+/// One task does both directions: it writes batches as they come (coalescing what is queued) and
+/// reads replies whenever the socket has some, handing each batch its replies in FIFO order. A
+/// single task saves a wake-up and a channel hop per batch compared with a reader/writer pair; a
+/// write never waits on reads because Redis reads requests regardless of its pending output.
+async fn run<S>(
     srv: &Arc<ServerShared>,
-    rd: R,
-    mut wr: W,
+    mut stream: S,
     rx: &mut mpsc::Receiver<Batch>,
     first: Option<Batch>,
 ) -> bool
 where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     srv.record_success();
     srv.stats.server_connections.fetch_add(1, Relaxed);
     srv.conn_gauge.inc();
-    let (ptx, prx) = mpsc::unbounded_channel::<Pending>();
-    let mut reader = tokio::spawn(read_loop(srv.clone(), rd, prx));
-    let mut next = first;
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut wbuf = BytesMut::new();
-    let pool_gone = loop {
-        let b = match next.take() {
-            Some(b) => b,
-            None => tokio::select! {
-                b = rx.recv() => match b {
-                    Some(b) => b,
-                    None => break true,
-                },
-                _ = &mut reader => break false,
-            },
+    // Replies of the front batch found so far, and where the scan stopped.
+    let mut ends: Vec<u32> = Vec::new();
+    let mut scanned = 0usize;
+    let mut next = first;
+    let mut rx_open = true;
+    let ok = loop {
+        let batch = match next.take() {
+            Some(b) => Some(b),
+            None => {
+                if !rx_open && pending.is_empty() {
+                    break true;
+                }
+                if rbuf.capacity() - rbuf.len() < 4096 {
+                    rbuf.reserve(16 * 1024);
+                }
+                tokio::select! {
+                    biased;
+                    r = stream.read_buf(&mut rbuf) => {
+                        match r {
+                            Ok(0) => {
+                                srv.stats.server_eof.fetch_add(1, Relaxed);
+                                break false;
+                            }
+                            Ok(_) => {}
+                            Err(_) => {
+                                srv.stats.server_err.fetch_add(1, Relaxed);
+                                break false;
+                            }
+                        }
+                        if !deliver(&mut rbuf, &mut pending, &mut ends, &mut scanned) {
+                            tracing::warn!(server = %srv.cfg.label, "server sent bytes that are not RESP; closing the connection");
+                            srv.stats.server_err.fetch_add(1, Relaxed);
+                            break false;
+                        }
+                        None
+                    }
+                    b = rx.recv(), if rx_open => {
+                        if b.is_none() {
+                            rx_open = false;
+                        }
+                        b
+                    }
+                }
+            }
         };
+        let Some(b) = batch else { continue };
         // Coalesce what else is waiting into one write: under load many clients' batches share
         // one syscall and one TCP segment.
         let mut single = Some(b.data);
-        let _ = ptx.send(Pending {
+        pending.push_back(Pending {
             count: b.count,
             reply: b.reply,
         });
@@ -390,15 +422,15 @@ where
             }
             total += more.data.len();
             wbuf.extend_from_slice(&more.data);
-            let _ = ptx.send(Pending {
+            pending.push_back(Pending {
                 count: more.count,
                 reply: more.reply,
             });
         }
         let res = match &single {
-            Some(s) => wr.write_all(s).await,
+            Some(s) => stream.write_all(s).await,
             None => {
-                let r = wr.write_all(&wbuf).await;
+                let r = stream.write_all(&wbuf).await;
                 wbuf.clear();
                 r
             }
@@ -408,79 +440,41 @@ where
             break false;
         }
     };
-    drop(ptx);
-    if pool_gone {
-        // Let the replies already asked for arrive.
-        let _ = reader.await;
-    } else {
-        // Dropping the pending reply senders fails those requests (the client sees `Lost`).
-        reader.abort();
+    // Dropping the pending reply senders fails those requests (the client sees `Lost`).
+    drop(pending);
+    if !ok {
         srv.record_failure();
     }
     srv.stats.server_connections.fetch_sub(1, Relaxed);
     srv.conn_gauge.dec();
-    pool_gone
+    ok
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(
-    srv: Arc<ServerShared>,
-    mut rd: R,
-    mut prx: mpsc::UnboundedReceiver<Pending>,
-) {
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    loop {
-        // While nothing is pending, keep watching the socket so a server that closes an idle
-        // connection (restart, `timeout` in redis.conf) is noticed before the next request.
-        let p = tokio::select! {
-            p = prx.recv() => match p {
-                Some(p) => p,
-                None => return,
-            },
-            r = rd.read_buf(&mut buf) => match r {
-                Ok(0) => {
-                    srv.stats.server_eof.fetch_add(1, Relaxed);
-                    return;
-                }
-                // Replies to a batch whose entry is about to be received: keep them.
-                Ok(_) => continue,
-                Err(_) => {
-                    srv.stats.server_err.fetch_add(1, Relaxed);
-                    return;
-                }
-            },
-        };
-        let mut ends = Vec::with_capacity(p.count as usize);
-        let mut pos = 0usize;
-        while ends.len() < p.count as usize {
-            match resp::scan_reply(&buf[pos..]) {
+/// Hands complete replies to the batches waiting for them. `false` if the bytes are not RESP.
+fn deliver(
+    rbuf: &mut BytesMut,
+    pending: &mut VecDeque<Pending>,
+    ends: &mut Vec<u32>,
+    scanned: &mut usize,
+) -> bool {
+    while let Some(front) = pending.front() {
+        while ends.len() < front.count as usize {
+            match resp::scan_reply(&rbuf[*scanned..]) {
                 Ok(Some(n)) => {
-                    pos += n;
-                    ends.push(pos as u32);
+                    *scanned += n;
+                    ends.push(*scanned as u32);
                 }
-                Ok(None) => {
-                    if buf.capacity() - buf.len() < 4096 {
-                        buf.reserve(16 * 1024);
-                    }
-                    match rd.read_buf(&mut buf).await {
-                        Ok(0) => {
-                            srv.stats.server_eof.fetch_add(1, Relaxed);
-                            return;
-                        }
-                        Ok(_) => {}
-                        Err(_) => {
-                            srv.stats.server_err.fetch_add(1, Relaxed);
-                            return;
-                        }
-                    }
-                }
-                Err(_) => {
-                    tracing::warn!(server = %srv.cfg.label, "server sent bytes that are not RESP; closing the connection");
-                    srv.stats.server_err.fetch_add(1, Relaxed);
-                    return;
-                }
+                Ok(None) => return true,
+                Err(_) => return false,
             }
         }
-        let data = buf.split_to(pos).freeze();
-        let _ = p.reply.send(Ok(BatchReply { data, ends }));
+        let data = rbuf.split_to(*scanned).freeze();
+        *scanned = 0;
+        let ends = std::mem::take(ends);
+        if let Some(p) = pending.pop_front() {
+            let _ = p.reply.send(Ok(BatchReply { data, ends }));
+        }
     }
+    // Bytes with no batch waiting for them: a server never sends unsolicited replies in RESP2.
+    rbuf.is_empty()
 }

@@ -87,6 +87,8 @@ struct Round {
     results: Vec<Option<Result<BatchReply, BackendError>>>,
     /// Scratch: server of each key of the current command.
     key_servers: Vec<usize>,
+    /// Scratch: (server, reply receiver, request bytes) of the batches sent.
+    waits: Vec<(usize, ReplyRx, usize)>,
 }
 
 impl Round {
@@ -643,7 +645,7 @@ async fn execute(
     started: Instant,
     out: &mut BytesMut,
 ) {
-    let mut waits: Vec<(usize, ReplyRx, usize)> = Vec::new();
+    let mut waits = std::mem::take(&mut round.waits);
     round.results.resize_with(pool.servers.len(), || None);
     for (s, b) in round.batches.iter_mut().enumerate() {
         if b.count == 0 {
@@ -674,7 +676,7 @@ async fn execute(
         .cfg
         .timeout
         .map(|t| tokio::time::Instant::from_std(started) + t);
-    for (s, rx, bytes) in waits {
+    for (s, rx, bytes) in waits.drain(..) {
         let count = round.batches[s].count;
         let srv = &pool.servers[s].shared;
         let r = match deadline {
@@ -709,6 +711,7 @@ async fn execute(
             round.results[s] = Some(r);
         }
     }
+    round.waits = waits;
     let secs = started.elapsed().as_secs_f64();
     let m = &pool.metrics;
     for p in &round.plans {
