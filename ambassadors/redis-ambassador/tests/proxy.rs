@@ -472,3 +472,69 @@ fn test_conf_and_bad_config_exit_codes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
 }
+
+#[test]
+fn client_connections_limit_and_preconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = redis();
+    let listen = free_ports(1)[0];
+    let extra = "  client_connections: 1\n  preconnect: true\n  server_connections: 2\n";
+    let conf = write(
+        dir.path(),
+        "n.yml",
+        &pool_text("p", listen, extra, &[shard.port]),
+    );
+    let p = ours(&conf, listen, &[]);
+    // preconnect: both server connections are open before any request.
+    eventually("preconnect", 5, || {
+        read_stats(p.stats_port)["p"]["shard0"]["server_connections"] == 2
+    });
+    let mut first = Client::connect(listen);
+    assert_eq!(first.q("PING"), "+PONG\r\n");
+    // Over client_connections the new connection is closed at once, as twemproxy does.
+    let mut second = Client::connect(listen);
+    second.send(&cmd(&[b"PING"]));
+    assert!(second.try_read().is_none(), "second client must be refused");
+    assert_eq!(first.q("PING"), "+PONG\r\n");
+}
+
+#[test]
+fn sigterm_finishes_requests_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = redis();
+    let listen = free_ports(1)[0];
+    let conf = write(
+        dir.path(),
+        "n.yml",
+        &pool_text("p", listen, "", &[shard.port]),
+    );
+    let mut p = ours(&conf, listen, &[]);
+    let mut c = Client::connect(listen);
+    assert_eq!(c.q("SET d 1"), "+OK\r\n");
+    // The backend is frozen while a request is in flight and SIGTERM arrives: the proxy waits for
+    // the reply (within the grace period), delivers it, then exits.
+    signal(&shard.child, "STOP");
+    c.send(&cmd(&[b"GET", b"d"]));
+    std::thread::sleep(Duration::from_millis(100));
+    signal(&p.proc.child, "TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    // New connections are no longer accepted while draining.
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", listen)).is_err(),
+        "listener still open during drain"
+    );
+    signal(&shard.child, "CONT");
+    assert_eq!(c.read(), b"$1\r\n1\r\n");
+    let t = Instant::now();
+    let st = loop {
+        if let Some(st) = p.proc.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "no exit after the drain"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(st.success(), "{st}");
+}

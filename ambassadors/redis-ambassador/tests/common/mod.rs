@@ -207,6 +207,7 @@ impl Client {
             let mut tmp = [0u8; 65536];
             match self.s.read(&mut tmp) {
                 Ok(0) => return None,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
                 Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
                 Err(e) => panic!("read: {e}"),
             }
