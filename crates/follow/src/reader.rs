@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 
 use crate::checkpoint::{self, Entry, FINGERPRINT_BYTES};
 use crate::metrics::FileMetrics;
-use crate::split::Splitter;
-use crate::{Batch, Config, Error, Line, Metrics, Shared, StartFrom};
+use crate::split::{Item, Splitter};
+use crate::{Batch, Config, Error, Metrics, Shared, StartFrom};
 
 /// How much one file may be read in one pass before the others get their turn.
 const FILE_BUDGET: usize = 1024 * 1024;
@@ -117,9 +117,10 @@ pub(crate) struct Reader {
     /// matches (a glob like `*.log*` also matches `app.log.1`), it resumes where it was closed
     /// instead of being read again.
     gone: checkpoint::ByInode,
-    scratch: BytesMut,
     /// The consumer went away: stop reading.
     closed: bool,
+    /// Read buffer (see `read`).
+    buf: BytesMut,
 }
 
 impl std::fmt::Debug for Reader {
@@ -209,7 +210,6 @@ impl Reader {
             },
         };
         let reader = Self {
-            scratch: BytesMut::new(),
             cfg,
             patterns,
             files: Vec::new(),
@@ -224,6 +224,7 @@ impl Reader {
             restored,
             gone: HashMap::new(),
             closed: false,
+            buf: BytesMut::new(),
         };
         Ok((reader, wake))
     }
@@ -502,7 +503,12 @@ impl Reader {
             dev,
             ino,
             pos: start,
-            split: Splitter::new(self.cfg.max_line_bytes, self.cfg.long_lines, start),
+            split: Splitter::new(
+                self.cfg.max_line_bytes,
+                self.cfg.long_lines,
+                start,
+                self.cfg.raw_runs,
+            ),
             retired: None,
             last_growth: now,
             fp_len: ident.fp_len,
@@ -564,7 +570,7 @@ impl Reader {
     fn read(&mut self, i: usize, limit: Option<u64>, budget: usize) -> bool {
         let chunk_size = self.cfg.read_buffer_bytes;
         let mut total = 0usize;
-        let mut lines: Vec<Line> = Vec::new();
+        let mut lines: Vec<Item> = Vec::new();
         loop {
             if self.closed {
                 return false;
@@ -580,36 +586,44 @@ impl Reader {
             if total >= budget {
                 return true;
             }
-            if self.scratch.capacity() < want {
-                self.scratch = BytesMut::with_capacity(chunk_size.max(want));
+            // One buffer, refilled: once the consumer has dropped the lines of earlier reads,
+            // `reserve` takes the same memory back instead of faulting in fresh pages.
+            let buf = &mut self.buf;
+            if buf.capacity() < want {
+                buf.reserve(want.max(chunk_size));
             }
-            self.scratch.resize(want, 0);
-            let n = match f.file.read(&mut self.scratch[..want]) {
+            buf.resize(want, 0);
+            let n = match f.file.read(&mut buf[..]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     tracing::warn!(path = %f.label, error = %e, "read failed");
-                    self.scratch.clear();
                     return false;
                 }
             };
-            self.scratch.truncate(n);
+            buf.truncate(n);
             if n == 0 {
                 return false;
             }
-            let chunk = self.scratch.split().freeze();
+            let chunk = buf.split().freeze();
+            // A fresh `Arc` of the path per batch: the consumer drops the lines of one batch on
+            // its thread while this thread builds the next, and a shared reference count would
+            // bounce one cache line between the two for every line.
+            let path: Arc<Path> = Arc::from(&*f.path);
             let off = f.pos;
             f.pos += n as u64;
             f.last_growth = Instant::now();
             total += n;
-            f.split.push(&chunk, off, &f.path, &mut lines);
+            f.split.push(&chunk, off, &path, &mut lines);
             f.metrics.bytes.inc_by(n as u64);
             if !lines.is_empty() {
-                f.metrics.lines.inc_by(lines.len() as u64);
+                let count: usize = lines.iter().map(Item::lines).sum();
+                f.metrics.lines.inc_by(count as u64);
                 let batch = Batch {
                     file: f.id,
                     end: f.split.consumed(),
-                    lines: std::mem::take(&mut lines),
+                    path,
+                    items: std::mem::take(&mut lines),
                 };
                 self.send(batch);
             }
@@ -634,7 +648,8 @@ impl Reader {
         let batch = Batch {
             file: f.id,
             end: f.split.consumed(),
-            lines,
+            path: f.path.clone(),
+            items: lines,
         };
         self.send(batch);
     }

@@ -57,7 +57,10 @@ const STDOUT_BUFFER: usize = 64 * 1024;
 /// Follows the files and writes their lines to stdout until shutdown, then drains and saves the
 /// checkpoint.
 pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
-    let follower = Follower::start(config.follow, ctx.shutdown.token())?;
+    let mut follow = config.follow;
+    // Raw output copies lines out unchanged: let the follower hand over runs of whole lines.
+    follow.raw_runs = config.output == Output::Raw;
+    let follower = Follower::start(follow, ctx.shutdown.token())?;
     let written = Counter::default();
     ctx.admin.with_registry(|r| {
         let r = r.sub_registry_with_prefix("log_tail");
@@ -90,6 +93,16 @@ fn write_loop(
         if follower.is_idle() {
             out.flush().map_err(Error::Stdout)?;
             follower.commit();
+        }
+        if format == Output::Raw {
+            let Some(raw) = handle.block_on(follower.next_raw()) else {
+                break;
+            };
+            for part in &raw.parts {
+                out.write_all(part).map_err(Error::Stdout)?;
+            }
+            written.inc_by(raw.lines as u64);
+            continue;
         }
         let Some(batch) = handle.block_on(follower.next_batch()) else {
             break;

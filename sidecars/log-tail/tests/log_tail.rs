@@ -75,6 +75,13 @@ fn copytruncate_restarts_at_zero_exactly_when_the_writer_pauses() {
             let n = w.written() as usize;
             tail.wait_count("ct ", n, T);
             logrotate(dir.path(), &log, "copytruncate");
+            // The writer resumes only once the truncation was seen, as an application's next
+            // line would usually come later than that.
+            let deadline = Instant::now() + T;
+            while tail.stderr().matches("file truncated").count() < round as usize {
+                assert!(Instant::now() < deadline, "truncation not detected");
+                std::thread::sleep(Duration::from_millis(10));
+            }
         });
     }
     assert_eq!(w.join(), 10_000);
@@ -403,4 +410,57 @@ fn bad_flags_exit_64_naming_the_flag() {
         .unwrap();
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("sideways"));
+}
+
+#[test]
+fn a_reused_inode_with_other_content_is_read_from_its_start() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("reuse.log");
+    let cp = dir.path().join("checkpoint.json");
+    let w = Writer::spawn(&log, "iu", 100, 0);
+    assert_eq!(w.join(), 100);
+    // A checkpoint left by an earlier file that had this device and inode but other content: the
+    // fingerprint of the first bytes differs, so the offset must not be applied.
+    let meta = std::fs::metadata(&log).unwrap();
+    let line_len = numbered("iu", 0).len() as u64;
+    std::fs::write(
+        &cp,
+        format!(
+            r#"{{"version":1,"files":[{{"path":"{}","dev":{},"ino":{},"fp_len":{},"fp":12345,"offset":{}}}]}}"#,
+            log.display(),
+            meta.dev(),
+            meta.ino(),
+            line_len,
+            50 * line_len
+        ),
+    )
+    .unwrap();
+    let tail = Tail::start(
+        dir.path(),
+        &[
+            "--checkpoint-file",
+            cp.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ],
+    );
+    tail.wait_count("iu ", 100, T);
+    tail.wait_stderr("inode reused", T);
+    let lines = stop(tail);
+    assert_exact(&lines, "iu", 0..100);
+}
+
+#[test]
+fn from_end_skips_what_was_there_and_follows_what_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("end.log");
+    let w = Writer::spawn(&log, "fe", 500, 0);
+    assert_eq!(w.join(), 500);
+    let tail = Tail::start(dir.path(), &["--from", "end", log.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(300));
+    let w = Writer::spawn_from(&log, "fe", 500..1_000, 50);
+    assert_eq!(w.join(), 1_000);
+    tail.wait_count("fe ", 500, T);
+    let lines = stop(tail);
+    assert_exact(&lines, "fe", 500..1_000);
 }
