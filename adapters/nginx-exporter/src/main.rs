@@ -365,13 +365,20 @@ fn config(cli: &Cli) -> Result<Config, String> {
         listeners.push(bind(s).map_err(|e| format!("--web.listen-address: {e}"))?);
     }
 
-    let tls = tls::client_config(&TlsSettings {
+    let tls_settings = TlsSettings {
         verify: cli.ssl_verify && !cli.no_ssl_verify,
         ca_cert: cli.ssl_ca_cert.clone(),
         client_cert: cli.ssl_client_cert.clone(),
         client_key: cli.ssl_client_key.clone(),
-    })
-    .map_err(|e| e.to_string())?;
+    };
+    let tls = Arc::new(std::sync::OnceLock::new());
+    if scrape_uris.iter().any(|u| u.starts_with("https://")) {
+        let config = tls::client_config(&tls_settings).map_err(|e| e.to_string())?;
+        let _ = tls.set(config);
+    } else {
+        // Built on first use (by /probe); the files must still be there.
+        tls::check_files(&tls_settings).map_err(|e| e.to_string())?;
+    }
 
     let host_header = cli
         .host_header
@@ -438,6 +445,7 @@ fn config(cli: &Cli) -> Result<Config, String> {
         client: ClientSettings {
             timeout: cli.timeout,
             tls,
+            tls_settings,
             host_header,
             authorization,
         },

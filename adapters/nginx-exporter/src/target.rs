@@ -131,8 +131,11 @@ impl Location {
 pub struct ClientSettings {
     /// Per-scrape timeout (`--nginx.timeout`).
     pub timeout: Duration,
-    /// TLS for https targets; `None` when it could not be built is a config error found earlier.
-    pub tls: Arc<rustls::ClientConfig>,
+    /// TLS for https targets, built on first use: an exporter without https targets never runs
+    /// the TLS setup, which keeps its code out of memory.
+    pub tls: Arc<std::sync::OnceLock<Arc<rustls::ClientConfig>>>,
+    /// The settings `tls` is built from.
+    pub tls_settings: crate::tls::TlsSettings,
     /// `Host` header sent instead of the URI's host (`--nginx.host-header`).
     pub host_header: Option<HeaderValue>,
     /// `Authorization` sent to targets without userinfo in their URI (basic or bearer).
@@ -246,8 +249,16 @@ impl Target {
                     headers.insert(AUTHORIZATION, a);
                 }
                 let transport = if tls {
+                    let config = match settings.tls.get() {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = crate::tls::client_config(&settings.tls_settings)
+                                .map_err(|e| BadUri(format!("`{addr}`: {e}")))?;
+                            settings.tls.get_or_init(|| c).clone()
+                        }
+                    };
                     let https = hyper_rustls::HttpsConnectorBuilder::new()
-                        .with_tls_config((*settings.tls).clone())
+                        .with_tls_config((*config).clone())
                         .https_only()
                         .enable_http1()
                         .build();

@@ -49,6 +49,20 @@ fn read_certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, T
     Ok(certs)
 }
 
+/// Checks that the files the settings name can be read, without setting TLS up.
+pub fn check_files(s: &TlsSettings) -> Result<(), TlsError> {
+    for (flag, path) in [
+        ("--nginx.ssl-ca-cert", &s.ca_cert),
+        ("--nginx.ssl-client-cert", &s.client_cert),
+        ("--nginx.ssl-client-key", &s.client_key),
+    ] {
+        if let Some(p) = path {
+            std::fs::File::open(p).map_err(|e| TlsError(format!("{flag} {}: {e}", p.display())))?;
+        }
+    }
+    Ok(())
+}
+
 /// Builds the client configuration shared by the https targets.
 pub fn client_config(s: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -465,6 +465,11 @@ fn tls_verification_ca_and_client_certificates() {
     drop(e);
     let e = Exporter::ours(&["--nginx.scrape-uri", &mtls, &cert, &key]);
     assert_eq!(e.metrics().get("nginx_up"), 1.0);
+    drop(e);
+    // Without https targets TLS is set up on first use, e.g. by /probe.
+    let e = Exporter::ours(&["--nginx.scrape-uri", &nginx.url("/stub_status")]);
+    let m = Metrics::parse(&e.get_ok(&format!("/probe?target={https}")));
+    assert_eq!(m.get("nginx_up"), 1.0);
 }
 
 #[test]

@@ -107,23 +107,27 @@ fn free_port() -> Result<u16, String> {
 fn wait_http(port: u16, path: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        let ok = Command::new("wrk")
-            .args([
-                "-t1",
-                "-c1",
-                "-d1s",
-                &format!("http://127.0.0.1:{port}{path}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if http_get_ok(port, path) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(format!("nothing answers on 127.0.0.1:{port}{path}"))
+}
+
+/// One plain GET (no load generator: the idle RSS must be measured after a single request).
+fn http_get_ok(port: u16, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    buf.starts_with(b"HTTP/1.1 200")
 }
 
 fn status_kb(pid: u32, field: &str) -> Result<u64, String> {
