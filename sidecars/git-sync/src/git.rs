@@ -248,7 +248,10 @@ impl Syncer {
             }
         }
         let repo = self.open_or_init()?;
-        self.clean_worktrees(&repo, current.as_deref(), None)?;
+        let (_, trash) = self.clean_worktrees(&repo, current.as_deref(), None)?;
+        for t in trash {
+            publish::remove_any(&t).map_err(SyncError::io("cannot remove", &t))?;
+        }
         Ok(current)
     }
 
@@ -721,31 +724,46 @@ impl Syncer {
         std::fs::write(&state, format!("{oid}\n")).map_err(SyncError::io("cannot write", &state))
     }
 
-    /// Removes worktrees other than `current` (and `keep`), with their git state, and git state
-    /// left without a worktree. Returns the removed SHAs.
+    /// Retires worktrees other than `current` (and those `keep` accepts): each is renamed to a
+    /// `.trash-` name, which is instant and frees its SHA's name at once, and its git state is
+    /// removed. Also removes git state left without a worktree and, at start (`keep` is `None`),
+    /// every temporary and trash directory. Returns the retired SHAs and the trash directories,
+    /// which the caller deletes off the sync loop (a large tree takes a while).
     pub fn clean_worktrees(
         &self,
         repo: &Repository,
         current: Option<&str>,
         keep: Option<&dyn Fn(&str) -> bool>,
-    ) -> Result<Vec<String>, SyncError> {
+    ) -> Result<(Vec<String>, Vec<PathBuf>), SyncError> {
         let wts = self.worktrees_dir();
         let mut removed = Vec::new();
+        let mut trash = Vec::new();
         if let Ok(rd) = std::fs::read_dir(&wts) {
             for entry in rd.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if Some(name.as_str()) == current {
                     continue;
                 }
-                let is_tmp = name.starts_with(".tmp-");
-                if !is_tmp && keep.is_some_and(|k| k(&name)) {
+                if name.starts_with('.') {
+                    // `.tmp-` (a checkout in progress) and `.trash-`: only leftovers at start.
+                    if keep.is_none() {
+                        publish::remove_any(&entry.path())
+                            .map_err(SyncError::io("cannot remove", &entry.path()))?;
+                    }
                     continue;
                 }
-                publish::remove_any(&entry.path())
-                    .map_err(SyncError::io("cannot remove", &entry.path()))?;
-                if !is_tmp {
-                    removed.push(name);
+                if keep.is_some_and(|k| k(&name)) {
+                    continue;
                 }
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default();
+                let to = wts.join(format!(".trash-{name}-{}-{nanos}", std::process::id()));
+                std::fs::rename(entry.path(), &to)
+                    .map_err(SyncError::io("cannot retire", &entry.path()))?;
+                trash.push(to);
+                removed.push(name);
             }
         }
         let admin = repo.path().join("worktrees");
@@ -758,7 +776,7 @@ impl Syncer {
                 }
             }
         }
-        Ok(removed)
+        Ok((removed, trash))
     }
 
     /// Opens the repository for housekeeping.

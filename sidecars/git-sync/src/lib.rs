@@ -368,10 +368,21 @@ async fn clean_old_worktrees(
     })
     .await;
     match res {
-        Ok(Ok(removed)) if !removed.is_empty() => {
-            tracing::debug!(?removed, "removed old worktrees");
+        Ok(Ok((removed, trash))) => {
+            if !removed.is_empty() {
+                tracing::debug!(?removed, "retired old worktrees");
+            }
+            if !trash.is_empty() {
+                // Deleting a large tree takes a while; the next sync need not wait for it.
+                tokio::task::spawn_blocking(move || {
+                    for t in trash {
+                        if let Err(e) = publish::remove_any(&t) {
+                            tracing::warn!(path = %t.display(), error = %e, "cannot remove an old worktree");
+                        }
+                    }
+                });
+            }
         }
-        Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot remove old worktrees"),
         Err(e) => tracing::warn!(error = %e, "worktree cleanup died"),
     }
