@@ -144,7 +144,7 @@ pub(crate) fn build(names: &[&str]) -> Result<(), String> {
         .map_err(|e| format!("image size of {name}: {e}"))?;
         sizes.push((name.to_owned(), size));
     }
-    eprintln!("\n{:<28} {:>10} {:>10}  verdict", "image", "size", "target");
+    eprintln!("\n{:<36} {:>10} {:>10}  verdict", "image", "size", "target");
     let mut over = Vec::new();
     for (name, size) in &sizes {
         let target = size_target(name);
@@ -153,7 +153,7 @@ pub(crate) fn build(names: &[&str]) -> Result<(), String> {
             over.push((*name).to_owned());
         }
         eprintln!(
-            "{:<28} {:>8.1}MB {:>8.1}MB  {}",
+            "{:<36} {:>8.1}MB {:>8.1}MB  {}",
             format!("podmates/{name}:{version}"),
             *size as f64 / 1e6,
             target as f64 / 1e6,
