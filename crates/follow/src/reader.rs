@@ -516,7 +516,8 @@ impl Reader {
         self.metrics.files_watched.set(self.files.len() as i64);
     }
 
-    /// One pass over the open files. Returns whether some file has more to read right away.
+    /// One pass over the open files. Returns whether to poll again right away: a file had more
+    /// than its budget, or (outside shutdown) had new data and may have more by now.
     ///
     /// Order matters for rotation: the sizes of the live files are taken first, then retired files
     /// are read to their end, then live files up to the sizes taken. A writer that wrote its last
@@ -557,6 +558,12 @@ impl Reader {
                 f.fp_len = 0;
             }
             f.metrics.lag.set((size - f.pos) as i64);
+            // A file that had data is looked at again right away instead of after the next
+            // inotify event: a writer that keeps appending is followed without a wake-up per
+            // write. Not at shutdown, where one pass up to the sizes taken is the end.
+            if size > f.pos && !unlimited {
+                more = true;
+            }
             if self.read(i, Some(size), budget) {
                 more = true;
             }
