@@ -132,9 +132,9 @@ pub fn tagged_key(key: &[u8], tag: Option<[u8; 2]>) -> &[u8] {
     key
 }
 
-/// The hash twemproxy uses to place `key`: 0 for an empty key or a pool of one ring point.
-pub fn key_hash(hash: HashFn, key: &[u8], tag: Option<[u8; 2]>, ring_points: usize) -> u32 {
-    if ring_points == 1 {
+/// The hash twemproxy uses to place `key`: 0 for an empty key or a pool of one server.
+pub fn key_hash(hash: HashFn, key: &[u8], tag: Option<[u8; 2]>, servers: usize) -> u32 {
+    if servers == 1 {
         return 0;
     }
     let k = tagged_key(key, tag);
@@ -213,6 +213,30 @@ mod tests {
         assert_eq!(
             ring.dispatch(last, 0),
             Some(ring.points.last().unwrap().1 as usize)
+        );
+    }
+
+    #[test]
+    fn random_uses_the_random_number_and_only_live_servers() {
+        let labels = servers(3);
+        let mut rs: Vec<RingServer<'_>> = labels
+            .iter()
+            .map(|l| RingServer {
+                label: l,
+                weight: 1,
+                live: true,
+            })
+            .collect();
+        rs[0].live = false;
+        let ring = Ring::build(Distribution::Random, &rs);
+        let picked: std::collections::HashSet<usize> =
+            (0..20).filter_map(|r| ring.dispatch(7, r)).collect();
+        assert_eq!(picked, [1, 2].into_iter().collect());
+        rs.iter_mut().for_each(|s| s.live = false);
+        assert!(
+            Ring::build(Distribution::Random, &rs)
+                .dispatch(7, 0)
+                .is_none()
         );
     }
 
