@@ -385,8 +385,15 @@ fn sighup_reloads_and_keeps_clients() {
         "{m}"
     );
     // A valid file moving the pool to another server is applied; the same client connection
-    // now reaches the new server.
-    write(dir.path(), "n.yml", &pool_text("p", listen, "", &[s2.port]));
+    // now reaches the new server, named by host name (resolved when connecting).
+    write(
+        dir.path(),
+        "n.yml",
+        &format!(
+            "p:\n  listen: 127.0.0.1:{listen}\n  redis: true\n  servers:\n   - localhost:{}:1\n",
+            s2.port
+        ),
+    );
     signal(&p.proc.child, "HUP");
     eventually("reload", 5, || c.q("GET r") == "$-1\r\n");
     assert_eq!(c.q("SET r 2"), "+OK\r\n");
