@@ -517,7 +517,8 @@ impl Reader {
     }
 
     /// One pass over the open files. Returns whether to poll again right away: a file had more
-    /// than its budget, or (outside shutdown) had new data and may have more by now.
+    /// than its budget, or (outside shutdown) had a full read buffer of new data and may have
+    /// more by now.
     ///
     /// Order matters for rotation: the sizes of the live files are taken first, then retired files
     /// are read to their end, then live files up to the sizes taken. A writer that wrote its last
@@ -558,10 +559,11 @@ impl Reader {
                 f.fp_len = 0;
             }
             f.metrics.lag.set((size - f.pos) as i64);
-            // A file that had data is looked at again right away instead of after the next
-            // inotify event: a writer that keeps appending is followed without a wake-up per
-            // write. Not at shutdown, where one pass up to the sizes taken is the end.
-            if size > f.pos && !unlimited {
+            // A file that had a full read buffer of new data is looked at again right away
+            // instead of after the next inotify event: a writer streaming fast is followed
+            // without a wake-up per write, while a trickle of lines still sleeps between events.
+            // Not at shutdown, where one pass up to the sizes taken is the end.
+            if size - f.pos >= self.cfg.read_buffer_bytes as u64 && !unlimited {
                 more = true;
             }
             if self.read(i, Some(size), budget) {
