@@ -1,13 +1,13 @@
 //! `cargo xtask bench log-normalize`: log-normalize against Debian's `lognormalizer`
 //! (liblognorm) on nginx combined lines, in one run.
 //!
-//! Generates N nginx `combined` lines (default 1M, about 140 MB), then times, each reading the
+//! Generates N nginx `combined` lines (default 1M, about 130 MB), then times, each reading the
 //! file on stdin and writing to /dev/null: `cat` (the floor), `lognormalizer -e json` with a
 //! one-rule rulebase (strings only), and log-normalize with `--format nginx-combined` and
 //! `--format auto`, in both schemas (typed fields, UTC timestamps). Each is run `--runs` times
-//! (default 3), in rounds, and its best wall and CPU times kept. CPU time (user + system, from the kernel's accounting of
-//! waited-for children) gives the one-core rate, which shared machines disturb far less than
-//! wall time; both are printed.
+//! (default 3), in rounds, and its best wall and CPU times are kept. CPU time (user + system,
+//! from the kernel's accounting of waited-for children) gives the one-core rate, which shared
+//! machines disturb far less than wall time; both are printed.
 //!
 //! Options: `--lines N`, `--runs R`.
 
