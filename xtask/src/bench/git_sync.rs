@@ -107,37 +107,50 @@ fn bench(
     ];
 
     println!();
-    println!("first publish, --depth 1 (wall time, peak RSS):");
+    println!("first publish, --depth 1 (best of 3 wall times, peak RSS):");
     println!(
         "  {:<8} {:>12} {:>12} {:>12} {:>12} {:>8}",
         "", "git-sync", "RSS", "git CLI", "RSS", "ratio"
     );
     for (name, url) in &transports {
-        let root = work.join(format!("ours-{}", name.trim_end_matches("://")));
-        let (ours_s, ours_kb) = timed(
-            time,
-            Command::new(ours).args([
-                &format!("--repo={url}"),
-                &format!("--root={}", root.display()),
-                "--link=site",
-                "--depth=1",
-                "--one-time",
-                "--no-admin-server",
-                "--log-level=warn",
-            ]),
-        )?;
-        check_published(&root.join("site"), files)?;
-        let groot = work.join(format!("git-{}", name.trim_end_matches("://")));
-        let (git_s, git_kb) = git_first_sync(time, url, &groot)?;
-        check_published(&groot.join("site"), files)?;
+        // The machines are shared and noisy: alternate the two, three rounds, keep each one's best.
+        let (mut best_ours, mut best_git) = ((f64::MAX, 0), (f64::MAX, 0));
+        for round in 0..3 {
+            let tag = format!("{}-{round}", name.trim_end_matches("://"));
+            let root = work.join(format!("ours-{tag}"));
+            let (s, kb) = timed(
+                time,
+                Command::new(ours).args([
+                    &format!("--repo={url}"),
+                    &format!("--root={}", root.display()),
+                    "--link=site",
+                    "--depth=1",
+                    "--one-time",
+                    "--no-admin-server",
+                    "--log-level=warn",
+                ]),
+            )?;
+            check_published(&root.join("site"), files)?;
+            if s < best_ours.0 {
+                best_ours = (s, kb);
+            }
+            let groot = work.join(format!("git-{tag}"));
+            let (s, kb) = git_first_sync(time, url, &groot)?;
+            check_published(&groot.join("site"), files)?;
+            if s < best_git.0 {
+                best_git = (s, kb);
+            }
+            let _ = std::fs::remove_dir_all(&root);
+            let _ = std::fs::remove_dir_all(&groot);
+        }
         println!(
             "  {:<8} {:>11.2}s {:>9.1} MB {:>11.2}s {:>9.1} MB {:>7.2}x",
             name,
-            ours_s,
-            ours_kb as f64 / 1024.0,
-            git_s,
-            git_kb as f64 / 1024.0,
-            ours_s / git_s
+            best_ours.0,
+            best_ours.1 as f64 / 1024.0,
+            best_git.0,
+            best_git.1 as f64 / 1024.0,
+            best_ours.0 / best_git.0
         );
     }
 
@@ -185,10 +198,12 @@ fn bench(
     };
     println!("  git-sync: {}", show(&ours_lat));
     println!("  git CLI:  {}", show(&git_lat));
-    if let Some(kb) = rss {
+    if let Some((rss, anon, file)) = rss {
         println!(
-            "  git-sync sidecar RSS after the pushes: {:.1} MB",
-            kb as f64 / 1024.0
+            "  git-sync sidecar RSS after the pushes: {:.1} MB ({:.1} MB anonymous, {:.1} MB file-backed)",
+            rss as f64 / 1024.0,
+            anon as f64 / 1024.0,
+            file as f64 / 1024.0
         );
     }
     println!();
@@ -268,9 +283,7 @@ fn generate(bare: &Path, files: usize, commits: usize) -> Result<(), String> {
             )
             .as_bytes(),
         );
-        if c > 0 {
-            s.extend_from_slice(b"from refs/heads/main^0\n");
-        }
+        // Later commits continue the branch: fast-import chains them without a `from`.
         let changed: Vec<usize> = if c == 0 {
             (0..files).collect()
         } else {
@@ -431,14 +444,18 @@ fn git_loop(url: &str, root: &Path, stop: &AtomicBool) {
     }
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
+/// (VmRSS, RssAnon, RssFile) in KiB.
+fn rss_kib(pid: u32) -> Option<(u64, u64, u64)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    let field = |name: &str| -> Option<u64> {
+        s.lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("RssAnon:")?, field("RssFile:")?))
 }
 
 fn free_port() -> Result<u16, String> {
