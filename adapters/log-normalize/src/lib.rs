@@ -411,3 +411,94 @@ async fn follow_paths(
     follower.finish().await.map_err(Error::Follow)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn normalizers() -> Vec<Normalizer> {
+        let mut v = Vec::new();
+        for schema in [Schema::Ecs, Schema::Otel] {
+            for format in [
+                Format::Auto,
+                Format::NginxCombined,
+                Format::NginxError,
+                Format::ApacheError,
+                Format::Syslog,
+                Format::Json,
+                Format::Logfmt,
+                Format::Cri,
+            ] {
+                v.push(Normalizer::new(
+                    Parsers::new(format, None, Timestamp::from_secs(1_800_000_000), 3600),
+                    schema,
+                    vec![AddField::parse("labels.team=a\"b").unwrap()],
+                ));
+            }
+            let custom = podmates_logparse::AccessFormat::nginx(
+                r#"$remote_addr [$time_iso8601] "$request" $status $request_time "$http_x_y""#,
+            )
+            .unwrap();
+            v.push(Normalizer::new(
+                Parsers::new(
+                    Format::Auto,
+                    Some(Access::new(custom, Kind::NginxCustom)),
+                    Timestamp::from_secs(0),
+                    0,
+                ),
+                schema,
+                Vec::new(),
+            ));
+        }
+        v
+    }
+
+    /// Pieces of every format, glued at random, so that lines get deep into each parser.
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b" ".to_vec()),
+            Just(b"\"".to_vec()),
+            Just(b"\\".to_vec()),
+            Just(b"-".to_vec()),
+            Just(b"[".to_vec()),
+            Just(b"]".to_vec()),
+            Just(b"{".to_vec()),
+            Just(b"=".to_vec()),
+            Just(b"\xff".to_vec()),
+            Just(b"\x01".to_vec()),
+            Just(b"::1 - - [22/Nov/2026:02:13:13 +0000] ".to_vec()),
+            Just(b"\"GET /a?b HTTP/1.1\" 200 5 ".to_vec()),
+            Just(b"<34>Oct 11 22:14:15 host su[1]: ".to_vec()),
+            Just(b"<165>1 2003-10-11T22:14:15.003Z h a - - [x y=\"z\"] ".to_vec()),
+            Just(b"2026/11/22 01:47:31 [error] 1#1: *5 x, client: ::1, request: \"".to_vec()),
+            Just(b"[Wed Oct 11 14:32:52.1 2000] [core:error] [pid 1:tid 2] ".to_vec()),
+            Just(b"2016-10-06T00:17:09.669794202Z stdout F ".to_vec()),
+            Just(b"{\"level\":\"warn\",\"ts\":1e300,\"msg\":".to_vec()),
+            Just(b"level=info msg=\"x\\\"".to_vec()),
+            prop::collection::vec(any::<u8>(), 0..8),
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Whatever the bytes, every parser and both writers produce exactly one valid JSON
+        /// object that carries the line.
+        #[test]
+        fn any_line_gives_one_json_object(raw in line()) {
+            for n in &mut normalizers() {
+                let mut out = Vec::new();
+                n.line(&raw, Timestamp::from_secs(0), &mut out);
+                prop_assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
+                let v: serde_json::Value = serde_json::from_slice(&out)
+                    .map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
+                let original = v["event"]["original"]
+                    .as_str()
+                    .or_else(|| v["body"]["stringValue"].as_str());
+                prop_assert!(original.is_some(), "{}", v);
+            }
+        }
+    }
+}

@@ -439,6 +439,10 @@ fn parse_any_time(s: &str) -> Option<Timestamp> {
         f if f < 1e17 => f / 1e6,
         f => f / 1e9,
     };
+    // Up to 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
+    if secs > 253_402_300_799.0 {
+        return None;
+    }
     let whole = secs.trunc();
     Some(Timestamp {
         secs: whole as i64,
@@ -470,6 +474,10 @@ fn json<'a>(line: &'a str, ev: &mut Event<'a>) {
             }
             (Some(0), serde_json::Value::Number(n)) if ev.timestamp.is_none() => {
                 ev.timestamp = parse_any_time(&n.to_string());
+                if ev.timestamp.is_none() {
+                    ev.extra
+                        .push((Cow::Owned(k), Extra::Json(serde_json::Value::Number(n))));
+                }
             }
             (Some(1), serde_json::Value::String(s)) if ev.level.is_none() => {
                 set_level(ev, Cow::Owned(s));
