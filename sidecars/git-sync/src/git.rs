@@ -651,6 +651,13 @@ impl Syncer {
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "checked out");
         std::fs::rename(&tmp, &final_dir).map_err(SyncError::io("cannot rename", &tmp))?;
         write("gitdir", format!("{}\n", final_dir.join(".git").display()))?;
+        // Submodules record their work tree (relative, at the same depth) in their config: point
+        // it at the final name too.
+        let tmp_name = tmp
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        fix_submodule_worktrees(&admin.join("modules"), &tmp_name, &sha)?;
         publish::fsync_dir(&wts).map_err(SyncError::io("cannot fsync", &wts))?;
         Ok(final_dir)
     }
@@ -783,6 +790,27 @@ impl Syncer {
     pub fn open(&self) -> Result<Repository, SyncError> {
         Repository::open(self.git_dir()).map_err(SyncError::git("cannot open the repository"))
     }
+}
+
+/// Replaces `from` by `to` in the `core.worktree` of every submodule config below `dir`.
+fn fix_submodule_worktrees(dir: &Path, from: &str, to: &str) -> Result<(), SyncError> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in rd.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            fix_submodule_worktrees(&path, from, to)?;
+        } else if entry.file_name() == "config" {
+            let text =
+                std::fs::read_to_string(&path).map_err(SyncError::io("cannot read", &path))?;
+            if text.contains(from) {
+                std::fs::write(&path, text.replace(from, to))
+                    .map_err(SyncError::io("cannot write", &path))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Empties a work tree being built and writes its `.git` file again.

@@ -773,3 +773,59 @@ fn sync_on_demand_readiness_and_staleness() {
     // Upstream's `/` stays 200 after the first sync.
     assert_eq!(http(admin, "GET", "/", &[]).0, 200);
 }
+
+#[test]
+fn submodules_are_checked_out_unless_off() {
+    let lib = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    git(&app, &["init", "-q", "-b", "main"]);
+    std::fs::write(app.join("a.txt"), "app\n").unwrap();
+    git(
+        &app,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &lib.file_url(),
+            "vendor/lib",
+        ],
+    );
+    git(&app, &["add", "-A"]);
+    git(&app, &["commit", "-q", "-m", "app"]);
+
+    let root = dir.path().join("root");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo=file://{}", app.display()),
+        "--one-time".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let link = root.join("site");
+    assert_eq!(
+        std::fs::read_to_string(link.join("vendor/lib/VERSION")).unwrap(),
+        "1"
+    );
+    // The submodule is a working git checkout too, at the worktree's final path.
+    assert_eq!(
+        git(&link.join("vendor/lib"), &["rev-parse", "HEAD"]),
+        lib.head()
+    );
+    assert_eq!(git(&link, &["status", "--porcelain"]), "");
+
+    let root = dir.path().join("off");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo=file://{}", app.display()),
+        "--submodules=off".to_owned(),
+        "--one-time".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let sub = root.join("site/vendor/lib");
+    assert!(sub.is_dir() && std::fs::read_dir(&sub).unwrap().next().is_none());
+}
