@@ -21,6 +21,11 @@ pub(crate) const TEST_PACKAGES: &[Package] = &[
     pkg("redis-server", "/usr/bin/redis-server"),
     pkg("redis-tools", "/usr/bin/redis-cli"),
     pkg("nutcracker", "/usr/sbin/nutcracker"),
+    // redis-py, the client redis-ambassador's compatibility test drives.
+    pkg(
+        "python3-redis",
+        "/usr/lib/python3/dist-packages/redis/__init__.py",
+    ),
     pkg("nginx-light", "/usr/sbin/nginx"),
     pkg(
         "prometheus-nginx-exporter",
