@@ -187,6 +187,13 @@ fn one_time_exit_codes() {
     assert_eq!(code, 64, "{log}");
     assert!(log.contains("--repo"), "{log}");
 
+    // So do unknown flags (upstream flags not implemented here are refused, not ignored).
+    let (code, log) = run_once(&["--repo=x", "--root=/tmp/x", "--filter=blob:none"], &[]);
+    assert_eq!(code, 64, "{log}");
+    assert!(log.contains("--filter"), "{log}");
+    let (code, log) = run_once(&["--version"], &[]);
+    assert_eq!(code, 0, "{log}");
+
     // The legacy GIT_SYNC_* names still work.
     let r3 = dir.path().join("r3");
     let (code, log) = run_once(
