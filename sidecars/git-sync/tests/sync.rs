@@ -836,3 +836,25 @@ fn submodules_are_checked_out_unless_off() {
     let sub = root.join("site/vendor/lib");
     assert!(sub.is_dir() && std::fs::read_dir(&sub).unwrap().next().is_none());
 }
+
+#[test]
+fn gitattributes_filters_apply() {
+    let mut up = Upstream::new();
+    std::fs::write(up.work.join(".gitattributes"), "*.crlf text eol=crlf\n").unwrap();
+    std::fs::write(up.work.join("win.crlf"), "one\ntwo\n").unwrap();
+    let sha = up.commit();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let mut args = root_args(&root);
+    args.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let link = root.join("site");
+    assert_eq!(published(&link), Some(sha));
+    assert_eq!(
+        std::fs::read_to_string(link.join("win.crlf")).unwrap(),
+        "one\r\ntwo\r\n"
+    );
+    assert_eq!(std::fs::read_to_string(link.join("VERSION")).unwrap(), "2");
+    assert_eq!(git(&link, &["status", "--porcelain"]), "");
+}
