@@ -41,7 +41,7 @@ impl Metrics {
         registry.register("bytes", "Bytes read, per file", self.bytes.clone());
         registry.register(
             "lag_bytes",
-            "Bytes written to a file but not yet read, per open file, as of its last poll",
+            "Bytes of a file not read yet, per open file, as of its last poll (0 when caught up)",
             self.lag.clone(),
         );
         registry.register(

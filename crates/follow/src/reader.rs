@@ -558,7 +558,6 @@ impl Reader {
                 f.split.reset(0);
                 f.fp_len = 0;
             }
-            f.metrics.lag.set((size - f.pos) as i64);
             // A file that had a full read buffer of new data is looked at again right away
             // instead of after the next inotify event: a writer streaming fast is followed
             // without a wake-up per write, while a trickle of lines still sleeps between events.
@@ -569,6 +568,9 @@ impl Reader {
             if self.read(i, Some(size), budget) {
                 more = true;
             }
+            // What is left of what was there at the start of the pass: zero once caught up.
+            let f = &self.files[i];
+            f.metrics.lag.set(size.saturating_sub(f.pos) as i64);
         }
         self.close_finished();
         more && !self.closed

@@ -79,7 +79,16 @@ fn copytruncate_restarts_at_zero_exactly_when_the_writer_pauses() {
             // line would usually come later than that.
             let deadline = Instant::now() + T;
             while tail.stderr().matches("file truncated").count() < round as usize {
-                assert!(Instant::now() < deadline, "truncation not detected");
+                assert!(
+                    Instant::now() < deadline,
+                    "truncation not detected; logrotate left {:?}; stderr:\n{}",
+                    std::fs::read_dir(dir.path())
+                        .unwrap()
+                        .flatten()
+                        .map(|e| (e.file_name(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+                        .collect::<Vec<_>>(),
+                    tail.stderr()
+                );
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
@@ -463,4 +472,92 @@ fn from_end_skips_what_was_there_and_follows_what_comes() {
     tail.wait_count("fe ", 500, T);
     let lines = stop(tail);
     assert_exact(&lines, "fe", 500..1_000);
+}
+
+/// GET /metrics from the admin server.
+fn metrics(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn metrics_count_lines_bytes_files_rotations_and_truncations() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("m.log");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let pat = pattern(dir.path());
+    let tail = Tail::start_with_admin(dir.path(), &["--admin-addr", &addr, &pat]);
+    let w = Writer::spawn(&log, "m", 1_000, 0);
+    assert_eq!(w.join(), 1_000);
+    tail.wait_count("m ", 1_000, T);
+    logrotate(dir.path(), &log, "create");
+    append(&log, &numbered("m", 1_000));
+    tail.wait_count("m ", 1_001, T);
+    // copytruncate of the new file: one truncation.
+    std::thread::sleep(Duration::from_millis(200));
+    logrotate(dir.path(), &log, "copytruncate");
+    append(&log, &numbered("m", 1_001));
+    tail.wait_count("m ", 1_002, T);
+    let label = format!("{{file=\"{}\"}}", log.display());
+    let deadline = Instant::now() + T;
+    let text = loop {
+        let text = metrics(port);
+        if metric(&text, "log_tail_truncations_total") == Some(1.0) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        metric(&text, &format!("log_tail_lines_total{label}")),
+        Some(1_002.0),
+        "{text}"
+    );
+    let line_len = numbered("m", 0).len() as f64;
+    assert_eq!(
+        metric(&text, &format!("log_tail_bytes_total{label}")),
+        Some(1_002.0 * line_len),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "log_tail_rotations_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "log_tail_truncations_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "log_tail_output_lines_total"),
+        Some(1_002.0),
+        "{text}"
+    );
+    assert!(
+        metric(&text, "log_tail_files_watched").is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, &format!("log_tail_lag_bytes{label}")),
+        Some(0.0),
+        "{text}"
+    );
+    let lines = stop(tail);
+    assert_exact(&lines, "m", 0..1_002);
 }

@@ -29,19 +29,23 @@ impl Tail {
         Self::start_gated(dir, args, true)
     }
 
+    /// Like [`Tail::start`] but with the admin server on (pass `--admin-addr`).
+    pub fn start_with_admin(dir: &Path, args: &[&str]) -> Tail {
+        Self::spawn(dir, args, true, false)
+    }
+
     /// Like [`Tail::start`]; with `read = false` nobody reads stdout until [`Tail::open_gate`].
     pub fn start_gated(dir: &Path, args: &[&str], read: bool) -> Tail {
+        Self::spawn(dir, args, read, true)
+    }
+
+    fn spawn(dir: &Path, args: &[&str], read: bool, no_admin: bool) -> Tail {
         static N: AtomicU64 = AtomicU64::new(0);
         let stderr_path = dir.join(format!("stderr-{}.txt", N.fetch_add(1, Ordering::SeqCst)));
         let stderr = File::create(&stderr_path).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_log-tail"))
-            .args([
-                "--no-admin-server",
-                "--log-level",
-                "debug",
-                "--grace-period",
-                "10s",
-            ])
+            .args(no_admin.then_some("--no-admin-server"))
+            .args(["--log-level", "debug", "--grace-period", "10s"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
