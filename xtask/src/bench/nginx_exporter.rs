@@ -97,6 +97,29 @@ impl Drop for Proc {
     }
 }
 
+/// nginx, stopped with `nginx -s quit` so that its worker does not outlive a killed master.
+struct Nginx(Proc, PathBuf);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new(NGINX)
+            .arg("-p")
+            .arg(&self.1)
+            .arg("-c")
+            .arg(self.1.join("nginx.conf"))
+            .args(["-s", "quit"])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 fn free_port() -> Result<u16, String> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -122,7 +145,12 @@ fn http_get_ok(port: u16, path: &str) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+    if write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
         return false;
     }
     let mut buf = Vec::new();
@@ -174,15 +202,18 @@ fn bench(work: &Path, ours: &Path, o: &Options) -> Result<(), String> {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let _nginx = Proc(
-        Command::new(NGINX)
-            .arg("-p")
-            .arg(work)
-            .arg("-c")
-            .arg(work.join("nginx.conf"))
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("start nginx: {e}"))?,
+    let _nginx = Nginx(
+        Proc(
+            Command::new(NGINX)
+                .arg("-p")
+                .arg(work)
+                .arg("-c")
+                .arg(work.join("nginx.conf"))
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("start nginx: {e}"))?,
+        ),
+        work.to_path_buf(),
     );
     wait_http(nginx_port, "/stub_status")?;
     let uri = format!("-nginx.scrape-uri=http://127.0.0.1:{nginx_port}/stub_status");

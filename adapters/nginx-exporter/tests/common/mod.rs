@@ -174,11 +174,17 @@ http {{
         panic!("nginx did not come up on {addr}: {log}");
     }
 
-    /// Stops nginx (SIGQUIT waits for workers, then the port is free again).
+    /// Stops nginx gracefully (`nginx -s quit`: the master waits for its workers, so the port is
+    /// free again and no worker is left behind, which a SIGKILL of the master would do).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-QUIT", &c.id().to_string()])
+            let _ = Command::new(NGINX)
+                .arg("-p")
+                .arg(self.dir.path())
+                .arg("-c")
+                .arg(self.path("nginx.conf"))
+                .args(["-s", "quit"])
+                .stderr(Stdio::null())
                 .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
