@@ -85,7 +85,9 @@ fn double_dash_flags_and_env_vars() {
     );
     drop(e);
 
-    // Repeated double-dash const labels; the exporter's own metrics are there by default.
+    // Repeated double-dash const labels and a second listen address; the exporter's own metrics
+    // are there by default.
+    let second = free_port();
     let e = Exporter::ours(&[
         "--nginx.scrape-uri",
         &nginx.url("/stub_status"),
@@ -93,9 +95,14 @@ fn double_dash_flags_and_env_vars() {
         "--prometheus.const-label",
         "b=y",
         "--log.level=warn",
+        "--web.listen-address",
+        &format!("127.0.0.1:{second}"),
     ]);
     let m = e.metrics();
     assert_eq!(m.get("nginx_up{a=\"x\",b=\"y\"}"), 1.0);
+    let (status, body) = get(([127, 0, 0, 1], second).into(), "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(Metrics::parse(&body).get("nginx_up{a=\"x\",b=\"y\"}"), 1.0);
     assert_eq!(m.get("nginx_exporter_build_info{version=\"0.1.0\"}"), 1.0);
     assert!(
         !e.stderr().contains("INFO"),
