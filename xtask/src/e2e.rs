@@ -317,7 +317,7 @@ fn check_adapter_nginx_exporter(pod: &Pod) -> Result<(), String> {
     let first = eventually("nginx_up is 1", Duration::from_secs(30), || {
         let m = scrape()?;
         match sample(&m, "nginx_up") {
-            Some(v) if v == 1.0 => Ok(m),
+            Some(1.0) => Ok(m),
             _ => Err(format!("metrics: {m}")),
         }
     })?;
@@ -555,6 +555,7 @@ pub(crate) fn up(dir: &str) -> Result<(PathBuf, Vec<String>), String> {
     volumes.extend(config_map_names(&yaml));
     // A previous run that was killed may have left the pod behind.
     teardown(&rendered, &volumes);
+    remove_pods(&yaml);
     prepare_volumes(&empty_dirs)?;
     if let Err(e) = sh::output(
         podman()
@@ -570,6 +571,31 @@ pub(crate) fn up(dir: &str) -> Result<(PathBuf, Vec<String>), String> {
 /// Stops and removes what [`up`] started: the pods, their emptyDir and ConfigMap volumes.
 pub(crate) fn down(rendered: &Path, volumes: &[String]) {
     teardown(rendered, volumes);
+    if let Ok(yaml) = std::fs::read_to_string(rendered) {
+        remove_pods(&yaml);
+    }
+}
+
+/// Names of the ConfigMaps defined in rendered YAML.
+fn config_map_names(yaml: &str) -> Vec<String> {
+    names_of_kind(yaml, "ConfigMap")
+}
+
+/// Force-removes the pods the YAML creates (`podman kube play --down` leaves a pod behind when its
+/// play failed half-way). podman names a Deployment's pod `<name>-pod-0`.
+fn remove_pods(yaml: &str) {
+    let pods = names_of_kind(yaml, "Pod").into_iter().chain(
+        names_of_kind(yaml, "Deployment")
+            .into_iter()
+            .map(|d| format!("{d}-pod-0")),
+    );
+    for p in pods {
+        let _ = podman()
+            .args(["pod", "rm", "-f", "-t", "0", &p])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 /// Renders an example to one YAML file: its overlay in `k8s-examples/e2e-overlays/` if it has one,
@@ -614,10 +640,11 @@ fn kustomize(dir: &Path) -> Result<String, String> {
     sh::output(Command::new("kubectl").arg("kustomize").arg(dir))
 }
 
-/// Names of the ConfigMaps defined in rendered YAML.
-fn config_map_names(yaml: &str) -> Vec<String> {
+/// Names of the objects of `kind` defined in rendered YAML.
+fn names_of_kind(yaml: &str, kind: &str) -> Vec<String> {
+    let kind_line = format!("kind: {kind}");
     yaml.split("\n---")
-        .filter(|doc| doc.lines().any(|l| l.trim() == "kind: ConfigMap"))
+        .filter(|doc| doc.lines().any(|l| l.trim_end() == kind_line))
         .filter_map(|doc| {
             let meta = doc.split("\nmetadata:\n").nth(1)?;
             meta.lines()

@@ -53,10 +53,11 @@ pub(crate) fn version() -> String {
         let l = line.trim();
         if l.starts_with('[') {
             in_pkg = l == "[workspace.package]";
-        } else if in_pkg && l.starts_with("version") {
-            if let Some(v) = l.split('"').nth(1) {
-                return v.to_owned();
-            }
+        } else if in_pkg
+            && l.starts_with("version")
+            && let Some(v) = l.split('"').nth(1)
+        {
+            return v.to_owned();
         }
     }
     "0.0.0".to_owned()

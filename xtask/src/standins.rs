@@ -14,7 +14,9 @@ const DEBIAN: &str = "localhost/podmates-standin/debian:bookworm";
 const STANDINS: &[(&str, &str)] = &[
     (
         "docker.io/nginxinc/nginx-unprivileged:1.27-alpine",
-        "USER 101:101\nCMD [\"nginx\", \"-g\", \"daemon off;\"]\n",
+        // Like upstream's image: no log files or welcome page that podman would copy into a volume
+        // mounted over them (the kubelet never copies image content into an emptyDir).
+        "RUN rm -rf /var/log/nginx/* /usr/share/nginx/html/*\nUSER 101:101\nCMD [\"nginx\", \"-g\", \"daemon off;\"]\n",
     ),
     ("docker.io/library/busybox:1.36", "CMD [\"sh\"]\n"),
     (
