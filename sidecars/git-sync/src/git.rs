@@ -263,9 +263,10 @@ impl Syncer {
                 .ok()
                 .is_some_and(|a| Some(a) == b.canonicalize().ok())
         };
-        match repo.workdir() {
-            Some(w) if same(w, &self.s.root) => {}
-            _ => return Err("the repository's work tree is not the root".to_owned()),
+        // Our repository is bare and lives in <root>/.git (see open_or_init); anything else, such
+        // as upstream git-sync's non-bare root, is re-cloned.
+        if !repo.is_bare() || !same(repo.path(), &self.git_dir()) {
+            return Err("<root>/.git is not a bare repository made by this git-sync".to_owned());
         }
         let Some(sha) = self.published_sha() else {
             return Ok(None);
@@ -314,9 +315,14 @@ impl Syncer {
         let repo = match Repository::open(self.git_dir()) {
             Ok(r) => r,
             Err(_) => {
+                // Bare, in a directory this process creates: libgit2 refuses a repository whose
+                // directory belongs to another user (CVE-2022-24765's ownership check), and the
+                // root is often a volume owned by root or by the fsGroup (an emptyDir is root's,
+                // mode 0777). Only directories created here are checked, and they are ours. The
+                // worktrees do not need the main repository to have a work tree.
                 let mut opts = RepositoryInitOptions::new();
-                opts.initial_head("git-sync").no_reinit(false);
-                Repository::init_opts(&self.s.root, &opts)
+                opts.initial_head("git-sync").no_reinit(false).bare(true);
+                Repository::init_opts(self.git_dir(), &opts)
                     .map_err(SyncError::git("cannot initialise the repository"))?
             }
         };

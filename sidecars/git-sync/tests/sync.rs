@@ -634,6 +634,34 @@ fn crash_between_link_creation_and_rename_does_not_wedge() {
     assert!(!half.exists());
 }
 
+/// The root is usually a volume that is not ours: an emptyDir belongs to root with mode 0777, or to
+/// the pod's fsGroup. libgit2 refuses to open a repository in a directory owned by another user,
+/// so git-sync must keep its repository in a directory it creates itself.
+#[test]
+fn root_owned_by_another_user_like_an_emptydir() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let me = std::fs::metadata("/proc/self").unwrap().uid();
+    assert_eq!(
+        me, 0,
+        "this test makes a directory owned by another user, which needs root"
+    );
+    let up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("volume");
+    std::fs::create_dir(&root).unwrap();
+    std::os::unix::fs::chown(&root, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut args = root_args(&root);
+    args.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&root.join("site")), Some(up.head()));
+    // A second run reuses the repository instead of re-cloning it.
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains("not a usable git-sync root"), "{log}");
+}
+
 #[test]
 fn corrupt_or_foreign_root_is_recloned() {
     let up = Upstream::new();
