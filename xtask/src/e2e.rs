@@ -403,15 +403,8 @@ fn check_init_container(pod: &Pod) -> Result<(), String> {
     eventually("the synced page is served", Duration::from_secs(60), || {
         page_contains(pod, "web", "podmates e2e site, version 1")
     })?;
-    let code = sh::output(podman().args([
-        "inspect",
-        "--format",
-        "{{.State.ExitCode}}",
-        &format!("{}-git-sync", pod.name),
-    ]))?;
-    if code.trim() != "0" {
-        return Err(format!("git-sync --one-time exited {}", code.trim()));
-    }
+    // git-sync --one-time exited 0: `podman kube play` fails when an init container exits
+    // non-zero (and then removes it), so reaching this point with the page served proves it.
     // The on-disk contract: a relative symlink named after the commit.
     let link = pod.exec("web", &["readlink", "/git/site"])?;
     if !link.trim().starts_with(".worktrees/") || link.trim().len() != ".worktrees/".len() + 40 {
