@@ -247,7 +247,10 @@ impl Normalizer {
         metrics: Option<&Metrics>,
         stop: &CancellationToken,
     ) -> Result<(), ReadError> {
-        const READ: usize = 1 << 20;
+        // Reads of 64 KiB: the output of one read (about 4 times as large) then stays in the
+        // CPU's L2 cache until written, where 1 MiB reads measured about 8% more CPU time.
+        // Still only one read and one write per ~400 lines.
+        const READ: usize = 64 << 10;
         let mut buf = vec![0u8; 2 * READ];
         let mut out = Vec::with_capacity(4 * READ);
         let (mut start, mut end) = (0usize, 0usize);
@@ -452,6 +455,37 @@ mod tests {
             ));
         }
         v
+    }
+
+    /// Lines that straddle reads, and lines longer than the read buffer (which then grows), come
+    /// out whole: one JSON line each, carrying the input line.
+    #[test]
+    fn lines_across_and_beyond_reads() {
+        let combined = |ua: &str| {
+            format!(
+                "10.0.0.1 - - [22/Nov/2026:01:46:40 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"{ua}\""
+            )
+        };
+        let mut lines: Vec<String> = (0..3000).map(|i| combined(&"a".repeat(i % 300))).collect();
+        lines.insert(1000, combined(&"b".repeat(300_000)));
+        lines.push(combined("last, no newline"));
+        let input = lines.join("\n");
+        for mut norm in normalizers().into_iter().take(2) {
+            let mut out = Vec::new();
+            norm.read_to_end(
+                &mut input.as_bytes(),
+                &mut out,
+                None,
+                &CancellationToken::new(),
+            )
+            .unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text.lines().count(), lines.len());
+            for (got, want) in text.lines().zip(&lines) {
+                let v: serde_json::Value = serde_json::from_str(got).unwrap();
+                assert_eq!(v["event"]["original"], **want);
+            }
+        }
     }
 
     /// Pieces of every format, glued at random, so that lines get deep into each parser.
