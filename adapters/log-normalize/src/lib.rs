@@ -6,8 +6,9 @@
 //!   line's first bytes) and maps its record onto an [`event::Event`];
 //! - [`output`]: writes an event as ECS (nested objects) or as an OTLP JSON log record;
 //! - [`json`]: the JSON writing both share, straight into a reused buffer;
-//! - this module: the input loop (large reads, lines split with `memchr`, one output buffer
-//!   written per read), metrics, and `--follow` through `podmates-follow`.
+//! - this module: the input loop (64 KiB reads validated as UTF-8 at once, lines split with
+//!   `memchr`, one output buffer written per read), metrics, and `--follow` through
+//!   `podmates-follow`.
 //!
 //! No line is ever dropped: one that does not parse is written with `event.original`, what time
 //! could be read, and `error.message`; invalid UTF-8 is repaired lossily and tagged.
