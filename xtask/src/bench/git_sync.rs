@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::{free_port, proc_status_kib, wait_port};
 use crate::sh;
 
 const PERIOD: &str = "200ms";
@@ -99,7 +100,7 @@ fn bench(
             .spawn()
             .map_err(|e| format!("git daemon: {e}"))?,
     );
-    wait_port(port)?;
+    wait_port(port, "the git server")?;
     let http = HttpGit::start(&srv)?;
     let transports = [
         ("git://", format!("git://127.0.0.1:{port}/repo.git")),
@@ -446,34 +447,11 @@ fn git_loop(url: &str, root: &Path, stop: &AtomicBool) {
 
 /// (VmRSS, RssAnon, RssFile) in KiB.
 fn rss_kib(pid: u32) -> Option<(u64, u64, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        s.lines()
-            .find(|l| l.starts_with(name))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    };
-    Some((field("VmRSS:")?, field("RssAnon:")?, field("RssFile:")?))
-}
-
-fn free_port() -> Result<u16, String> {
-    Ok(TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port())
-}
-
-fn wait_port(port: u16) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err(format!("nothing listens on port {port}"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
+    Some((
+        proc_status_kib(pid, "VmRSS:")?,
+        proc_status_kib(pid, "RssAnon:")?,
+        proc_status_kib(pid, "RssFile:")?,
+    ))
 }
 
 /// Smart HTTP: each request is handed to `git http-backend` as CGI.

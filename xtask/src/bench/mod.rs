@@ -38,3 +38,35 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     system::ensure_packages(system::BENCH_PACKAGES)?;
     bench(&args[1..])
 }
+
+/// A free TCP port on loopback, for a server a benchmark starts.
+pub(super) fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+/// Waits up to 10 s until something accepts connections on 127.0.0.1:`port`.
+pub(super) fn wait_port(port: u16, what: &str) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(format!("{what} did not listen on port {port}"))
+}
+
+/// A memory field of /proc/PID/status in KiB (`VmRSS:`, `VmHWM:`, `RssAnon:`, `RssFile:`).
+pub(super) fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(field))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}

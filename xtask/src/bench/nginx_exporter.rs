@@ -11,11 +11,11 @@
 //!
 //! Options: `--rounds N` (3), `--duration 5s`, `--connections N` (10), `--dynamic`.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::{free_port, proc_status_kib};
 use crate::sh;
 
 const GO_EXPORTER: &str = "/usr/bin/prometheus-nginx-exporter";
@@ -120,13 +120,6 @@ impl Drop for Nginx {
     }
 }
 
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
-}
-
 fn wait_http(port: u16, path: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -159,12 +152,7 @@ fn http_get_ok(port: u16, path: &str) -> bool {
 }
 
 fn status_kb(pid: u32, field: &str) -> Result<u64, String> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
-    s.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))
+    proc_status_kib(pid, field).ok_or_else(|| format!("no {field} in /proc/{pid}/status"))
 }
 
 fn wrk(port: u16, o: &Options) -> Result<f64, String> {

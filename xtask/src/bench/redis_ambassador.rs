@@ -9,11 +9,11 @@
 //!
 //! Options: `--rounds N` (3), `--requests N` (requests per run at -P 1; x5 at -P 16; 200000).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::{free_port, proc_status_kib, wait_port};
 use crate::sh;
 
 const NUTCRACKER: &str = "/usr/sbin/nutcracker";
@@ -27,22 +27,6 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
-}
-
-fn wait_port(port: u16, what: &str) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Err(format!("{what} did not listen on port {port}"))
 }
 
 /// Starts a program with a raised file limit (1000 idle clients need more than the usual 1024).
@@ -152,13 +136,7 @@ fn benchmark(port: u16, pipeline: usize, requests: usize, test: &[&str]) -> Resu
 }
 
 fn rss_kb(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    proc_status_kib(pid, "VmRSS:")
 }
 
 /// The pid of the process a `bash -c 'exec ...'` guard became.
