@@ -123,9 +123,11 @@ where
         // Either the binary finished on its own or a signal asked it to stop: in both cases the
         // tracked tasks (admin server, connections) are told to stop and given the grace period.
         shutdown.cancel();
+        // One grace period in all: what the main task uses is not given again to the others.
+        let deadline = tokio::time::Instant::now() + grace;
         let result = match result {
             Some(r) => r,
-            None => match tokio::time::timeout(grace, &mut main_task).await {
+            None => match tokio::time::timeout_at(deadline, &mut main_task).await {
                 Ok(r) => r,
                 Err(_) => {
                     tracing::warn!(grace_period = ?grace, "grace period expired before the main task finished");
@@ -134,7 +136,9 @@ where
                 }
             },
         };
-        let drained = shutdown.drain(grace).await;
+        let drained = shutdown
+            .drain(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await;
         match result {
             Ok(Ok(())) if drained => {
                 tracing::info!("{} stopped", binary.name);
