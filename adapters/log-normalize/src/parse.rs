@@ -175,9 +175,16 @@ pub fn parse<'a>(p: &'a Parsers, tc: &mut TimeCache, line: &'a str, ev: &mut Eve
     ev.original = line;
     match p.format {
         Format::Auto => auto(p, tc, line, ev, true),
-        Format::NginxCombined => {
-            access(p.custom.as_ref().unwrap_or(&p.nginx_combined), tc, line, ev)
-        }
+        Format::NginxCombined => match &p.custom {
+            Some(c) => access(c, tc, line, ev),
+            None => {
+                if let Some(s) = combined_spans(line) {
+                    fill_combined(tc, line, &s, ev);
+                } else {
+                    access(&p.nginx_combined, tc, line, ev);
+                }
+            }
+        },
         Format::NginxMain => access(p.custom.as_ref().unwrap_or(&p.nginx_main), tc, line, ev),
         Format::ApacheCombined => {
             access(
@@ -311,6 +318,126 @@ fn fill_access<'a>(
     if !a.extra.is_empty() {
         let extra: &'a ExtraVars = &a.extra;
         ev.access_extra = Some(Box::new((*r, extra)));
+    }
+}
+
+/// The eight values of an nginx `combined` line, as byte ranges of the line.
+struct CombinedSpans {
+    addr: (usize, usize),
+    user: (usize, usize),
+    time: (usize, usize),
+    request: (usize, usize),
+    status: (usize, usize),
+    body: (usize, usize),
+    referer: (usize, usize),
+    agent: (usize, usize),
+}
+
+/// The first `c` in `b[from..]`, as an index into `b`.
+#[inline]
+fn find_from(c: u8, b: &[u8], from: usize) -> Option<usize> {
+    memchr::memchr(c, b.get(from..)?).map(|k| from + k)
+}
+
+/// Splits a `combined` line in one pass over its delimiters, for the hot path of
+/// `--format nginx-combined`. It gives the same ranges as the compiled format's matcher, but
+/// only for regular lines: each delimiter must be the first byte of its kind after the previous
+/// value (a quote inside the request or referer, escaped or not, is left to the compiled
+/// format), so the first candidate the matcher would try is the one it accepts. `None` means
+/// "irregular, use the compiled format", never "does not parse".
+fn combined_spans(line: &str) -> Option<CombinedSpans> {
+    let b = line.as_bytes();
+    // `$remote_addr - `
+    let a = find_from(b' ', b, 0)?;
+    if b.get(a + 1..a + 3)? != b"- " {
+        return None;
+    }
+    // `$remote_user [`
+    let u0 = a + 3;
+    let u = find_from(b' ', b, u0)?;
+    if *b.get(u + 1)? != b'[' {
+        return None;
+    }
+    // `$time_local] "`
+    let t0 = u + 2;
+    let t = find_from(b']', b, t0)?;
+    if b.get(t + 1..t + 3)? != b" \"" {
+        return None;
+    }
+    // `$request" `: the quote must not be escaped (the matcher would skip it).
+    let r0 = t + 3;
+    let r = find_from(b'"', b, r0)?;
+    if (r > r0 && b[r - 1] == b'\\') || *b.get(r + 1)? != b' ' {
+        return None;
+    }
+    // `$status `
+    let s0 = r + 2;
+    let s = find_from(b' ', b, s0)?;
+    // `$body_bytes_sent "`
+    let n0 = s + 1;
+    let n = find_from(b' ', b, n0)?;
+    if *b.get(n + 1)? != b'"' {
+        return None;
+    }
+    // `$http_referer" "`
+    let f0 = n + 2;
+    let f = find_from(b'"', b, f0)?;
+    if (f > f0 && b[f - 1] == b'\\') || b.get(f + 1..f + 3)? != b" \"" {
+        return None;
+    }
+    // `$http_user_agent"`, anchored at the end of the line like the matcher's last literal.
+    let g0 = f + 3;
+    if b.len() < g0 + 1 || b[b.len() - 1] != b'"' {
+        return None;
+    }
+    Some(CombinedSpans {
+        addr: (0, a),
+        user: (u0, u),
+        time: (t0, t),
+        request: (r0, r),
+        status: (s0, s),
+        body: (n0, n),
+        referer: (f0, f),
+        agent: (g0, b.len() - 1),
+    })
+}
+
+/// `-` and the empty string are how nginx writes "no value".
+#[inline]
+fn present(v: &str) -> Option<&str> {
+    if v.is_empty() || v == "-" {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// [`fill_access`] for the ranges of [`combined_spans`], without the compiled format's record.
+fn fill_combined<'a>(tc: &mut TimeCache, line: &'a str, s: &CombinedSpans, ev: &mut Event<'a>) {
+    let get = |(a, b): (usize, usize)| &line[a..b];
+    let kind = Kind::NginxCombined;
+    ev.kind = kind;
+    ev.source_address = present(get(s.addr));
+    ev.user_name = present(get(s.user));
+    if let Some(t) = present(get(s.time)) {
+        ev.timestamp = tc.get(t, |t| time::parse_time_local(t).ok());
+        if ev.timestamp.is_none() {
+            ev.error = Some(format!("{}: invalid time {t:?}", kind.label()));
+        }
+    }
+    if let Some(q) = Request::parse(get(s.request)) {
+        ev.method = Some(q.method);
+        ev.url_original = q.target;
+        ev.url_path = q.path;
+        ev.url_query = q.query;
+        ev.http_version = q.version();
+    }
+    ev.status = present(get(s.status)).and_then(|v| v.parse().ok());
+    ev.body_bytes = present(get(s.body)).and_then(|v| v.parse().ok());
+    ev.referrer = present(get(s.referer)).map(unescape);
+    ev.user_agent = present(get(s.agent)).map(unescape);
+    if let Some(st) = ev.status {
+        ev.severity = Some(level::severity_of_status(st));
     }
 }
 
@@ -506,6 +633,88 @@ fn logfmt_line<'a>(line: &'a str, ev: &mut Event<'a>) {
             Some(1) if ev.level.is_none() => set_level(ev, v),
             Some(2) if ev.message.is_none() => ev.message = Some(v),
             _ => ev.extra.push((Cow::Borrowed(k), Extra::Str(v))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The event of `line` through `--format nginx-combined` (the one-pass splitter when the line
+    /// is regular) and through the compiled `combined` format alone.
+    fn both(line: &str) -> (String, String) {
+        let p = Parsers::new(
+            Format::NginxCombined,
+            None,
+            Timestamp::from_secs(1_800_000_000),
+            0,
+        );
+        let mut fast = Event::default();
+        parse(&p, &mut TimeCache::default(), line, &mut fast);
+        let mut generic = Event {
+            original: line,
+            ..Event::default()
+        };
+        access(
+            &p.nginx_combined,
+            &mut TimeCache::default(),
+            line,
+            &mut generic,
+        );
+        (format!("{fast:?}"), format!("{generic:?}"))
+    }
+
+    #[test]
+    fn one_pass_splitter_takes_regular_lines() {
+        let line = r#"10.0.0.1 - bob [10/Oct/2023:13:55:36 +0200] "GET /a?b=c HTTP/1.1" 200 512 "http://r/" "curl/8.0 \x22q\x22""#;
+        assert!(combined_spans(line).is_some());
+        let (fast, generic) = both(line);
+        assert_eq!(fast, generic);
+        assert!(fast.contains("curl/8.0 \\\"q\\\""), "{fast}");
+        // A quote inside the request is left to the compiled format.
+        assert!(combined_spans(r#"1 - - [t] "GET /"x" HTTP/1.1" 200 1 "-" "-""#).is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn one_pass_splitter_agrees_with_compiled_format_on_any_text(
+            line in r#"[ -\[\]"\\a0-9.:/+x]{0,60}"#
+        ) {
+            let (fast, generic) = both(&line);
+            proptest::prop_assert_eq!(fast, generic);
+        }
+
+        #[test]
+        fn one_pass_splitter_agrees_with_compiled_format_on_combined_lines(
+            addr in proptest::prop_oneof![
+                8 => r#"(-|[0-9.:a-f]{1,15})"#,
+                1 => r#"([0-9 -]{0,6}|\[| - )"#,
+            ],
+            user in proptest::prop_oneof![8 => r#"(-|[a-z]{0,6})"#, 1 => r#"[a-z \[-]{0,6}"#],
+            time in proptest::prop_oneof![
+                8 => r#"[0-9]{2}/(Oct|Feb|Xyz)/20[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}"#,
+                1 => r#"([\] "]{0,4}|-|)"#,
+            ],
+            request in proptest::prop_oneof![
+                8 => r#"([A-Z]{0,4} /[a-z?=&\\ %]{0,12}( HTTP/[0-9.]{1,3})?|-|)"#,
+                1 => r#"([A-Z]{0,4} [/a-z"\\ ]{0,8}|"|\\"|" )"#,
+            ],
+            status in proptest::prop_oneof![8 => r#"([0-9]{1,4}|-)"#, 1 => r#"(x| |"|)"#],
+            body in proptest::prop_oneof![8 => r#"([0-9]{1,6}|-)"#, 1 => r#"( "|x|)"#],
+            referer in proptest::prop_oneof![
+                8 => r#"[a-z:/\\ -]{0,8}"#,
+                1 => r#"([a-z"\\ ]{0,8}|" "|\\" ")"#,
+            ],
+            agent in r#"([a-zA-Z/0-9 ."\\()-]{0,16}|\\x22|-)"#,
+            tail in proptest::prop_oneof![8 => "", 1 => r#"("| "x")"#],
+        ) {
+            let line = format!(
+                r#"{addr} - {user} [{time}] "{request}" {status} {body} "{referer}" "{agent}"{tail}"#
+            );
+            let (fast, generic) = both(&line);
+            proptest::prop_assert_eq!(fast, generic, "line {:?}", line);
         }
     }
 }
