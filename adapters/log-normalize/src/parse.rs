@@ -222,11 +222,16 @@ fn auto<'a>(
             // `combined` first, the most common. A `main` line also matches it, with the user
             // agent swallowing `" "$http_x_forwarded_for`: an unescaped quote in the agent
             // (nginx writes quotes as \x22, Apache as \") gives that away, and `main` is tried.
+            if let Some(s) = combined_spans(line) {
+                let ua = &line.as_bytes()[s.agent.0..s.agent.1];
+                if !(maybe_main(ua) && try_access(&p.nginx_main, tc, line, ev)) {
+                    fill_combined(tc, line, &s, ev);
+                }
+                return;
+            }
             if let Ok(r) = p.nginx_combined.format.parse(line) {
                 let ua = r.get_slot(p.combined_ua_slot).as_bytes();
-                let suspicious =
-                    memchr::memchr_iter(b'"', ua).any(|i| i == 0 || ua[i - 1] != b'\\');
-                if !(suspicious && try_access(&p.nginx_main, tc, line, ev)) {
+                if !(maybe_main(ua) && try_access(&p.nginx_main, tc, line, ev)) {
                     fill_access(&p.nginx_combined, tc, &r, ev);
                 }
                 return;
@@ -249,6 +254,12 @@ fn auto<'a>(
         Family::Logfmt => logfmt_line(line, ev),
         Family::Cri | Family::Plain => plain(line, ev),
     }
+}
+
+/// Whether a `combined` user agent holds an unescaped quote, as when it swallowed `main`'s
+/// `" "$http_x_forwarded_for`.
+fn maybe_main(ua: &[u8]) -> bool {
+    memchr::memchr_iter(b'"', ua).any(|i| i == 0 || ua[i - 1] != b'\\')
 }
 
 fn plain<'a>(line: &'a str, ev: &mut Event<'a>) {
