@@ -54,14 +54,17 @@ Press Ctrl-C to stop and remove the pods.
     // down however the demo ends.
     let vols = volumes.join(" ");
     let script = format!(
-        "podman logs -f --since 0 podmates-demo-web-log-tail 2>/dev/null | sed 's/^/[log-tail]      /' &
-         podman logs -f podmates-demo-web-log-normalize 2>/dev/null | sed 's/^/[log-normalize] /' &
-         podman logs -f podmates-demo-cache-app 2>/dev/null | sed 's/^/[cache-app]     /' &
+        "podman logs -f podmates-demo-web-log-tail 2>/dev/null | sed 's/^/[log-tail]      /' & P1=$!
+         podman logs -f podmates-demo-web-log-normalize 2>/dev/null | sed 's/^/[log-normalize] /' & P2=$!
+         podman logs -f podmates-demo-cache-app 2>/dev/null | sed 's/^/[cache-app]     /' & P3=$!
          cleanup() {{
-           trap - INT TERM EXIT
+           # A second Ctrl-C must not interrupt the teardown.
+           trap '' INT TERM
+           trap - EXIT
            echo; echo 'stopping the demo pods'
-           kill $(jobs -p) 2>/dev/null
+           kill $P1 $P2 $P3 2>/dev/null
            podman kube play --down '{rendered}' >/dev/null 2>&1
+           podman pod rm -f -t 0 podmates-demo-web podmates-demo-cache >/dev/null 2>&1
            podman volume rm -f {vols} >/dev/null 2>&1
            echo 'demo removed'
            exit 0
