@@ -14,9 +14,7 @@ const DEBIAN: &str = "localhost/podmates-standin/debian:bookworm";
 const STANDINS: &[(&str, &str)] = &[
     (
         "docker.io/nginxinc/nginx-unprivileged:1.27-alpine",
-        // Like upstream's image: no log files or welcome page that podman would copy into a volume
-        // mounted over them (the kubelet never copies image content into an emptyDir).
-        "RUN rm -rf /var/log/nginx/* /usr/share/nginx/html/*\nUSER 101:101\nCMD [\"nginx\", \"-g\", \"daemon off;\"]\n",
+        "USER 101:101\nCMD [\"nginx\", \"-g\", \"daemon off;\"]\n",
     ),
     ("docker.io/library/busybox:1.36", "CMD [\"sh\"]\n"),
     (
@@ -50,6 +48,13 @@ pub(crate) fn ensure() -> Result<(), String> {
                 .arg(&rootfs)
                 .arg("http://deb.debian.org/debian"),
         )?;
+        // Like upstream's nginx image: no log files or welcome page that podman would copy into a
+        // volume mounted over them (the kubelet never copies image content into an emptyDir).
+        for dir in ["var/log/nginx", "usr/share/nginx/html"] {
+            let d = rootfs.join(dir);
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
         let tar = work.join("rootfs.tar");
         sh::run(
             Command::new("tar")
