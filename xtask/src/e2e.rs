@@ -551,25 +551,38 @@ pub(crate) fn up(dir: &str) -> Result<(PathBuf, Vec<String>), String> {
     let mut volumes = empty_dirs.clone();
     volumes.extend(config_map_names(&yaml));
     // A previous run that was killed may have left the pod behind.
-    teardown(&rendered, &volumes);
-    remove_pods(&yaml);
+    down(&rendered, &volumes);
     prepare_volumes(&empty_dirs)?;
     if let Err(e) = sh::output(
         podman()
             .args(["kube", "play", "--network", "none"])
             .arg(&rendered),
     ) {
-        teardown(&rendered, &volumes);
+        down(&rendered, &volumes);
         return Err(e);
     }
     Ok((rendered, volumes))
 }
 
-/// Stops and removes what [`up`] started: the pods, their emptyDir and ConfigMap volumes.
+/// Stops and removes what [`up`] started: the pods, then their emptyDir and ConfigMap volumes
+/// (a volume still mounted by a pod cannot be removed).
 pub(crate) fn down(rendered: &Path, volumes: &[String]) {
-    teardown(rendered, volumes);
+    let quiet = |args: &[&str]| {
+        let _ = podman()
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    };
+    let rendered_arg = rendered.to_string_lossy();
+    quiet(&["kube", "play", "--down", &rendered_arg]);
     if let Ok(yaml) = std::fs::read_to_string(rendered) {
-        remove_pods(&yaml);
+        for pod in pod_names(&yaml) {
+            quiet(&["pod", "rm", "-f", "-t", "0", &pod]);
+        }
+    }
+    for v in volumes {
+        quiet(&["volume", "rm", "-f", v]);
     }
 }
 
@@ -578,21 +591,17 @@ fn config_map_names(yaml: &str) -> Vec<String> {
     names_of_kind(yaml, "ConfigMap")
 }
 
-/// Force-removes the pods the YAML creates (`podman kube play --down` leaves a pod behind when its
-/// play failed half-way). podman names a Deployment's pod `<name>-pod-0`.
-fn remove_pods(yaml: &str) {
-    let pods = names_of_kind(yaml, "Pod").into_iter().chain(
-        names_of_kind(yaml, "Deployment")
-            .into_iter()
-            .map(|d| format!("{d}-pod-0")),
-    );
-    for p in pods {
-        let _ = podman()
-            .args(["pod", "rm", "-f", "-t", "0", &p])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
+/// The pods the YAML creates (`podman kube play --down` leaves a pod behind when its play failed
+/// half-way, so [`down`] also removes them by name). podman names a Deployment's pod `<name>-pod-0`.
+fn pod_names(yaml: &str) -> Vec<String> {
+    names_of_kind(yaml, "Pod")
+        .into_iter()
+        .chain(
+            names_of_kind(yaml, "Deployment")
+                .into_iter()
+                .map(|d| format!("{d}-pod-0")),
+        )
+        .collect()
 }
 
 /// Renders an example to one YAML file: its overlay in `k8s-examples/e2e-overlays/` if it has one,
@@ -655,30 +664,37 @@ fn names_of_kind(yaml: &str, kind: &str) -> Vec<String> {
 /// Names of the emptyDir volumes in rendered YAML (kustomize sorts keys, so the `name:` may come
 /// before or after the volume type).
 fn empty_dir_names(yaml: &str) -> Vec<String> {
+    // Column of a line's key, past its indentation and any "- " list marker.
+    let key_col = |l: &str| l.len() - l.trim_start_matches([' ', '-']).len();
+    let starts_item = |l: &str| l.trim_start().starts_with("- ");
+    let key = |l: &str| l.trim_start_matches([' ', '-']).trim_end().to_owned();
     let lines: Vec<&str> = yaml.lines().collect();
     let mut names = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let t = line.trim_start_matches([' ', '-']).trim();
-        if !t.starts_with("emptyDir:") {
+        if !key(line).starts_with("emptyDir:") {
             continue;
         }
-        let indent = line.len() - line.trim_start_matches([' ', '-']).len();
-        let same_item = |l: &&&str| {
-            let ind = l.len() - l.trim_start_matches([' ', '-']).len();
-            ind == indent && l.trim_start_matches([' ', '-']).starts_with("name:")
-        };
-        let found = lines[..i]
-            .iter()
+        let col = key_col(line);
+        // The list item holding this key: back to its "- " line, forward to the next item.
+        let start = (0..=i)
             .rev()
-            .take(1)
-            .find(same_item)
-            .or_else(|| lines[i + 1..].iter().take(4).find(same_item));
-        if let Some(l) = found {
-            let n = l
-                .trim_start_matches([' ', '-'])
-                .trim_start_matches("name:")
-                .trim();
-            names.push(n.trim_matches('"').to_owned());
+            .find(|&j| key_col(lines[j]) == col && starts_item(lines[j]))
+            .unwrap_or(i);
+        let end = (i + 1..lines.len())
+            .find(|&j| {
+                key_col(lines[j]) < col || (key_col(lines[j]) == col && starts_item(lines[j]))
+            })
+            .unwrap_or(lines.len());
+        let name = lines[start..end]
+            .iter()
+            .filter(|l| key_col(l) == col)
+            .find_map(|l| {
+                key(l)
+                    .strip_prefix("name:")
+                    .map(|n| n.trim().trim_matches('"').to_owned())
+            });
+        if let Some(n) = name {
+            names.push(n);
         }
     }
     names.sort();
@@ -701,22 +717,6 @@ fn prepare_volumes(names: &[String]) -> Result<(), String> {
             .map_err(|e| format!("chmod {mount}: {e}"))?;
     }
     Ok(())
-}
-
-fn teardown(rendered: &Path, volumes: &[String]) {
-    let _ = podman()
-        .args(["kube", "play", "--down"])
-        .arg(rendered)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    for v in volumes {
-        let _ = podman()
-            .args(["volume", "rm", "-f", v])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
 }
 
 fn dump_logs(pod: &Pod) {
@@ -743,5 +743,34 @@ fn dump_logs(pod: &Pod) {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::empty_dir_names;
+
+    #[test]
+    fn empty_dirs_in_both_key_orders() {
+        // As written by hand (name first) and as kustomize sorts keys (name last).
+        let yaml = "      volumes:
+        - name: html
+          emptyDir:
+            sizeLimit: 16Mi
+        - name: config
+          configMap:
+            name: cm
+      - emptyDir: {}
+        name: web-config-neighbour
+      - configMap:
+          name: cm2
+        name: web-config
+      - emptyDir: {}
+        name: git-remote
+";
+        assert_eq!(
+            empty_dir_names(yaml),
+            ["git-remote", "html", "web-config-neighbour"]
+        );
     }
 }
