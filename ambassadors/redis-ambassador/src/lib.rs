@@ -190,12 +190,23 @@ async fn start_pools(
     for (acc, listener) in acceptors {
         tokio::spawn(acc.run(listener));
     }
-    tokio::spawn(reload_on_sighup(
-        config.conf_file.clone(),
-        handles.clone(),
-        metrics.clone(),
-        token.clone(),
-    ));
+    // Installed here, before readiness is reported, not inside the task: until the task first ran,
+    // a SIGHUP would meet the default disposition and terminate the proxy.
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(hup) => {
+            tokio::spawn(reload_on_sighup(
+                hup,
+                config.conf_file.clone(),
+                handles.clone(),
+                metrics.clone(),
+                token.clone(),
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot install the SIGHUP handler; hot reload disabled")
+        }
+    }
     Ok(clients)
 }
 
@@ -417,16 +428,12 @@ pub fn stats_json(
 /// keep their connections and use the new pool from their next request on; an invalid file keeps
 /// the running configuration.
 async fn reload_on_sighup(
+    mut hup: tokio::signal::unix::Signal,
     path: PathBuf,
     pools: Arc<Vec<(String, Listen, PoolHandle)>>,
     metrics: Metrics,
     token: CancellationToken,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot install the SIGHUP handler; hot reload disabled");
-        return;
-    };
     loop {
         tokio::select! {
             _ = token.cancelled() => return,

@@ -89,6 +89,8 @@ where
     };
     let grace = args.grace_period;
     rt.block_on(async move {
+        // First of all, so that no SIGTERM can arrive between "ready" and a handler being there.
+        let mut signals = shutdown::Signals::install();
         let shutdown = Shutdown::new();
         let admin = Admin::new(binary.name, binary.version);
         if !args.no_admin() {
@@ -114,7 +116,7 @@ where
         let mut main_task = tokio::spawn(run(ctx));
         let result = tokio::select! {
             res = &mut main_task => Some(res),
-            sig = shutdown::signal() => {
+            sig = signals.recv() => {
                 tracing::info!(signal = sig, grace_period = ?grace, "shutting down");
                 shutdown.cancel();
                 None

@@ -75,23 +75,41 @@ impl Shutdown {
     }
 }
 
-/// Waits for SIGTERM or SIGINT and returns the signal's name.
-pub async fn signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (mut term, mut int) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(t), Ok(i)) => (t, i),
-        (Err(e), _) | (_, Err(e)) => {
-            // Without signal handlers the process can still be killed; it just cannot drain.
-            tracing::error!(error = %e, "cannot install signal handlers; graceful drain disabled");
-            return std::future::pending().await;
+/// The SIGTERM and SIGINT handlers. They are installed by [`Signals::install`], before the admin
+/// server reports ready and before the binary's task runs: a handler that is installed only when
+/// first awaited leaves a window in which the default disposition kills the process undrained.
+pub struct Signals {
+    handlers: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    /// Installs the handlers now. Must be called inside the tokio runtime.
+    pub fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(t), Ok(i)) => Self {
+                handlers: Some((t, i)),
+            },
+            (Err(e), _) | (_, Err(e)) => {
+                // Without signal handlers the process can still be killed; it just cannot drain.
+                tracing::error!(error = %e, "cannot install signal handlers; graceful drain disabled");
+                Self { handlers: None }
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    }
+
+    /// Waits for SIGTERM or SIGINT and returns the signal's name.
+    pub async fn recv(&mut self) -> &'static str {
+        let Some((term, int)) = self.handlers.as_mut() else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     }
 }
 
