@@ -183,6 +183,7 @@ fn main() -> ExitCode {
             name: NAME,
             version: env!("CARGO_PKG_VERSION"),
             default_admin_addr: "0.0.0.0:9102",
+            worker_threads: None,
         },
         &runtime,
         move |ctx| run(config, ctx),

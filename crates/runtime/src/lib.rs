@@ -55,6 +55,10 @@ pub struct Binary {
     /// Where the admin server listens unless `--admin-addr` says otherwise. Each binary has its own
     /// default so that the containers of one pod (one network namespace) never clash.
     pub default_admin_addr: &'static str,
+    /// Tokio worker threads, or `None` for one per available core. A binary whose work is a few
+    /// small requests sets `Some(1)`: every worker costs a stack and a malloc arena of resident
+    /// memory. `TOKIO_WORKER_THREADS` in the environment overrides both.
+    pub worker_threads: Option<usize>,
 }
 
 /// Runs a binary: telemetry, the tokio runtime, the admin server, `run`, and the drain on SIGTERM.
@@ -77,10 +81,14 @@ where
             .parse()
             .expect("built-in default admin address parses"),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = binary.worker_threads
+        && std::env::var_os("TOKIO_WORKER_THREADS").is_none()
     {
+        builder.worker_threads(n.max(1));
+    }
+    let rt = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");

@@ -3,26 +3,65 @@
 //! stderr, always: log-tail and log-normalize write their data to stdout, and `kubectl logs` shows
 //! both streams, so a diagnostic on stdout would corrupt the data stream of a log pipeline.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::LogFormat;
 
 /// Installs the global subscriber. The filter comes from `level` (the `--log-level` flag), else
 /// `RUST_LOG`, else `info`. Returns an error naming the bad directive; calling it twice is harmless
 /// (tests start several servers in one process).
+///
+/// The filter is `RUST_LOG`'s common form, a default level and `target=level` pairs
+/// (`warn,log_tail=debug`), parsed by `Targets` rather than `EnvFilter`: `EnvFilter`'s span and
+/// field matching brings a regex engine that is a sizeable share of every binary's resident code.
 pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
     let filter = match level {
-        Some(l) => EnvFilter::try_new(l).map_err(|e| format!("`{l}`: {e}"))?,
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        Some(l) => parse(l)?,
+        None => match std::env::var("RUST_LOG") {
+            Ok(l) if !l.trim().is_empty() => parse(&l).map_err(|e| format!("RUST_LOG: {e}"))?,
+            _ => Targets::new().with_default(LevelFilter::INFO),
+        },
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let res = match format {
-        LogFormat::Text => builder.with_ansi(false).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(fmt.with_ansi(false).with_filter(filter))
+            .try_init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(fmt.json().flatten_event(true).with_filter(filter))
+            .try_init(),
     };
     // Already installed: keep the first one.
     drop(res);
     Ok(())
+}
+
+fn parse(directives: &str) -> Result<Targets, String> {
+    directives
+        .parse::<Targets>()
+        .map_err(|e| format!("`{directives}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::parse;
+
+    #[test]
+    fn accepts_a_level_and_per_target_levels() {
+        let t = parse("warn,log_tail=debug").unwrap();
+        assert!(t.would_enable("log_tail::follow", &Level::DEBUG));
+        assert!(!t.would_enable("hyper", &Level::INFO));
+        assert!(t.would_enable("hyper", &Level::WARN));
+        assert!(parse("INFO").unwrap().would_enable("x", &Level::INFO));
+    }
+
+    #[test]
+    fn rejects_an_unknown_level_naming_it() {
+        let e = parse("log_tail=loud").unwrap_err();
+        assert!(e.contains("log_tail=loud"), "{e}");
+    }
 }

@@ -35,6 +35,7 @@ fn child_main(cleanup_ms: u64) -> ! {
         name: "demo",
         version: "0.0.1",
         default_admin_addr: "127.0.0.1:0",
+        worker_threads: None,
     };
     let code = podmates_runtime::start(binary, &cli.runtime, move |ctx| async move {
         ctx.admin.readiness().set(true);

@@ -484,6 +484,7 @@ fn main() -> ExitCode {
         name: NAME,
         version: env!("CARGO_PKG_VERSION"),
         default_admin_addr: "0.0.0.0:9103",
+        worker_threads: None,
     };
     let ignored: Vec<&str> = [
         cli.git_gc.as_ref().map(|_| "--git-gc"),

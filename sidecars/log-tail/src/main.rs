@@ -141,6 +141,7 @@ fn main() -> ExitCode {
         name: NAME,
         version: env!("CARGO_PKG_VERSION"),
         default_admin_addr: "0.0.0.0:9101",
+        worker_threads: None,
     };
     podmates_runtime::start(binary, &cli.runtime, move |ctx| run(config, ctx))
 }

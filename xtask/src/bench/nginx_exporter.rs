@@ -61,30 +61,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 fn build(dynamic: bool) -> Result<PathBuf, String> {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sh::root().join("target"));
+    let profile = crate::images::cargo_profile("nginx-exporter");
     if dynamic {
-        sh::run(sh::cargo().args(["build", "--release", "-p", "nginx-exporter"]))?;
-        return Ok(target_dir.join("release").join("nginx-exporter"));
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| sh::root().join("target"));
+        sh::run(sh::cargo().args(["build", "--profile", profile, "-p", "nginx-exporter"]))?;
+        return Ok(target_dir.join(profile).join("nginx-exporter"));
     }
-    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    sh::run(
-        sh::cargo()
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "nginx-exporter",
-                "--target",
-                &triple,
-            ]),
-    )?;
-    Ok(target_dir
-        .join(&triple)
-        .join("release")
-        .join("nginx-exporter"))
+    let mut built = crate::images::build_static(&["nginx-exporter"])?;
+    Ok(built.remove(0))
 }
 
 /// Kills the child on drop, so an error anywhere leaves no process behind.
