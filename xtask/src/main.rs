@@ -63,3 +63,34 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The `[lints...]` tables of a manifest, from `marker` (`[workspace.lints.` or `[lints.`) to
+    /// the next table that is not a lints table, with the prefix removed.
+    fn lints(manifest: &str, marker: &str) -> String {
+        let text = std::fs::read_to_string(crate::sh::root().join(manifest)).unwrap();
+        let start = text.find(marker).expect("lints table");
+        let mut out = String::new();
+        for line in text[start..].lines() {
+            if line.starts_with('[') && !line.starts_with(marker) {
+                break;
+            }
+            if !line.starts_with('#') && !line.trim().is_empty() {
+                out.push_str(&line.replacen(marker, "[", 1));
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// git-sync copies the workspace lints to deny rather than forbid `unsafe_code` (see its
+    /// Cargo.toml): the copy must not drift from the original in anything else.
+    #[test]
+    fn git_sync_lints_are_the_workspace_lints_but_unsafe_code_denied() {
+        let workspace = lints("Cargo.toml", "[workspace.lints.")
+            .replace("unsafe_code = \"forbid\"", "unsafe_code = \"deny\"");
+        assert!(workspace.contains("[clippy]") && workspace.contains("unsafe_code = \"deny\""));
+        assert_eq!(lints("sidecars/git-sync/Cargo.toml", "[lints."), workspace);
+    }
+}

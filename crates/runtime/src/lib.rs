@@ -96,7 +96,7 @@ where
         }
     };
     let grace = args.grace_period;
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         // First of all, so that no SIGTERM can arrive between "ready" and a handler being there.
         let mut signals = shutdown::Signals::install();
         let shutdown = Shutdown::new();
@@ -164,5 +164,11 @@ where
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    // Everything that was to finish has finished or been given up at the grace period. Dropping
+    // the runtime would wait for blocking threads without limit, and one stuck in a system call
+    // (a read from a silent server) would keep the process alive past the kubelet's grace; a
+    // short wait still lets a blocking write that is just completing (tokio's stdout) finish.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }

@@ -20,8 +20,9 @@ fn exit_with(code: ExitCode) -> ! {
     std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 })
 }
 
-/// The child body: waits for cancellation, then takes `cleanup_ms` to finish its work.
-fn child_main(cleanup_ms: u64) -> ! {
+/// The child body: waits for cancellation, then takes `cleanup_ms` to finish its work, on a
+/// blocking thread when `blocking` (like a libgit2 call stuck in a read).
+fn child_main(cleanup_ms: u64, blocking: bool) -> ! {
     let cli = Cli::parse_from([
         "demo",
         "--admin-addr",
@@ -41,7 +42,12 @@ fn child_main(cleanup_ms: u64) -> ! {
         ctx.admin.readiness().set(true);
         tracing::info!("child ready");
         ctx.shutdown.cancelled().await;
-        tokio::time::sleep(Duration::from_millis(cleanup_ms)).await;
+        if blocking {
+            let sleep = move || std::thread::sleep(Duration::from_millis(cleanup_ms));
+            tokio::task::spawn_blocking(sleep).await.unwrap();
+        } else {
+            tokio::time::sleep(Duration::from_millis(cleanup_ms)).await;
+        }
         tracing::info!("child cleanup done");
         Ok::<(), String>(())
     });
@@ -52,8 +58,9 @@ fn child_main(cleanup_ms: u64) -> ! {
 #[ignore = "run as a child process by the tests below"]
 fn child_entry() {
     match std::env::var(CHILD_ENV).as_deref() {
-        Ok("fast") => child_main(100),
-        Ok("slow") => child_main(60_000),
+        Ok("fast") => child_main(100, false),
+        Ok("slow") => child_main(60_000, false),
+        Ok("stuck") => child_main(60_000, true),
         _ => {}
     }
 }
@@ -120,4 +127,12 @@ fn grace_period_cuts_off_a_stuck_drain() {
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}: {log}");
     assert!(log.contains("grace period expired"), "{log}");
     assert!(!log.contains("child cleanup done"), "{log}");
+}
+
+#[test]
+fn a_thread_stuck_in_a_blocking_call_does_not_outlive_the_grace_period() {
+    let (ok, elapsed, log) = run_child("stuck");
+    assert!(!ok, "{log}");
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}: {log}");
+    assert!(log.contains("grace period expired"), "{log}");
 }

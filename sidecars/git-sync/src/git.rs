@@ -798,6 +798,38 @@ impl Syncer {
     }
 }
 
+/// How much of the pack files libgit2 keeps mapped at once, and in windows of what size.
+const PACK_MAPPED_LIMIT: usize = 8 << 20;
+const PACK_WINDOW_SIZE: usize = 1 << 20;
+
+/// Sets libgit2's process-wide options. Call it once from `main`, before the runtime starts
+/// threads.
+///
+/// - Pack mappings: libgit2's 64-bit defaults (1 GiB windows, 8 GiB in all) map a whole pack
+///   and keep it mapped, so a first sync's resident memory grows with the repository: 45 MB for
+///   a 31 MB pack. With 1 MiB windows and 8 MiB in all it stays near 22 MB, and the sync is no
+///   slower (`cargo xtask bench git-sync`).
+/// - Socket timeouts: `--sync-timeout` is otherwise checked only from libgit2's progress
+///   callbacks, which a server that accepts the connection and then sends nothing never calls.
+///   With the connect and read timeouts set to it, such a sync fails after `--sync-timeout`.
+pub fn configure_libgit2(sync_timeout: Duration) {
+    let ms = i32::try_from(sync_timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: these libgit2 options are global and unsynchronised, hence `unsafe` in git2: they
+    // must not race with another libgit2 call. `main` calls this before any other thread exists
+    // and before any other libgit2 call, so nothing can race with it.
+    #[allow(unsafe_code)]
+    let set = unsafe {
+        git2::opts::set_mwindow_size(PACK_WINDOW_SIZE)
+            .and_then(|()| git2::opts::set_mwindow_mapped_limit(PACK_MAPPED_LIMIT))
+            .and_then(|()| git2::opts::set_server_connect_timeout_in_milliseconds(ms))
+            .and_then(|()| git2::opts::set_server_timeout_in_milliseconds(ms))
+    };
+    if let Err(e) = set {
+        // Not fatal: libgit2 keeps its defaults, which use more memory and wait longer.
+        eprintln!("git-sync: cannot set libgit2's options: {e}");
+    }
+}
+
 /// Replaces `from` by `to` in the `core.worktree` of every submodule config below `dir`.
 fn fix_submodule_worktrees(dir: &Path, from: &str, to: &str) -> Result<(), SyncError> {
     let Ok(rd) = std::fs::read_dir(dir) else {

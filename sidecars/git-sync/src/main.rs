@@ -494,6 +494,7 @@ fn main() -> ExitCode {
     .into_iter()
     .flatten()
     .collect();
+    git_sync::git::configure_libgit2(config.sync_timeout);
     podmates_runtime::start(binary, &cli.runtime, move |ctx| async move {
         for n in &notes {
             tracing::warn!("{n}");

@@ -886,3 +886,51 @@ fn gitattributes_filters_apply() {
     assert_eq!(std::fs::read_to_string(link.join("VERSION")).unwrap(), "2");
     assert_eq!(git(&link, &["status", "--porcelain"]), "");
 }
+
+#[test]
+fn a_server_that_accepts_and_then_says_nothing_fails_at_the_sync_timeout() {
+    // Accepts connections and holds them open without a byte: no progress callback ever runs, so
+    // only the socket timeouts (set from --sync-timeout) can end the sync.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    listener.set_nonblocking(true).unwrap();
+    let holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while !stop2.load(Ordering::Relaxed) {
+            if let Ok((s, _)) = listener.accept() {
+                held.push(s);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    for scheme in ["http", "git", "ssh"] {
+        let mut args = root_args(&dir.path().join(scheme));
+        args.extend([
+            format!("--repo={scheme}://git@127.0.0.1:{port}/repo.git"),
+            "--one-time".to_owned(),
+            "--sync-timeout=2s".to_owned(),
+            "--ssh-known-hosts=false".to_owned(),
+        ]);
+        let started = std::time::Instant::now();
+        let mut gs = GitSync::spawn(&strs(&args), &[]);
+        let code = gs.wait(Duration::from_secs(30));
+        let took = started.elapsed();
+        assert_eq!(code, Some(1), "{scheme}: {}", gs.stderr());
+        assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(15),
+            "{scheme}: took {took:?}: {}",
+            gs.stderr()
+        );
+        assert!(
+            gs.stderr().to_lowercase().contains("timed out")
+                || gs.stderr().to_lowercase().contains("timeout"),
+            "{scheme}: the error says it timed out: {}",
+            gs.stderr()
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    holder.join().unwrap();
+}

@@ -5,12 +5,10 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_git-sync");
@@ -196,211 +194,30 @@ pub fn git_daemon(base: &Path, port: u16) -> Proc {
     p
 }
 
-/// Smart HTTP: a tiny HTTP/1.1 server that checks basic auth and forwards each request to `git
-/// http-backend` as CGI. `throttle` slows responses down (bytes per 10 ms) so a sync can be caught
-/// in flight.
-pub struct HttpGit {
-    pub port: u16,
-    stop: Arc<AtomicBool>,
-    /// POST requests (upload-pack: fetches) received.
-    pub requests: Arc<AtomicU64>,
-}
+/// Smart HTTP with basic auth: the shared server of `crates/git-http-server`. `throttle` slows
+/// responses down (bytes per 10 ms) so a sync can be caught in flight.
+pub struct HttpGit(podmates_git_http_server::HttpGit);
 
 impl HttpGit {
     pub fn start(root: &Path, user: &str, password: &str, throttle: Option<usize>) -> Self {
         require("git", "git");
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(AtomicU64::new(0));
-        let expected = format!("Basic {}", b64(&format!("{user}:{password}")));
-        let (root, stop2, req2) = (root.to_path_buf(), stop.clone(), requests.clone());
-        std::thread::spawn(move || {
-            while !stop2.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((s, _)) => {
-                        let (root, expected, stop3, req3) =
-                            (root.clone(), expected.clone(), stop2.clone(), req2.clone());
-                        std::thread::spawn(move || {
-                            let _ = serve_cgi(s, &root, &expected, throttle, &stop3, &req3);
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Self {
-            port,
-            stop,
-            requests,
-        }
+        let options = podmates_git_http_server::Options {
+            basic_auth: Some((user.to_owned(), password.to_owned())),
+            throttle,
+        };
+        Self(podmates_git_http_server::HttpGit::start(root, options).unwrap())
     }
 
     pub fn url(&self, user_info: &str) -> String {
-        format!("http://{user_info}127.0.0.1:{}/repo.git", self.port)
+        self.0.url(user_info, "repo.git")
     }
 }
 
-impl Drop for HttpGit {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
+impl std::ops::Deref for HttpGit {
+    type Target = podmates_git_http_server::HttpGit;
 
-fn b64(s: &str) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn serve_cgi(
-    stream: TcpStream,
-    root: &Path,
-    expected_auth: &str,
-    throttle: Option<usize>,
-    stop: &AtomicBool,
-    requests: &AtomicU64,
-) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut out = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        if line.starts_with("POST") {
-            requests.fetch_add(1, Ordering::Relaxed);
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_owned();
-        let target = parts.next().unwrap_or("").to_owned();
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            reader.read_line(&mut h)?;
-            let h = h.trim_end().to_owned();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-            }
-        }
-        let get = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let mut body = Vec::new();
-        if let Some(len) = get("content-length").and_then(|l| l.parse::<usize>().ok()) {
-            body.resize(len, 0);
-            reader.read_exact(&mut body)?;
-        } else if get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
-            loop {
-                let mut size = String::new();
-                reader.read_line(&mut size)?;
-                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-                let mut chunk = vec![0; n + 2];
-                reader.read_exact(&mut chunk)?;
-                if n == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..n]);
-            }
-        }
-        if get("authorization").as_deref() != Some(expected_auth) {
-            out.write_all(
-                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\n\r\n",
-            )?;
-            continue;
-        }
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        let mut cmd = Command::new("git");
-        cmd.arg("http-backend")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("GIT_PROJECT_ROOT", root)
-            .env("GIT_HTTP_EXPORT_ALL", "1")
-            .env("REQUEST_METHOD", &method)
-            .env("PATH_INFO", path)
-            .env("QUERY_STRING", query)
-            .env("REMOTE_USER", "t")
-            .env("REMOTE_ADDR", "127.0.0.1")
-            .env("CONTENT_LENGTH", body.len().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(ct) = get("content-type") {
-            cmd.env("CONTENT_TYPE", ct);
-        }
-        if let Some(p) = get("git-protocol") {
-            cmd.env("GIT_PROTOCOL", p);
-        }
-        if let Some(enc) = get("content-encoding") {
-            cmd.env("HTTP_CONTENT_ENCODING", enc);
-        }
-        let mut child = cmd.spawn()?;
-        let mut stdin = child.stdin.take().unwrap();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&body);
-        });
-        let mut cgi = Vec::new();
-        child.stdout.take().unwrap().read_to_end(&mut cgi)?;
-        let _ = child.wait();
-        let _ = writer.join();
-        let split = cgi
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map(|p| (p, 4))
-            .or_else(|| cgi.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)));
-        let Some((p, sep)) = split else {
-            out.write_all(b"HTTP/1.1 500 Bad CGI\r\nContent-Length: 0\r\n\r\n")?;
-            continue;
-        };
-        let head = String::from_utf8_lossy(&cgi[..p]).into_owned();
-        let payload = &cgi[p + sep..];
-        let mut status = "200 OK".to_owned();
-        let mut resp = String::new();
-        for h in head.lines() {
-            if let Some(s) = h.strip_prefix("Status:") {
-                status = s.trim().to_owned();
-            } else if !h.is_empty() {
-                resp.push_str(h);
-                resp.push_str("\r\n");
-            }
-        }
-        out.write_all(
-            format!(
-                "HTTP/1.1 {status}\r\n{resp}Content-Length: {}\r\n\r\n",
-                payload.len()
-            )
-            .as_bytes(),
-        )?;
-        match throttle {
-            None => out.write_all(payload)?,
-            Some(rate) => {
-                for c in payload.chunks(rate.max(1)) {
-                    if stop.load(Ordering::Relaxed) {
-                        return Ok(());
-                    }
-                    out.write_all(c)?;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
-        out.flush()?;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
