@@ -94,6 +94,9 @@ struct Tailed {
     last_growth: Instant,
     /// Bytes the current fingerprint covers: refreshed while below [`FINGERPRINT_BYTES`].
     fp_len: u64,
+    /// The fingerprint itself: a file whose first bytes no longer match was truncated and
+    /// written again, even if it is now as long as the offset read (copytruncate racing a writer).
+    fp: u64,
     metrics: FileMetrics,
 }
 
@@ -317,6 +320,7 @@ impl Reader {
                 && let Ok(id) = checkpoint::fingerprint(&f.file, f.dev, f.ino)
             {
                 f.fp_len = id.fp_len;
+                f.fp = id.fp;
                 updates.push((f.id, id));
             }
         }
@@ -512,6 +516,7 @@ impl Reader {
             retired: None,
             last_growth: now,
             fp_len: ident.fp_len,
+            fp: ident.fp,
         });
         self.metrics.files_watched.set(self.files.len() as i64);
     }
@@ -547,8 +552,23 @@ impl Reader {
         for (i, size) in sizes.into_iter().enumerate() {
             let Some(size) = size else { continue };
             let f = &mut self.files[i];
-            if size < f.pos {
-                tracing::info!(path = %f.label, offset = f.pos, size, "file truncated; reading from its start");
+            // Truncated and already written again up to or past the offset (a copytruncate whose
+            // writer went on before this pass): the size alone cannot tell, the first bytes can.
+            // One read of at most FINGERPRINT_BYTES per file and pass.
+            let rewritten = size >= f.pos
+                && f.pos > 0
+                && f.fp_len > 0
+                && !checkpoint::matches(
+                    &f.file,
+                    &checkpoint::Identity {
+                        dev: f.dev,
+                        ino: f.ino,
+                        fp_len: f.fp_len,
+                        fp: f.fp,
+                    },
+                );
+            if size < f.pos || rewritten {
+                tracing::info!(path = %f.label, offset = f.pos, size, rewritten, "file truncated; reading from its start");
                 self.metrics.truncations.inc();
                 if let Err(e) = f.file.seek(SeekFrom::Start(0)) {
                     tracing::warn!(path = %f.label, error = %e, "cannot seek");
@@ -557,6 +577,7 @@ impl Reader {
                 f.pos = 0;
                 f.split.reset(0);
                 f.fp_len = 0;
+                f.fp = checkpoint::fnv1a(&[]);
             }
             // A file that had a full read buffer of new data is looked at again right away
             // instead of after the next inotify event: a writer streaming fast is followed
@@ -573,6 +594,9 @@ impl Reader {
             f.metrics.lag.set(size.saturating_sub(f.pos) as i64);
         }
         self.close_finished();
+        // Files still shorter than the fingerprint get it extended to what was read, so that the
+        // rewrite check above covers them from the next pass on.
+        self.refresh_fingerprints();
         more && !self.closed
     }
 

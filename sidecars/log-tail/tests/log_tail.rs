@@ -107,6 +107,33 @@ fn copytruncate_restarts_at_zero_exactly_when_the_writer_pauses() {
 }
 
 #[test]
+fn a_truncation_rewritten_to_the_old_length_before_the_next_read_is_still_seen() {
+    // copytruncate racing a writer: the file is truncated and written again up to the length
+    // log-tail had read before log-tail looks at it, so its size alone shows nothing. log-tail is
+    // stopped (SIGSTOP) across the rewrite to make that ordering certain.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("rw.log");
+    append(&log, &numbered("rw", 0));
+    let tail = Tail::start(dir.path(), &[&pattern(dir.path())]);
+    tail.wait_count("rw ", 1, T);
+    signal(tail.pid(), "STOP");
+    std::fs::write(&log, "").unwrap();
+    append(&log, &numbered("rw", 1));
+    signal(tail.pid(), "CONT");
+    tail.wait_count("rw ", 2, T);
+    // And once more past the old length.
+    signal(tail.pid(), "STOP");
+    std::fs::write(&log, "").unwrap();
+    append(&log, &format!("{}{}", numbered("rw", 2), numbered("rw", 3)));
+    signal(tail.pid(), "CONT");
+    tail.wait_count("rw ", 4, T);
+    let stderr = tail.stderr();
+    let lines = stop(tail);
+    assert_exact(&lines, "rw", 0..4);
+    assert_eq!(stderr.matches("file truncated").count(), 2, "{stderr}");
+}
+
+#[test]
 fn copytruncate_under_load_loses_only_the_copy_window() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
