@@ -1,6 +1,7 @@
 //! Smart HTTP for git on loopback: a small HTTP/1.1 server that hands each request to the real
-//! `git http-backend` as CGI. git-sync's integration tests and `cargo xtask bench git-sync` both
-//! use it, so that what is tested and what is measured is served the same way.
+//! `git http-backend` as CGI, and `git daemon` for git://. git-sync's integration tests and
+//! `cargo xtask bench git-sync` both use them, so that what is tested and what is measured is
+//! served the same way.
 //!
 //! The response is streamed as `git http-backend` writes it (chunked transfer encoding), as real
 //! git hosts and CGI front ends (nginx + fcgiwrap, Apache) do: a client can index the pack while
@@ -10,7 +11,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -172,6 +173,53 @@ fn serve(stream: TcpStream, s: &Shared) -> std::io::Result<()> {
         let _ = child.wait();
         let _ = writer.join();
         result?;
+    }
+}
+
+/// `git daemon` serving the repositories under a directory on a loopback port; killed on drop.
+///
+/// The `git-daemon` program is run directly from git's exec path: `git daemon` runs it as a child
+/// process, and killing the `git` parent would leave the daemon behind.
+pub struct GitDaemon {
+    child: Child,
+}
+
+impl GitDaemon {
+    /// Starts the daemon on 127.0.0.1:`port` for the repositories under `base` and waits (at most
+    /// 10 s) until it accepts connections.
+    pub fn start(base: &Path, port: u16) -> std::io::Result<Self> {
+        let exec_path = Command::new("git").arg("--exec-path").output()?;
+        let dir = String::from_utf8_lossy(&exec_path.stdout).trim().to_owned();
+        let child = Command::new(Path::new(&dir).join("git-daemon"))
+            .args([
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                &format!("--port={port}"),
+            ])
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let daemon = Self { child };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err(std::io::Error::other(format!(
+                    "git daemon is not listening on port {port} after 10 s"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(daemon)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{free_port, proc_status_kib, wait_port};
+use super::{free_port, proc_status_kib};
 use crate::sh;
 
 const PERIOD: &str = "200ms";
@@ -83,23 +83,8 @@ fn bench(
     );
 
     let port = free_port()?;
-    let _daemon = Proc(
-        Command::new("git")
-            .args([
-                "daemon",
-                "--reuseaddr",
-                "--export-all",
-                "--listen=127.0.0.1",
-                &format!("--port={port}"),
-                &format!("--base-path={}", srv.display()),
-            ])
-            .arg(&srv)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("git daemon: {e}"))?,
-    );
-    wait_port(port, "the git server")?;
+    let _daemon = podmates_git_http_server::GitDaemon::start(&srv, port)
+        .map_err(|e| format!("git daemon: {e}"))?;
     let http = podmates_git_http_server::HttpGit::start(&srv, Default::default())
         .map_err(|e| format!("smart HTTP server: {e}"))?;
     let transports = [

@@ -173,25 +173,9 @@ pub fn wait_port(port: u16, what: &str) {
 }
 
 /// `git daemon` serving `base` on `port`.
-pub fn git_daemon(base: &Path, port: u16) -> Proc {
+pub fn git_daemon(base: &Path, port: u16) -> podmates_git_http_server::GitDaemon {
     require("git", "git");
-    let child = Command::new("git")
-        .args([
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-            "--listen=127.0.0.1",
-            &format!("--port={port}"),
-            &format!("--base-path={}", base.display()),
-            &base.display().to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start git daemon");
-    let p = Proc(child);
-    wait_port(port, "git daemon");
-    p
+    podmates_git_http_server::GitDaemon::start(base, port).expect("start git daemon")
 }
 
 /// Smart HTTP with basic auth: the shared server of `crates/git-http-server`. `throttle` slows
