@@ -456,17 +456,7 @@ fn config(cli: &Cli) -> Result<Config, String> {
 
 fn main() -> ExitCode {
     let args = normalise_args(std::env::args());
-    let mut cli = match Cli::try_parse_from(args) {
-        Ok(c) => c,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                e.exit();
-            }
-            let _ = e.print();
-            std::process::exit(i32::from(podmates_runtime::EX_USAGE));
-        }
-    };
+    let mut cli: Cli = podmates_runtime::parse_args(args);
     // The Go exporter's log flags drive the shared runtime's logging.
     if let Some(level) = &cli.go_log_level {
         cli.runtime.log_level.get_or_insert_with(|| level.clone());

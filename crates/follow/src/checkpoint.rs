@@ -79,8 +79,15 @@ pub(crate) fn fingerprint(file: &File, dev: u64, ino: u64) -> io::Result<Identit
 
 /// Whether the open `file` is the file `id` describes: same device and inode, and its first
 /// `id.fp_len` bytes hash the same.
+///
+/// Runs on every pass over the files (the rewrite check), so the bytes are read into the stack; a
+/// length over [`FINGERPRINT_BYTES`] (only a hand-edited checkpoint has one) matches nothing.
 pub(crate) fn matches(file: &File, id: &Identity) -> bool {
-    let mut buf = vec![0u8; id.fp_len as usize];
+    if id.fp_len > FINGERPRINT_BYTES {
+        return false;
+    }
+    let mut whole = [0u8; FINGERPRINT_BYTES as usize];
+    let buf = &mut whole[..id.fp_len as usize];
     let mut n = 0;
     while n < buf.len() {
         match file.read_at(&mut buf[n..], n as u64) {
@@ -90,7 +97,7 @@ pub(crate) fn matches(file: &File, id: &Identity) -> bool {
             Err(_) => return false,
         }
     }
-    fnv1a(&buf) == id.fp
+    fnv1a(buf) == id.fp
 }
 
 /// Errors loading a checkpoint. Never fatal: the follower logs it and starts without.

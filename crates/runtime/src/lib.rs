@@ -37,6 +37,28 @@ pub fn exit_usage(binary: &str, msg: impl std::fmt::Display) -> ! {
     std::process::exit(i32::from(EX_USAGE))
 }
 
+/// Parses the command line like `C::parse_from`, except that an unknown or malformed flag exits
+/// with [`EX_USAGE`], like any other configuration error, instead of clap's 2. `--help` and
+/// `--version` still print and exit 0.
+pub fn parse_args<C, I, T>(args: I) -> C
+where
+    C: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::error::ErrorKind;
+    match C::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(i32::from(EX_USAGE))
+        }
+    }
+}
+
 /// What [`start`] hands to a binary's `run`.
 pub struct Context {
     /// Cancellation and task tracking for the drain on SIGTERM.

@@ -439,22 +439,8 @@ fn main() -> ExitCode {
     let args = argv
         .into_iter()
         .chain(extra.into_iter().map(OsString::from));
-    let mut cli = match Cli::try_parse_from(args) {
-        Ok(c) => c,
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
-            e.exit()
-        }
-        // An unknown or malformed flag is a configuration error like any other: exit 64.
-        Err(e) => {
-            let _ = e.print();
-            std::process::exit(i32::from(podmates_runtime::EX_USAGE))
-        }
-    };
+    // An unknown or malformed flag is a configuration error like any other: exit 64.
+    let mut cli: Cli = podmates_runtime::parse_args(args);
     let config = into_config(&cli).unwrap_or_else(|e| exit_usage(NAME, e));
     if let Some(bind) = &cli.http_bind
         && cli.runtime.admin_addr.is_none()
