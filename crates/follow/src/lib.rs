@@ -351,7 +351,9 @@ pub struct Follower {
 
 impl Follower {
     /// Starts following: expands the patterns, loads the checkpoint (a corrupt one is logged and
-    /// ignored), starts the watcher and the reader thread. Must be called within a tokio runtime.
+    /// ignored), starts the watcher, opens the files that exist (with `StartFrom::End`, every line
+    /// written after this returns is read) and starts the reader thread. Must be called within a
+    /// tokio runtime.
     /// Stops (after reading everything to its end) when `shutdown` is cancelled.
     pub fn start(config: Config, shutdown: CancellationToken) -> Result<Self, Error> {
         config.validate()?;
@@ -360,7 +362,8 @@ impl Follower {
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel(config.channel_batches);
         let checkpoint_file = config.checkpoint_file.clone();
-        let (reader, wake) = reader::Reader::new(config, tx, shared.clone(), metrics.clone())?;
+        let (mut reader, wake) = reader::Reader::new(config, tx, shared.clone(), metrics.clone())?;
+        reader.scan_initial();
         let thread = std::thread::Builder::new()
             .name("follow".to_owned())
             .spawn(move || reader.run())

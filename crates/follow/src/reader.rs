@@ -232,9 +232,16 @@ impl Reader {
         Ok((reader, wake))
     }
 
+    /// The first scan: opens what exists and, with `StartFrom::End`, fixes each file's start at its
+    /// current size. Called by `Follower::start` before it returns, so a line written after start
+    /// returned is never taken for one from before (the caller may report ready, and traffic may
+    /// follow, before the reader thread is first scheduled).
+    pub(crate) fn scan_initial(&mut self) {
+        self.rescan(true);
+    }
+
     /// The thread's body: follow until shutdown, then drain.
     pub(crate) fn run(mut self) {
-        self.rescan(true);
         self.poll(false);
         let mut last_rescan = Instant::now();
         let mut last_save = Instant::now();

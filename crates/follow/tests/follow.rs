@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use podmates_follow::{Config, Follower, Line, LineKind};
+use podmates_follow::{Config, Follower, Line, LineKind, StartFrom};
 use tokio_util::sync::CancellationToken;
 
 async fn take(f: &mut Follower, n: usize) -> Vec<Line> {
@@ -87,4 +87,25 @@ async fn rename_rotation_late_file_and_checkpoint_resume() {
     token.cancel();
     assert!(take(&mut f, 10).await.is_empty());
     f.finish().await.unwrap();
+}
+
+/// With `StartFrom::End`, the start offset is fixed when `start` returns, not when the reader thread
+/// first runs: a line appended right after `start` is read, one from before is not. Repeated, since
+/// a scan on the thread would race the append and lose it only some of the time.
+#[tokio::test(flavor = "current_thread")]
+async fn from_end_counts_a_line_written_right_after_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    append(&log, "before\n");
+    for round in 0..20 {
+        let mut cfg = Config::new([log.display().to_string()]);
+        cfg.from = StartFrom::End;
+        let token = CancellationToken::new();
+        let mut f = Follower::start(cfg, token.clone()).unwrap();
+        append(&log, &format!("after{round}\n"));
+        token.cancel();
+        let got = text(&take(&mut f, 10).await);
+        assert_eq!(got, [format!("after{round}")], "round {round}");
+        f.finish().await.unwrap();
+    }
 }
