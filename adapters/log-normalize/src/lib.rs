@@ -341,7 +341,6 @@ pub enum ReadError {
 /// Runs log-normalize until its inputs end (or, with `--follow`, until shutdown).
 pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
     let metrics = ctx.admin.with_registry(Metrics::register);
-    ctx.admin.readiness().set(true);
     let Config {
         inputs,
         follow,
@@ -354,6 +353,7 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
     if follow {
         return follow_paths(norm, inputs, checkpoint_file, metrics, ctx).await;
     }
+    ctx.admin.readiness().set(true);
     let stop = ctx.shutdown.token();
     tokio::task::spawn_blocking(move || {
         // Locked once: stdout is ours alone, and the output buffer already batches writes.
@@ -419,6 +419,8 @@ async fn follow_paths(
             .metrics()
             .register(r.sub_registry_with_prefix("log_normalize"));
     });
+    // Ready once the files are open and their metrics registered.
+    ctx.admin.readiness().set(true);
     let mut out = Vec::with_capacity(1 << 20);
     let mut stdout = io::stdout();
     while let Some(line) = follower.next().await {

@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -127,11 +127,7 @@ fn scrape(port: u16) -> String {
 
 #[test]
 fn counters_on_metrics() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = podmates_testkit::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_log-normalize"))
         .args(["--admin-addr", &format!("127.0.0.1:{port}")])
         .stdin(Stdio::piped())

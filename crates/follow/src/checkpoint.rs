@@ -49,7 +49,11 @@ const VERSION: u32 = 1;
 /// FNV-1a, 64 bit: stable across builds and platforms (std's hasher promises neither), and more
 /// than enough to tell two log files' first bytes apart.
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_extend(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// Continues the FNV-1a hash `h` of some bytes over the bytes that follow them.
+pub(crate) fn fnv1a_extend(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);

@@ -92,7 +92,8 @@ struct Tailed {
     /// Set when the path no longer names this file: drain, then close.
     retired: Option<Instant>,
     last_growth: Instant,
-    /// Bytes the current fingerprint covers: refreshed while below [`FINGERPRINT_BYTES`].
+    /// Bytes the current fingerprint covers: extended by what is read while below
+    /// [`FINGERPRINT_BYTES`].
     fp_len: u64,
     /// The fingerprint itself: a file whose first bytes no longer match was truncated and
     /// written again, even if it is now as long as the offset read (copytruncate racing a writer).
@@ -294,7 +295,6 @@ impl Reader {
                 self.flush_partial(i);
             }
         }
-        self.refresh_fingerprints();
         // Dropping the sender (with self) closes the channel: the consumer's next() returns None.
         tracing::debug!(files = self.files.len(), "follower drained");
     }
@@ -303,7 +303,6 @@ impl Reader {
         let Some(path) = self.cfg.checkpoint_file.clone() else {
             return;
         };
-        self.refresh_fingerprints();
         if !self.shared.changed.load(Ordering::Relaxed) {
             return;
         }
@@ -316,32 +315,6 @@ impl Reader {
                 tracing::warn!(checkpoint = %path.display(), error = %e, "cannot save checkpoint");
             }
         }
-    }
-
-    /// Re-hashes the first bytes of files that were shorter than the fingerprint when last hashed.
-    fn refresh_fingerprints(&mut self) {
-        let mut updates = Vec::new();
-        for f in &mut self.files {
-            if f.fp_len < FINGERPRINT_BYTES
-                && f.pos > f.fp_len
-                && let Ok(id) = checkpoint::fingerprint(&f.file, f.dev, f.ino)
-            {
-                f.fp_len = id.fp_len;
-                f.fp = id.fp;
-                updates.push((f.id, id));
-            }
-        }
-        if updates.is_empty() {
-            return;
-        }
-        let mut files = self.shared.lock();
-        for (fid, id) in updates {
-            if let Some(e) = files.get_mut(&fid) {
-                e.id = id;
-            }
-        }
-        drop(files);
-        self.shared.changed.store(true, Ordering::Relaxed);
     }
 
     /// Expands the patterns, opens new files, retires files whose path now names something else,
@@ -601,9 +574,6 @@ impl Reader {
             f.metrics.lag.set(size.saturating_sub(f.pos) as i64);
         }
         self.close_finished();
-        // Files still shorter than the fingerprint get it extended to what was read, so that the
-        // rewrite check above covers them from the next pass on.
-        self.refresh_fingerprints();
         more && !self.closed
     }
 
@@ -653,6 +623,20 @@ impl Reader {
             // bounce one cache line between the two for every line.
             let path: Arc<Path> = Arc::from(&*f.path);
             let off = f.pos;
+            // A file still shorter than the fingerprint when first seen (or since a truncation)
+            // gets it extended by these bytes, so that the rewrite check in `poll` covers them.
+            // From the bytes read, not from the file again later: by then a truncate-and-rewrite
+            // may have replaced them, and its bytes would become the reference.
+            if f.fp_len < FINGERPRINT_BYTES && off == f.fp_len {
+                let take = (FINGERPRINT_BYTES - off).min(n as u64) as usize;
+                f.fp = checkpoint::fnv1a_extend(f.fp, &chunk[..take]);
+                f.fp_len += take as u64;
+                if let Some(e) = self.shared.lock().get_mut(&f.id) {
+                    e.id.fp_len = f.fp_len;
+                    e.id.fp = f.fp;
+                }
+                self.shared.changed.store(true, Ordering::Relaxed);
+            }
             f.pos += n as u64;
             f.last_growth = Instant::now();
             total += n;

@@ -46,9 +46,16 @@ const MAX_CONNECTIONS: usize = 512;
 pub struct Readiness(Arc<AtomicBool>);
 
 impl Readiness {
-    /// Sets readiness.
+    /// Sets readiness; a change is logged (at info), so that the log tells when the binary
+    /// started or stopped taking work, and a supervisor without the admin server can wait for it.
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Release);
+        if self.0.swap(ready, Ordering::AcqRel) != ready {
+            if ready {
+                tracing::info!("ready");
+            } else {
+                tracing::info!("not ready");
+            }
+        }
     }
 
     /// Current readiness.

@@ -760,7 +760,8 @@ fn sync_on_demand_readiness_and_staleness() {
             &format!("--root={}", root.display()),
             "--link=site",
             "--period=1h",
-            "--stale-after=1s",
+            // Long enough that the first /readyz below comes well within it on a loaded machine.
+            "--stale-after=4s",
             "--sync-on-signal=SIGHUP",
             &format!("--sync-token-file={}", token.display()),
             &format!("--http-bind=127.0.0.1:{admin}"),
@@ -799,8 +800,8 @@ fn sync_on_demand_readiness_and_staleness() {
         published(&link).as_deref() == Some(&third)
     });
 
-    // With --period 1h and --stale-after 1s, readiness fails once the last success ages.
-    wait_until(Duration::from_secs(5), "stale", || {
+    // With --period 1h and --stale-after 4s, readiness fails once the last success ages.
+    wait_until(Duration::from_secs(15), "stale", || {
         http(admin, "GET", "/readyz", &[]).0 == 503
     });
     let (_, body) = http(admin, "GET", "/readyz", &[]);

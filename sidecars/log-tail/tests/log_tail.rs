@@ -492,8 +492,8 @@ fn from_end_skips_what_was_there_and_follows_what_comes() {
     let log = dir.path().join("end.log");
     let w = Writer::spawn(&log, "fe", 500, 0);
     assert_eq!(w.join(), 500);
+    // Started means ready, and ready means the end offset is fixed: writing at once loses nothing.
     let tail = Tail::start(dir.path(), &["--from", "end", log.to_str().unwrap()]);
-    std::thread::sleep(Duration::from_millis(300));
     let w = Writer::spawn_from(&log, "fe", 500..1_000, 50);
     assert_eq!(w.join(), 1_000);
     tail.wait_count("fe ", 500, T);
@@ -523,10 +523,7 @@ fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
 fn metrics_count_lines_bytes_files_rotations_and_truncations() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("m.log");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = podmates_testkit::free_port();
     let addr = format!("127.0.0.1:{port}");
     let pat = pattern(dir.path());
     let tail = Tail::start_with_admin(dir.path(), &["--admin-addr", &addr, &pat]);

@@ -82,7 +82,7 @@ fn bench(
         size as f64 / 1e6
     );
 
-    let port = free_port()?;
+    let port = free_port();
     let _daemon = podmates_git_http_server::GitDaemon::start(&srv, port)
         .map_err(|e| format!("git daemon: {e}"))?;
     let http = podmates_git_http_server::HttpGit::start(&srv, Default::default())

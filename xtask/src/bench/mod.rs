@@ -39,13 +39,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     bench(&args[1..])
 }
 
-/// A free TCP port on loopback, for a server a benchmark starts.
-pub(super) fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
-}
+/// Loopback ports for the servers a benchmark starts: below the ephemeral range, so no outgoing
+/// connection of the load generator takes one between choosing it and the server's bind.
+pub(super) use podmates_testkit::free_port;
 
 /// Waits up to 10 s until something accepts connections on 127.0.0.1:`port`.
 pub(super) fn wait_port(port: u16, what: &str) -> Result<(), String> {

@@ -163,7 +163,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn bench(work: &Path, ours: &Path, o: &Options) -> Result<(), String> {
-    let nginx_port = free_port()?;
+    let nginx_port = free_port();
     let d = work.display();
     std::fs::write(
         work.join("nginx.conf"),
@@ -192,7 +192,7 @@ fn bench(work: &Path, ours: &Path, o: &Options) -> Result<(), String> {
     wait_http(nginx_port, "/stub_status")?;
     let uri = format!("-nginx.scrape-uri=http://127.0.0.1:{nginx_port}/stub_status");
 
-    let go_port = free_port()?;
+    let go_port = free_port();
     let go = Proc(
         Command::new(GO_EXPORTER)
             .args([
@@ -204,7 +204,7 @@ fn bench(work: &Path, ours: &Path, o: &Options) -> Result<(), String> {
             .spawn()
             .map_err(|e| format!("start {GO_EXPORTER}: {e}"))?,
     );
-    let ours_port = free_port()?;
+    let ours_port = free_port();
     let us = Proc(
         Command::new(ours)
             .args([

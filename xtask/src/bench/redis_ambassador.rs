@@ -145,7 +145,7 @@ fn pid(g: &Guard) -> u32 {
 }
 
 fn bench(work: &Path, ours_bin: &Path, o: &Options) -> Result<(), String> {
-    let shard_ports = [free_port()?, free_port()?];
+    let shard_ports = [free_port(), free_port()];
     let mut shards = Vec::new();
     for p in shard_ports {
         let args: Vec<String> = [
@@ -164,7 +164,7 @@ fn bench(work: &Path, ours_bin: &Path, o: &Options) -> Result<(), String> {
         shards.push(spawn(Path::new(REDIS_SERVER), &args)?);
         wait_port(p, "redis-server")?;
     }
-    let (nc_port, our_port) = (free_port()?, free_port()?);
+    let (nc_port, our_port) = (free_port(), free_port());
     let pool = |listen: u16| {
         format!(
             "bench:\n  listen: 127.0.0.1:{listen}\n  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n  server_connections: 1\n  servers:\n   - 127.0.0.1:{}:1\n   - 127.0.0.1:{}:1\n",
@@ -182,7 +182,7 @@ fn bench(work: &Path, ours_bin: &Path, o: &Options) -> Result<(), String> {
             s("-c"),
             nc_conf.display().to_string(),
             s("-s"),
-            free_port()?.to_string(),
+            free_port().to_string(),
             s("-a"),
             s("127.0.0.1"),
             s("-o"),
@@ -196,11 +196,11 @@ fn bench(work: &Path, ours_bin: &Path, o: &Options) -> Result<(), String> {
             s("-c"),
             our_conf.display().to_string(),
             s("-s"),
-            free_port()?.to_string(),
+            free_port().to_string(),
             s("-a"),
             s("127.0.0.1"),
             s("--admin-addr"),
-            format!("127.0.0.1:{}", free_port()?),
+            format!("127.0.0.1:{}", free_port()),
             s("--log-level"),
             s("warn"),
         ],

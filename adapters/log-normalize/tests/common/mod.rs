@@ -27,15 +27,12 @@ pub struct Nginx {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub port6: Option<u16>,
+    /// The cleartext HTTP/2 listener.
+    pub port_h2: u16,
     child: Child,
 }
 
-fn free_port(addr: &str) -> Option<u16> {
-    TcpListener::bind(addr)
-        .ok()
-        .and_then(|l| l.local_addr().ok())
-        .map(|a| a.port())
-}
+use podmates_testkit::free_port;
 
 impl Nginx {
     pub fn start() -> Self {
@@ -44,8 +41,9 @@ impl Nginx {
         let d = dir.path();
         std::fs::create_dir_all(d.join("html")).unwrap();
         std::fs::write(d.join("html/index.html"), "hello\n").unwrap();
-        let port = free_port("127.0.0.1:0").unwrap();
-        let port6 = free_port("[::1]:0");
+        let (port, h2) = (free_port(), free_port());
+        // Only when the host has IPv6 loopback.
+        let port6 = TcpListener::bind("[::1]:0").is_ok().then(free_port);
         let listen6 = port6
             .map(|p| format!("listen [::1]:{p};"))
             .unwrap_or_default();
@@ -80,7 +78,6 @@ http {{
 }}
 "#,
             d = d.display(),
-            h2 = port + 1,
         );
         std::fs::write(d.join("htpasswd"), "").unwrap();
         std::fs::write(d.join("nginx.conf"), conf).unwrap();
@@ -93,14 +90,24 @@ http {{
             .stderr(Stdio::piped())
             .spawn()
             .expect("start nginx");
-        let me = Self {
+        let mut me = Self {
             dir,
             port,
             port6,
+            port_h2: h2,
             child,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(st)) = me.child.try_wait() {
+                let mut err = String::new();
+                let _ = me
+                    .child
+                    .stderr
+                    .take()
+                    .map(|mut e| e.read_to_string(&mut err));
+                panic!("nginx exited early ({st}): {err}");
+            }
             assert!(Instant::now() < deadline, "nginx did not start listening");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -135,7 +142,7 @@ http {{
     /// empty SETTINGS frame and a HEADERS frame for `GET /` (HPACK static-table entries and one
     /// literal), then GOAWAY.
     pub fn get_h2(&self) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port + 1)).unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", self.port_h2)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let mut msg = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
         msg.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // SETTINGS, empty

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,13 +22,7 @@ pub fn require(path: &str, package: &str) {
     );
 }
 
-/// A free loopback port (bound then released; the tests bind it again at once).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
-}
+pub use podmates_testkit::free_port;
 
 /// The stub_status bodies the bad-body tests serve, with what the parser must make of them.
 pub const TENGINE_BODY: &str = "Active connections: 3 \\nserver accepts handled requests request_time\\n 10 11 20 555\\nReading: 0 Writing: 1 Waiting: 2 \\n";
@@ -296,7 +290,7 @@ pub struct Exporter {
 
 impl Exporter {
     /// Starts `program` with `args` and `env`, listening on `addr` (already in `args`), and waits
-    /// for `probe_path` to answer.
+    /// for `probe_path` to answer 200.
     pub fn spawn(
         program: &str,
         args: &[String],
@@ -327,7 +321,7 @@ impl Exporter {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if get(addr, probe_path).is_ok() {
+            if matches!(get(addr, probe_path), Ok((200, _))) {
                 break;
             }
             if let Ok(Some(status)) = e.child.try_wait() {
@@ -353,7 +347,7 @@ impl Exporter {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut a: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         a.push(format!("--web.listen-address=127.0.0.1:{port}"));
-        Self::spawn(OURS, &a, env, addr, "/healthz")
+        Self::spawn(OURS, &a, env, addr, "/readyz")
     }
 
     pub fn stderr(&self) -> String {

@@ -4,21 +4,14 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_ambassador::resp;
 
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use podmates_testkit::{free_port, free_ports};
 
 fn require(path: &str, package: &str) {
     assert!(
@@ -53,14 +46,6 @@ fn wait_port(port: u16, what: &str, child: &mut Child) {
         assert!(Instant::now() < deadline, "{what} did not listen on {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// `n` distinct ports that were free a moment ago (all bound at once, so no duplicates).
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
 /// Starts a redis-server on `port` (0: a free one), with extra arguments.
@@ -126,7 +111,8 @@ pub struct Ours {
     pub admin_port: u16,
 }
 
-/// Starts our binary with `conf`, waiting for `port`, with extra arguments.
+/// Starts our binary with `conf`, with extra arguments, waiting for `port` and then for `/readyz`
+/// (every pool and the stats listener bound, the SIGHUP handler installed).
 pub fn ours(conf: &Path, port: u16, extra: &[&str]) -> Ours {
     let stats_port = free_port();
     let admin_port = free_port();
@@ -151,6 +137,18 @@ pub fn ours(conf: &Path, port: u16, extra: &[&str]) -> Ours {
         .spawn()
         .expect("start redis-ambassador");
     wait_port(port, "redis-ambassador", &mut child);
+    wait_port(admin_port, "redis-ambassador's admin server", &mut child);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while http_get(admin_port, "/readyz").split_whitespace().nth(1) != Some("200") {
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("redis-ambassador exited early: {st}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-ambassador never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     Ours {
         proc: Proc {
             child,

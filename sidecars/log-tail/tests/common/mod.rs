@@ -24,7 +24,7 @@ pub struct Tail {
 
 impl Tail {
     /// Starts log-tail with `args`, its stderr going to `<dir>/stderr-<n>.log`, and waits until it
-    /// has started (signal handlers installed).
+    /// reports ready.
     pub fn start(dir: &Path, args: &[&str]) -> Tail {
         Self::start_gated(dir, args, true)
     }
@@ -82,7 +82,9 @@ impl Tail {
             stderr_path,
             gate,
         };
-        tail.wait_stderr("log-tail starting", Duration::from_secs(20));
+        // Ready: the follower has opened the files (with --from end, what is written from now on
+        // is read) and the signal handlers are installed.
+        tail.wait_stderr("podmates_runtime::admin: ready", Duration::from_secs(20));
         tail
     }
 
@@ -124,15 +126,26 @@ impl Tail {
             .collect()
     }
 
-    pub fn count_with(&self, needle: &str) -> usize {
-        self.text().iter().filter(|l| l.contains(needle)).count()
-    }
-
     /// Waits until at least `n` lines containing `needle` were written; panics on timeout.
     pub fn wait_count(&self, needle: &str, n: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
+        let needle_bytes = needle.as_bytes();
+        // Lines are only ever appended: count the new ones each round, under the lock but without
+        // copying (re-decoding all of them every 10 ms kept a core busy in the 400k-line tests,
+        // starving log-tail and the stdout reader of the very CPU being measured).
+        let (mut seen, mut c) = (0, 0);
         loop {
-            let c = self.count_with(needle);
+            {
+                let lines = self.lines.lock().unwrap();
+                c += lines[seen..]
+                    .iter()
+                    .filter(|l| {
+                        needle_bytes.is_empty()
+                            || l.windows(needle_bytes.len()).any(|w| w == needle_bytes)
+                    })
+                    .count();
+                seen = lines.len();
+            }
             if c >= n {
                 return;
             }

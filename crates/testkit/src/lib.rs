@@ -1,0 +1,134 @@
+//! Loopback ports for tests that start real servers (redis-server, nutcracker, nginx, git daemon,
+//! the binaries themselves) on a port chosen beforehand.
+//!
+//! The usual trick, binding port 0 and releasing it, races: the kernel picks port-0 binds and the
+//! local ports of outgoing connections from the same ephemeral range, so between the release and
+//! the server's own bind another test thread's port-0 bind, or any `connect`, can take the port
+//! (seen as `Address already in use` from nutcracker and from redis-ambassador's stats listener on
+//! a loaded 2-core machine). Here ports come from below the ephemeral range, where the kernel
+//! never picks on its own, each handed out at most once per process, and each checked bindable
+//! on 127.0.0.1 (and on ::1 where the host has IPv6) when handed out.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::sync::Mutex;
+
+/// Used when the ephemeral range cannot be read or leaves too little room below it.
+const FALLBACK: (u16, u16) = (20_000, 32_000);
+/// The smallest span worth allocating from.
+const MIN_SPAN: u16 = 2_000;
+/// Ports below this are left to well-known services.
+const FLOOR: u16 = 10_000;
+
+struct Allocator {
+    low: u16,
+    high: u16,
+    next: u16,
+}
+
+static ALLOCATOR: Mutex<Option<Allocator>> = Mutex::new(None);
+
+/// The range to allocate from: from `FLOOR` (or `FALLBACK`) up to the start of the kernel's
+/// ephemeral range.
+fn range() -> (u16, u16) {
+    let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok());
+    match start {
+        Some(s) if s >= FLOOR.saturating_add(MIN_SPAN) => (FLOOR.max(s.saturating_sub(12_000)), s),
+        _ => FALLBACK,
+    }
+}
+
+/// Whether `port` can be bound on IPv4 loopback, and on IPv6 loopback where the host has it.
+fn bindable(port: u16) -> bool {
+    if TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_err() {
+        return false;
+    }
+    match TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port))) {
+        Ok(_) => true,
+        // No IPv6 on this host: only the IPv4 check matters.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => true,
+        Err(e) => e.raw_os_error() == Some(97), // EAFNOSUPPORT
+    }
+}
+
+/// A loopback port that nothing listens on and that no other call in this process returns.
+///
+/// # Panics
+/// When the whole range has been handed out or is in use.
+pub fn free_port() -> u16 {
+    let mut guard = ALLOCATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let a = guard.get_or_insert_with(|| {
+        let (low, high) = range();
+        // Start where another test process (run at the same time, e.g. by hand) is unlikely to.
+        Allocator::new(low, high, std::process::id())
+    });
+    a.take().unwrap_or_else(|| {
+        panic!(
+            "no free loopback port left in {}..{} for this test process",
+            a.low, a.high
+        )
+    })
+}
+
+impl Allocator {
+    fn new(low: u16, high: u16, seed: u32) -> Self {
+        let next = low + (seed % u32::from(high - low)) as u16;
+        Self { low, high, next }
+    }
+
+    /// The next bindable port, going round the range once at most.
+    fn take(&mut self) -> Option<u16> {
+        for _ in self.low..self.high {
+            let port = self.next;
+            self.next = if self.next + 1 >= self.high {
+                self.low
+            } else {
+                self.next + 1
+            };
+            if bindable(port) {
+                return Some(port);
+            }
+        }
+        None
+    }
+}
+
+/// `n` distinct ports, each as from [`free_port`].
+pub fn free_ports(n: usize) -> Vec<u16> {
+    (0..n).map(|_| free_port()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+        let (_, high) = range();
+        let ports = free_ports(200);
+        let set: std::collections::HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(set.len(), ports.len(), "a port was handed out twice");
+        for p in &ports {
+            assert!(
+                *p < high,
+                "port {p} is in the ephemeral range (from {high})"
+            );
+            // Binding it now succeeds: nothing else took it.
+            TcpListener::bind(("127.0.0.1", *p)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_port_in_use_is_skipped_and_the_range_wraps() {
+        let held = free_port();
+        let _l = TcpListener::bind(("127.0.0.1", held)).unwrap();
+        // A private allocator whose range is the held port and the one after it, starting on the
+        // held one: it steps past it, then wraps back onto it and finds nothing more.
+        let mut a = Allocator::new(held, held + 2, 0);
+        let got = a.take();
+        let next_free = TcpListener::bind(("127.0.0.1", held + 1)).is_ok();
+        assert_eq!(got, next_free.then_some(held + 1));
+        assert_eq!(a.next, held);
+    }
+}
