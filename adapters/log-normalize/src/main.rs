@@ -175,7 +175,7 @@ fn config(cli: Cli) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = podmates_runtime::parse_args(std::env::args_os());
     let runtime = cli.runtime.clone();
     let config = config(cli).unwrap_or_else(|e| exit_usage(NAME, e));
     podmates_runtime::start(

@@ -83,7 +83,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    let mut cli: Cli = podmates_runtime::parse_args(std::env::args_os());
     let pools = match config::load(&cli.conf_file) {
         Ok(p) => p,
         Err(e) => {

@@ -482,6 +482,13 @@ fn test_conf_and_bad_config_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
+    // So does a flag clap rejects.
+    let out = std::process::Command::new(bin)
+        .args(["-c", "/dev/null", "--stats-port", "many"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--stats-port"));
 }
 
 #[test]
@@ -497,9 +504,18 @@ fn client_connections_limit_and_preconnect() {
     );
     let p = ours(&conf, listen, &[]);
     // preconnect: both server connections are open before any request.
-    eventually("preconnect", 5, || {
-        read_stats(p.stats_port)["p"]["shard0"]["server_connections"] == 2
-    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = read_stats(p.stats_port);
+        if stats["p"]["shard0"]["server_connections"] == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "preconnect did not open 2 server connections: {stats}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut first = Client::connect(listen);
     assert_eq!(first.q("PING"), "+PONG\r\n");
     // Over client_connections the new connection is closed at once, as twemproxy does.

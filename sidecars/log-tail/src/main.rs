@@ -135,7 +135,7 @@ fn config(cli: &Cli) -> Config {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = podmates_runtime::parse_args(std::env::args_os());
     let config = config(&cli);
     let binary = Binary {
         name: NAME,

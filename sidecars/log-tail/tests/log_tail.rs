@@ -444,8 +444,19 @@ fn bad_flags_exit_64_naming_the_flag() {
         .args(["/tmp/x.log"])
         .output()
         .unwrap();
-    assert_ne!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("sideways"));
+    // A value clap itself rejects exits with the same code as any other bad setting.
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sideways") && err.contains("--long-lines"),
+        "{err}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_log-tail"))
+        .args(["--no-such-flag", "/tmp/x.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
 }
 
 #[test]
