@@ -284,20 +284,20 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         bytes as f64 / 1e6
     );
     println!(
-        "| {:<32} | {:>12} | {:>9} | {:>12} | {:>9} |",
+        "| {:<34} | {:>12} | {:>10} | {:>12} | {:>10} |",
         "command", "lines/s cpu", "vs ln cpu", "lines/s wall", "vs ln wall"
     );
     println!(
         "|{}|{}|{}|{}|{}|",
-        "-".repeat(34),
+        "-".repeat(36),
         "-".repeat(14),
-        "-".repeat(11),
+        "-".repeat(12),
         "-".repeat(14),
-        "-".repeat(11)
+        "-".repeat(12)
     );
     for (name, f) in &results {
         println!(
-            "| {:<32} | {:>12.0} | {:>8.2}x | {:>12.0} | {:>8.2}x |",
+            "| {:<34} | {:>12.0} | {:>9.2}x | {:>12.0} | {:>9.2}x |",
             name,
             rate(f.cpu),
             rate(f.cpu) / base_cpu,
