@@ -623,14 +623,20 @@ impl Reader {
             // bounce one cache line between the two for every line.
             let path: Arc<Path> = Arc::from(&*f.path);
             let off = f.pos;
-            // A file still shorter than the fingerprint when first seen (or since a truncation)
-            // gets it extended by these bytes, so that the rewrite check in `poll` covers them.
-            // From the bytes read, not from the file again later: by then a truncate-and-rewrite
-            // may have replaced them, and its bytes would become the reference.
-            if f.fp_len < FINGERPRINT_BYTES && off == f.fp_len {
+            // The fingerprint follows the bytes as they were read, not the file as it is later:
+            // by then a truncate-and-rewrite may have replaced them, and its bytes would become
+            // the reference. A read from the start rebuilds it (the file may have been rewritten
+            // between being opened and this read); a read right after the bytes it covers, while
+            // it covers fewer than FINGERPRINT_BYTES, extends it.
+            if off == 0 || (f.fp_len < FINGERPRINT_BYTES && off == f.fp_len) {
                 let take = (FINGERPRINT_BYTES - off).min(n as u64) as usize;
-                f.fp = checkpoint::fnv1a_extend(f.fp, &chunk[..take]);
-                f.fp_len += take as u64;
+                let (base, len) = if off == 0 {
+                    (checkpoint::fnv1a(&[]), 0)
+                } else {
+                    (f.fp, f.fp_len)
+                };
+                f.fp = checkpoint::fnv1a_extend(base, &chunk[..take]);
+                f.fp_len = len + take as u64;
                 if let Some(e) = self.shared.lock().get_mut(&f.id) {
                     e.id.fp_len = f.fp_len;
                     e.id.fp = f.fp;
@@ -741,5 +747,50 @@ mod tests {
         assert_eq!(base_dir("app.log"), PathBuf::from("."));
         assert!(is_glob("a/*.log"));
         assert!(!is_glob("a/b.log"));
+    }
+
+    fn lines_of(rx: &mut mpsc::Receiver<Batch>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(b) = rx.try_recv() {
+            out.extend(
+                b.into_lines()
+                    .into_iter()
+                    .map(|l| String::from_utf8_lossy(&l.bytes).into_owned()),
+            );
+        }
+        out
+    }
+
+    /// A file rewritten between being opened and first read is fingerprinted by what was read:
+    /// growing on afterwards is not mistaken for a rewrite (which would read it all again).
+    /// Driven step by step, without the thread, so the order is certain.
+    #[test]
+    fn a_file_rewritten_before_its_first_read_is_fingerprinted_by_what_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.log");
+        std::fs::write(&log, "old\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let metrics = Metrics::default();
+        let cfg = Config::new([log.display().to_string()]);
+        let (mut r, _wake) =
+            Reader::new(cfg, tx, Arc::new(Shared::default()), metrics.clone()).unwrap();
+        r.scan_initial();
+        // Truncated and written again, longer, before the first read.
+        std::fs::write(&log, "new and longer\n").unwrap();
+        r.poll(false);
+        assert_eq!(lines_of(&mut rx), ["new and longer"]);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut f, b"next\n").unwrap();
+        r.poll(false);
+        assert_eq!(lines_of(&mut rx), ["next"]);
+        assert_eq!(metrics.truncations(), 0);
+        // A real rewrite to past the offset is still seen.
+        std::fs::write(&log, "rewritten to well past the old length\n").unwrap();
+        r.poll(false);
+        assert_eq!(
+            lines_of(&mut rx),
+            ["rewritten to well past the old length"]
+        );
+        assert_eq!(metrics.truncations(), 1);
     }
 }
