@@ -787,10 +787,7 @@ mod tests {
         // A real rewrite to past the offset is still seen.
         std::fs::write(&log, "rewritten to well past the old length\n").unwrap();
         r.poll(false);
-        assert_eq!(
-            lines_of(&mut rx),
-            ["rewritten to well past the old length"]
-        );
+        assert_eq!(lines_of(&mut rx), ["rewritten to well past the old length"]);
         assert_eq!(metrics.truncations(), 1);
     }
 }

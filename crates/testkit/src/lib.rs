@@ -12,7 +12,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::sync::Mutex;
 
-/// Used when the ephemeral range cannot be read or leaves too little room below it.
+/// Used when the ephemeral range cannot be read or leaves too little room below it; then the ports
+/// may lie inside it, and only the once-per-process rule and the bind check protect them.
 const FALLBACK: (u16, u16) = (20_000, 32_000);
 /// The smallest span worth allocating from.
 const MIN_SPAN: u16 = 2_000;
@@ -73,7 +74,10 @@ pub fn free_port() -> u16 {
 
 impl Allocator {
     fn new(low: u16, high: u16, seed: u32) -> Self {
-        let next = low + (seed % u32::from(high - low)) as u16;
+        // Spread by a multiplicative hash: test processes started one after another have
+        // neighbouring pids, which as plain offsets would hand out neighbouring ports.
+        let spread = u64::from(seed).wrapping_mul(0x9E37_79B9) % u64::from(high - low);
+        let next = low + spread as u16;
         Self { low, high, next }
     }
 
