@@ -127,6 +127,13 @@ const RESERVED: &[&str] = &[
     "process.thread",
 ];
 
+/// The opening of an OTLP attribute with a fixed key, up to its value: one literal, copied once.
+macro_rules! k {
+    ($key:literal) => {
+        concat!("{\"key\":\"", $key, "\",\"value\":")
+    };
+}
+
 /// `-` and the empty string are "no value" in access logs.
 fn present(v: &str) -> bool {
     !v.is_empty() && v != "-"
@@ -712,14 +719,6 @@ fn extra_value(out: &mut Vec<u8>, v: &Extra<'_>) {
     }
 }
 
-/// The opening of an OTLP attribute with a fixed key, up to its value.
-macro_rules! k {
-    ($key:literal) => {
-        concat!("{\"key\":\"", $key, "\",\"value\":")
-    };
-}
-use k;
-
 /// The OTLP `attributes` array being written.
 struct Attrs<'o> {
     out: &'o mut Vec<u8>,
@@ -728,13 +727,9 @@ struct Attrs<'o> {
 
 impl Attrs<'_> {
     /// Opens an attribute whose key comes from the input (escaped).
-    fn open(&mut self, key: &str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.extend_from_slice(b"{\"key\":");
-        json::string(self.out, key);
+    fn open(&mut self, name: &str) {
+        key(self.out, &mut self.first, b"{\"key\":");
+        json::string(self.out, name);
         self.out.extend_from_slice(b",\"value\":");
     }
 
@@ -742,22 +737,14 @@ impl Attrs<'_> {
     /// value, made by [`k!`] at compile time, so that it is one copy instead of three.
     #[inline]
     fn open_plain(&mut self, opening: &'static str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.extend_from_slice(opening.as_bytes());
+        key(self.out, &mut self.first, opening.as_bytes());
     }
 
     /// A string attribute whose key is known only at run time (an `--add-field` key, validated
     /// as plain when parsed).
-    fn str_named(&mut self, key: &str, v: &str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.extend_from_slice(b"{\"key\":\"");
-        self.out.extend_from_slice(key.as_bytes());
+    fn str_named(&mut self, name: &str, v: &str) {
+        key(self.out, &mut self.first, b"{\"key\":\"");
+        self.out.extend_from_slice(name.as_bytes());
         self.out
             .extend_from_slice(b"\",\"value\":{\"stringValue\":");
         json::string(self.out, v);
@@ -765,11 +752,7 @@ impl Attrs<'_> {
     }
 
     fn key_prefixed(&mut self, ns: &str, name: &str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.extend_from_slice(b"{\"key\":\"");
+        key(self.out, &mut self.first, b"{\"key\":\"");
         self.out.extend_from_slice(ns.as_bytes());
         self.out.extend_from_slice(b".access.");
         self.out.extend_from_slice(name.as_bytes());

@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Client, cmd, eventually, free_ports, http_get, keys_on, ours, port_of, read_stats, redis,
-    redis_on, signal, write,
+    Client, cmd, eventually, eventually_ok, free_ports, http_get, keys_on, ours, port_of,
+    read_stats, redis, redis_on, signal, write,
 };
 use redis_ambassador::config;
 
@@ -504,18 +504,14 @@ fn client_connections_limit_and_preconnect() {
     );
     let p = ours(&conf, listen, &[]);
     // preconnect: both server connections are open before any request.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually_ok("2 preconnected server connections", 10, || {
         let stats = read_stats(p.stats_port);
         if stats["p"]["shard0"]["server_connections"] == 2 {
-            break;
+            Ok(())
+        } else {
+            Err(stats.to_string())
         }
-        assert!(
-            Instant::now() < deadline,
-            "preconnect did not open 2 server connections: {stats}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
     let mut first = Client::connect(listen);
     assert_eq!(first.q("PING"), "+PONG\r\n");
     // Over client_connections the new connection is closed at once, as twemproxy does.

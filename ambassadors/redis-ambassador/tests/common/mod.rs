@@ -258,14 +258,21 @@ pub fn http_get(port: u16, path: &str) -> String {
 
 /// Polls `f` until it returns true or the time is up.
 pub fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    eventually_ok(what, secs, || if f() { Ok(()) } else { Err(String::new()) });
+}
+
+/// Polls `f` until it returns `Ok` or the time is up; the panic names what the last try saw.
+pub fn eventually_ok(what: &str, secs: u64, mut f: impl FnMut() -> Result<(), String>) {
     let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut last = String::new();
     while Instant::now() < deadline {
-        if f() {
-            return;
+        match f() {
+            Ok(()) => return,
+            Err(seen) => last = seen,
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("timed out waiting for {what}");
+    panic!("timed out waiting for {what}; last seen: {last}");
 }
 
 /// Where redis-ambassador (and nutcracker) place `key` in `pool` with every server live.
