@@ -8,6 +8,7 @@
 
 mod bench;
 mod checkov;
+mod clients;
 mod demo;
 mod e2e;
 mod images;
@@ -32,6 +33,7 @@ commands:
   e2e [EXAMPLE...]     play every k8s-examples/ tutorial as a real pod with podman and check it
   checkov              run checkov's Kubernetes checks over k8s-examples/
   deps                 only install the system packages the tests need
+  clients              only install the client libraries (PyPI, npm) into target/clients
 ";
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "checkov" => checkov::run(),
         "deps" => system::ensure_packages(system::TEST_PACKAGES),
+        "clients" => clients::ensure().map(|d| println!("{}", d.display())),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

@@ -38,6 +38,8 @@ pub(crate) const TEST_PACKAGES: &[Package] = &[
     pkg("openssh-server", "/usr/sbin/sshd"),
     pkg("openssh-client", "/usr/bin/ssh-keygen"),
     pkg("busybox", "/bin/busybox"),
+    // The venv that `cargo xtask clients` installs the PyPI clients into.
+    pkg("python3-venv", "/usr/share/doc/python3-venv"),
 ];
 
 /// What the benchmarks need on top of the test packages.

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{checkov, e2e, images, podman, sh, system};
+use crate::{checkov, clients, e2e, images, podman, sh, system};
 
 struct Stage {
     name: &'static str,
@@ -33,6 +33,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             system::ensure_packages(system::TEST_PACKAGES)
         });
     }
+    // The client libraries from PyPI and npm, newest releases, into target/clients.
+    stage("clients", &|| clients::ensure().map(|_| ()));
     stage("rustfmt", &|| {
         sh::run(sh::cargo().args(["fmt", "--all", "--check"]))
     });
@@ -48,7 +50,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ]))
     });
     stage("tests", &|| {
-        sh::run(sh::cargo().args(["test", "--workspace", "--locked"]))
+        sh::run(
+            sh::cargo()
+                .env("PODMATES_CLIENTS", clients::dir())
+                .args(["test", "--workspace", "--locked"]),
+        )
     });
 
     if containers {

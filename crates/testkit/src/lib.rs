@@ -9,6 +9,8 @@
 //! never picks on its own, each handed out at most once per process, and each checked bindable
 //! on 127.0.0.1 (and on ::1 where the host has IPv6) when handed out.
 
+pub mod clients;
+
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::sync::Mutex;
 
