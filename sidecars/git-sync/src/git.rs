@@ -31,6 +31,7 @@ use crate::config::{Auth, Materialize, Submodules, is_full_sha};
 use crate::known_hosts::{KnownHosts, ssh_host_port};
 use crate::publish;
 use crate::redact::{Redactor, strip_userinfo};
+use crate::tree_check::{self, CheckError, UnsafeTree};
 
 /// The local ref that keeps the fetched commit.
 const TARGET_REF: &str = "refs/gitsync/target";
@@ -63,12 +64,32 @@ pub enum SyncError {
     /// The remote has no such branch or tag.
     #[error("ref `{0}` was not found in the remote repository")]
     RefNotFound(String),
+    /// The remote advertises no refs at all: a repository created but not pushed to yet.
+    #[error("the remote repository is empty (it has no branches or tags yet); retrying")]
+    EmptyRemote,
     /// The server refused the credentials, or none were given.
     #[error("authentication failed: {0}")]
     Auth(String),
     /// Shutdown or the sync timeout stopped the sync.
     #[error("sync aborted: {0}")]
     Aborted(&'static str),
+    /// The commit has an entry git refuses to check out (a path outside the worktree, `.git`,
+    /// two entries of one name): nothing of it was written.
+    #[error("refusing commit {sha}: {tree}")]
+    UnsafeTree {
+        /// The refused commit.
+        sha: String,
+        /// The first offending entry.
+        tree: UnsafeTree,
+    },
+    /// A submodule's URL or path is one git-sync will not use.
+    #[error("refusing submodule `{name}`: {reason}")]
+    UnsafeSubmodule {
+        /// The submodule's name in `.gitmodules`.
+        name: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl SyncError {
@@ -331,7 +352,7 @@ impl Syncer {
         let current = repo
             .find_remote("origin")
             .ok()
-            .and_then(|r| r.url().map(str::to_owned));
+            .and_then(|r| r.url().ok().map(str::to_owned));
         match current {
             Some(u) if u == self.origin_url => {}
             Some(_) => repo
@@ -418,6 +439,18 @@ impl Syncer {
         };
         abort.check()?;
         let sha = oid.to_string();
+        // Before anything of the commit is written: its tree objects come from the server.
+        let tree_id = repo
+            .find_commit(oid)
+            .map_err(SyncError::git("cannot read the commit"))?
+            .tree_id();
+        tree_check::check_tree(&repo, tree_id).map_err(|e| match e {
+            CheckError::Git(g) => SyncError::git("cannot read the commit's tree")(g),
+            CheckError::Unsafe(tree) => SyncError::UnsafeTree {
+                sha: sha.clone(),
+                tree,
+            },
+        })?;
         let path = match self.s.materialize {
             Materialize::Symlink => {
                 let wt = self.ensure_worktree(oid, current, abort)?;
@@ -690,6 +723,7 @@ impl Syncer {
                 &attempts,
             ))
             .proxy_options(proxy());
+            check_submodule(&sub, self.is_local())?;
             let mut opts = git2::SubmoduleUpdateOptions::new();
             opts.fetch(fo);
             sub.update(true, Some(&mut opts))
@@ -851,6 +885,49 @@ fn fix_submodule_worktrees(dir: &Path, from: &str, to: &str) -> Result<(), SyncE
     Ok(())
 }
 
+/// Refuses a submodule whose path leaves the worktree or names `.git`, or whose URL asks for a
+/// transport git-sync will not run: a transport helper (`ext::sh -c ...` runs a command, which git
+/// itself refuses by default), an option (`-u...`, CVE-2018-17456), or a local path when the
+/// superproject is remote (a hostile `.gitmodules` would check out another repository of this
+/// machine, a secret one, into the published tree). Local submodules of a local superproject are
+/// allowed: whoever configured a local `--repo` chose local transports.
+fn check_submodule(sub: &git2::Submodule<'_>, local_superproject: bool) -> Result<(), SyncError> {
+    use std::os::unix::ffi::OsStrExt;
+    let refuse = |reason: String| SyncError::UnsafeSubmodule {
+        name: String::from_utf8_lossy(sub.name_bytes()).into_owned(),
+        reason,
+    };
+    for c in sub.path().components() {
+        let std::path::Component::Normal(n) = c else {
+            return Err(refuse(format!(
+                "its path `{}` leaves the worktree",
+                sub.path().display()
+            )));
+        };
+        tree_check::check_name(n.as_bytes(), 0o160000)
+            .map_err(|r| refuse(format!("its path `{}`: {r}", sub.path().display())))?;
+    }
+    let url = String::from_utf8_lossy(sub.opt_url_bytes().unwrap_or_default());
+    if url.starts_with('-') {
+        return Err(refuse("its URL starts with `-`".to_owned()));
+    }
+    if let Some((scheme, _)) = url.split_once("::")
+        && !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    {
+        return Err(refuse(format!("the transport `{scheme}::` is not allowed")));
+    }
+    let local = url.starts_with("file:") || url.starts_with('/');
+    if local && !local_superproject {
+        return Err(refuse(format!(
+            "a local URL (`{url}`) in a remote repository is not allowed"
+        )));
+    }
+    Ok(())
+}
+
 /// Empties a work tree being built and writes its `.git` file again.
 fn reset_dir(dir: &Path, sha: &str) -> Result<(), SyncError> {
     publish::remove_any(dir).map_err(SyncError::io("cannot remove", dir))?;
@@ -866,8 +943,11 @@ fn reset_dir(dir: &Path, sha: &str) -> Result<(), SyncError> {
 /// are read-only snapshots for their consumers, so sharing inodes between them is safe, and a
 /// push that changes a few files publishes in the time it takes to write those files.
 ///
-/// Returns `Ok(false)` without finishing when the tree has a `.gitattributes` file: its filters
-/// (eol conversion, ident) are left to libgit2's checkout.
+/// Returns `Ok(false)` without finishing when the tree has a `.gitattributes` file (its filters,
+/// eol conversion and ident, are left to libgit2's checkout) or a name that is not UTF-8.
+///
+/// The tree was checked by [`tree_check::check_tree`]; the writer still never follows what stands
+/// at a path (directories by `create_dir`, files with `O_EXCL`).
 fn write_tree(
     repo: &Repository,
     tree: &git2::Tree<'_>,
@@ -886,7 +966,7 @@ fn write_tree(
         btree
             .walk(git2::TreeWalkMode::PreOrder, |root, e| {
                 if e.kind() == Some(git2::ObjectType::Blob)
-                    && let Some(n) = e.name()
+                    && let Ok(n) = e.name()
                 {
                     base.insert(format!("{root}{n}"), (e.id(), e.filemode()));
                 }
@@ -899,16 +979,21 @@ fn write_tree(
     let mut linked = 0usize;
     let mut written = 0usize;
     let walked = tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
-        let Some(name) = entry.name() else {
-            return git2::TreeWalkResult::Skip;
+        let Ok(name) = entry.name() else {
+            // A name that is not UTF-8: libgit2's checkout writes it as bytes.
+            filtered = true;
+            return git2::TreeWalkResult::Abort;
         };
         let rel = format!("{root}{name}");
         let path = dir.join(&rel);
         let res: Result<(), SyncError> = (|| {
             match entry.kind() {
                 Some(git2::ObjectType::Tree) | Some(git2::ObjectType::Commit) => {
-                    // Directories, and submodules' mount points.
-                    std::fs::create_dir_all(&path).map_err(SyncError::io("cannot create", &path))
+                    // Directories, and submodules' mount points. Never `create_dir_all`: the
+                    // parent was made by this walk, and nothing may already stand at the path
+                    // (a symlink there would be followed). `tree_check` refused such trees
+                    // already; this keeps the writer safe on its own.
+                    std::fs::create_dir(&path).map_err(SyncError::io("cannot create", &path))
                 }
                 Some(git2::ObjectType::Blob) => {
                     if name == ".gitattributes" {
@@ -931,7 +1016,13 @@ fn write_tree(
                         std::os::unix::fs::symlink(target, &path)
                             .map_err(SyncError::io("cannot create symlink", &path))?;
                     } else {
-                        std::fs::write(&path, blob.content())
+                        // O_EXCL: fails on anything already at the path, a symlink included,
+                        // instead of writing where it points.
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .open(&path)
+                            .and_then(|mut f| std::io::Write::write_all(&mut f, blob.content()))
                             .map_err(SyncError::io("cannot write", &path))?;
                         if mode == 0o100755 {
                             let perm = std::fs::Permissions::from_mode(0o755);
@@ -1021,6 +1112,9 @@ fn proxy() -> ProxyOptions<'static> {
 
 /// Finds the remote ref to fetch and the commit it advertises.
 fn resolve(heads: &[(String, Oid)], git_ref: &str) -> Result<(Option<String>, Oid), SyncError> {
+    if heads.is_empty() {
+        return Err(SyncError::EmptyRemote);
+    }
     let find = |name: &str| heads.iter().find(|(n, _)| n == name).map(|(_, o)| *o);
     if is_full_sha(git_ref) {
         let oid = Oid::from_str(git_ref).map_err(SyncError::git("bad --ref"))?;

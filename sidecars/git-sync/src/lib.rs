@@ -20,6 +20,7 @@ pub mod known_hosts;
 pub mod metrics;
 pub mod publish;
 pub mod redact;
+pub mod tree_check;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -328,6 +329,13 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
                     .set(i64::try_from(fail_count).unwrap_or(i64::MAX));
                 if e.suggests_corruption() {
                     need_prepare = true;
+                }
+                if matches!(
+                    e,
+                    SyncError::UnsafeTree { .. } | SyncError::UnsafeSubmodule { .. }
+                ) {
+                    metrics.refused_commits.inc();
+                    tracing::error!(error = %msg, "refused a commit that would write outside the worktree");
                 }
                 write_error_file(config.error_file.as_deref(), &msg, fail_count);
                 if config.max_failures >= 0

@@ -55,6 +55,9 @@ pub struct Metrics {
     pub current_commit: Family<CommitLabels, Gauge>,
     /// `git_sync_hook_count_total{hook,status}`.
     pub hook_count: Family<HookLabels, Counter>,
+    /// `git_sync_refused_commits_total`: commits not checked out because a tree entry or
+    /// submodule would have written outside the worktree (ours; upstream has no such metric).
+    pub refused_commits: Counter,
 }
 
 fn duration_buckets() -> impl Iterator<Item = f64> {
@@ -76,6 +79,7 @@ impl Metrics {
             consecutive_failures: Gauge::default(),
             current_commit: Family::default(),
             hook_count: Family::default(),
+            refused_commits: Counter::default(),
         };
         registry.register(
             "git_sync_duration_seconds",
@@ -116,6 +120,11 @@ impl Metrics {
             "git_sync_hook_count",
             "Hook runs, by hook and status",
             m.hook_count.clone(),
+        );
+        registry.register(
+            "git_sync_refused_commits",
+            "Commits refused because a path or submodule would leave the worktree",
+            m.refused_commits.clone(),
         );
         m
     }

@@ -935,3 +935,289 @@ fn a_server_that_accepts_and_then_says_nothing_fails_at_the_sync_timeout() {
     stop.store(true, Ordering::Relaxed);
     holder.join().unwrap();
 }
+
+// ---- Hostile repositories (issue 21): trees made with `git hash-object --literally`, which any
+// server can send, with names git itself refuses to check out.
+
+/// Writes an object of `kind` with `git hash-object --literally` into the bare repository.
+fn hash_object(bare: &Path, kind: &str, bytes: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("git")
+        .args(["hash-object", "-w", "--literally", "--stdin", "-t", kind])
+        .current_dir(bare)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A raw tree object: entries of (mode, name, object id), in the order given.
+fn raw_tree(bare: &Path, entries: &[(&str, &[u8], &str)]) -> String {
+    let mut bytes = Vec::new();
+    for (mode, name, id) in entries {
+        bytes.extend_from_slice(mode.as_bytes());
+        bytes.push(b' ');
+        bytes.extend_from_slice(name);
+        bytes.push(0);
+        for i in (0..id.len()).step_by(2) {
+            bytes.push(u8::from_str_radix(&id[i..i + 2], 16).unwrap());
+        }
+    }
+    hash_object(bare, "tree", &bytes)
+}
+
+/// Makes `tree` the new tip of `main` in the upstream's bare repository.
+fn push_tree(up: &Upstream, tree: &str) -> String {
+    let commit = git(
+        &up.bare,
+        &["commit-tree", tree, "-p", &up.head(), "-m", "hostile"],
+    );
+    git(&up.bare, &["update-ref", "refs/heads/main", &commit]);
+    commit
+}
+
+/// Every path under `dir`, recursively, except inside git's own directories.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            out.push(p.display().to_string());
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) && e.file_name() != ".git" {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Publishes a good commit, then serves a commit whose tree `make` builds (given the bare
+/// repository and a directory outside the git-sync root for it to aim at), over file:// and
+/// git://. Each time: the sync fails naming the bad path, nothing new appears anywhere in the
+/// test's directories (the root's parents, the root, the outside directory), the good commit stays
+/// published, and the refusal is counted.
+fn refused_without_a_trace(make: impl Fn(&Path, &Path) -> String, expect: &str) {
+    for transport in ["file", "git"] {
+        let up = Upstream::new();
+        let outside = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/b/root");
+        let port = free_port();
+        let _daemon = (transport == "git").then(|| git_daemon(&up.srv(), port));
+        let repo = match transport {
+            "file" => up.file_url(),
+            _ => format!("git://127.0.0.1:{port}/repo.git"),
+        };
+        let mut args = root_args(&root);
+        args.extend([format!("--repo={repo}"), "--one-time".to_owned()]);
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{log}");
+        let good = up.head();
+        assert_eq!(published(&root.join("site")), Some(good.clone()));
+
+        let tree = make(&up.bare, outside.path());
+        let bad = push_tree(&up, &tree);
+        let before = (listing(dir.path()), listing(outside.path()));
+        let mut args = root_args(&root);
+        args.extend([
+            format!("--repo={repo}"),
+            "--one-time".to_owned(),
+            "--error-file=error.json".to_owned(),
+        ]);
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(
+            code, 1,
+            "{transport}: the hostile commit was not refused:\n{log}"
+        );
+        assert!(
+            log.contains(expect) && log.contains(&bad),
+            "{transport}: {log}"
+        );
+        let err = std::fs::read_to_string(root.join("error.json")).unwrap();
+        assert!(err.contains(expect), "{transport}: {err}");
+        let mut after_dir = listing(dir.path());
+        after_dir.retain(|p| !p.ends_with("error.json"));
+        assert_eq!(
+            (after_dir, listing(outside.path())),
+            before,
+            "{transport}: files appeared"
+        );
+        assert_eq!(published(&root.join("site")), Some(good), "{transport}");
+    }
+}
+
+#[test]
+fn hostile_tree_dotdot_entry_writes_nothing_outside() {
+    refused_without_a_trace(
+        |bare, _| {
+            let blob = hash_object(bare, "blob", b"pwned\n");
+            let inner = raw_tree(bare, &[("100644", b"pwned_by_dotdot", &blob)]);
+            let deeper = raw_tree(bare, &[("40000", b"..", &inner)]);
+            raw_tree(bare, &[("40000", b"..", &deeper), ("100644", b"ok", &blob)])
+        },
+        "invalid path '..'",
+    );
+}
+
+#[test]
+fn hostile_tree_slash_and_absolute_names_write_nothing_outside() {
+    refused_without_a_trace(
+        |bare, _| {
+            let blob = hash_object(bare, "blob", b"pwned\n");
+            raw_tree(
+                bare,
+                &[("100644", b"../../../../pwned_by_slash_name", &blob)],
+            )
+        },
+        "invalid path '../../../../pwned_by_slash_name'",
+    );
+    refused_without_a_trace(
+        |bare, outside| {
+            let blob = hash_object(bare, "blob", b"pwned\n");
+            let name = format!("{}/pwned_absolute", outside.display());
+            raw_tree(bare, &[("100644", name.as_bytes(), &blob)])
+        },
+        "pwned_absolute': a name may not contain `/`",
+    );
+}
+
+#[test]
+fn hostile_tree_dotgit_names_are_refused() {
+    for name in [&b".git"[..], b".GIT", b"git~1", b".git. "] {
+        refused_without_a_trace(
+            |bare, _| {
+                let blob = hash_object(bare, "blob", b"gitdir: /elsewhere\n");
+                raw_tree(bare, &[("100644", name, &blob)])
+            },
+            "is reserved",
+        );
+    }
+}
+
+#[test]
+fn hostile_tree_symlink_and_directory_of_one_name_is_refused() {
+    // `a -> <outside>` and then a directory `a/` with a file: written in that order, the file
+    // would land in <outside>.
+    refused_without_a_trace(
+        |bare, outside| {
+            let target = hash_object(bare, "blob", outside.display().to_string().as_bytes());
+            let blob = hash_object(bare, "blob", b"pwned\n");
+            let inner = raw_tree(bare, &[("100644", b"pwned_through_link", &blob)]);
+            raw_tree(bare, &[("120000", b"a", &target), ("40000", b"a", &inner)])
+        },
+        "two entries of one name",
+    );
+}
+
+#[test]
+fn hostile_submodule_urls_are_refused() {
+    // A transport helper that would run a command, and a local repository of this machine named
+    // by a repository served over git://.
+    for (url, expect, transports) in [
+        (
+            "ext::sh -c touch% /tmp/pwned_by_ext",
+            "transport `ext::`",
+            &["file", "git"][..],
+        ),
+        ("file:///etc", "local URL", &["git"][..]),
+    ] {
+        let up = Upstream::new();
+        let port = free_port();
+        let _daemon = git_daemon(&up.srv(), port);
+        let gitmodules = format!("[submodule \"x\"]\n\tpath = x\n\turl = {url}\n");
+        let blob = hash_object(&up.bare, "blob", gitmodules.as_bytes());
+        let tree = raw_tree(
+            &up.bare,
+            &[
+                ("100644", b".gitmodules", &blob),
+                ("160000", b"x", &up.head()),
+            ],
+        );
+        let bad = push_tree(&up, &tree);
+        for transport in transports {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("root");
+            let repo = match *transport {
+                "file" => up.file_url(),
+                _ => format!("git://127.0.0.1:{port}/repo.git"),
+            };
+            let mut args = root_args(&root);
+            args.extend([format!("--repo={repo}"), "--one-time".to_owned()]);
+            let (code, log) = run_once(&strs(&args), &[]);
+            assert_eq!(code, 1, "{url} over {transport}: {log}");
+            assert!(log.contains(expect), "{url} over {transport}: {log}");
+            assert!(published(&root.join("site")).is_none());
+            assert!(
+                !root.join(format!(".worktrees/{bad}")).exists(),
+                "{url} over {transport}"
+            );
+        }
+        assert!(!Path::new("/tmp/pwned_by_ext").exists());
+    }
+}
+
+#[test]
+fn an_empty_repository_is_waited_for_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = dir.path().join("srv");
+    std::fs::create_dir_all(&srv).unwrap();
+    git(&srv, &["init", "-q", "--bare", "-b", "main", "repo.git"]);
+    let port = free_port();
+    let _daemon = git_daemon(&srv, port);
+    for repo in [
+        format!("file://{}", srv.join("repo.git").display()),
+        format!("git://127.0.0.1:{port}/repo.git"),
+    ] {
+        let root = dir.path().join(format!("root-{}", repo.len()));
+        let mut args = root_args(&root);
+        args.extend([format!("--repo={repo}"), "--one-time".to_owned()]);
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 1, "{repo}: {log}");
+        assert!(
+            log.contains("the remote repository is empty"),
+            "{repo}: {log}"
+        );
+    }
+    // Not one-time: it keeps retrying, and publishes once something is pushed.
+    let root = dir.path().join("root-wait");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo=git://127.0.0.1:{port}/repo.git"),
+        "--period=100ms".to_owned(),
+        "--max-failures=-1".to_owned(),
+    ]);
+    let gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "a retry", || {
+        gs.stderr()
+            .matches("the remote repository is empty")
+            .count()
+            >= 2
+    });
+    let work = dir.path().join("work");
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            srv.join("repo.git").to_str().unwrap(),
+            "work",
+        ],
+    );
+    std::fs::write(work.join("f"), "1").unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "first"]);
+    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    wait_until(T, "the first push published", || {
+        published(&root.join("site")) == Some(head.clone())
+    });
+}
