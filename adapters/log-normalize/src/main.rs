@@ -182,7 +182,7 @@ fn main() -> ExitCode {
         Binary {
             name: NAME,
             version: env!("CARGO_PKG_VERSION"),
-            default_admin_addr: "0.0.0.0:9102",
+            default_admin_addr: "[::]:9102",
             worker_threads: None,
         },
         &runtime,

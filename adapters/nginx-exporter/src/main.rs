@@ -251,17 +251,13 @@ fn normalise_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
 /// `:9113` means every interface: IPv6 and IPv4 where the kernel has IPv6, else IPv4.
 fn bind(addr: &str) -> Result<TcpListener, String> {
     let bind_one = |a: SocketAddr| -> Result<TcpListener, String> {
-        let l = TcpListener::bind(a).map_err(|e| format!("cannot listen on {a}: {e}"))?;
-        l.set_nonblocking(true)
-            .map_err(|e| format!("cannot listen on {a}: {e}"))?;
-        Ok(l)
+        podmates_runtime::net::bind_tcp(a).map_err(|e| format!("cannot listen on {a}: {e}"))
     };
     if let Some(port) = addr.strip_prefix(':') {
         let port: u16 = port
             .parse()
             .map_err(|_| format!("`{addr}` is not an address like :9113 or 127.0.0.1:9113"))?;
-        return bind_one(SocketAddr::from(([0u16; 8], port)))
-            .or_else(|_| bind_one(SocketAddr::from(([0u8; 4], port))));
+        return bind_one(SocketAddr::from(([0u16; 8], port)));
     }
     let addrs: Vec<SocketAddr> = addr
         .to_socket_addrs()
@@ -477,7 +473,7 @@ fn main() -> ExitCode {
         Binary {
             name: NAME,
             version: env!("CARGO_PKG_VERSION"),
-            default_admin_addr: "0.0.0.0:9113",
+            default_admin_addr: "[::]:9113",
             // A scrape is a few hundred bytes each way: one worker serves more scrapes/s than two
             // on a busy node (measured with `cargo xtask bench nginx-exporter`) and keeps RSS down.
             worker_threads: Some(1),

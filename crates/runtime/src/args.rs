@@ -50,15 +50,16 @@ impl RuntimeArgs {
 }
 
 fn parse_admin_addr(s: &str) -> Result<SocketAddr, String> {
-    // `:9101` as Go tools write it means every interface.
+    // `:9101` as Go tools write it means every interface: `[::]`, which `net::bind_tcp` makes
+    // dual-stack.
     let s = s.trim();
     let full = if let Some(port) = s.strip_prefix(':') {
-        format!("0.0.0.0:{port}")
+        format!("[::]:{port}")
     } else {
         s.to_owned()
     };
     full.parse()
-        .map_err(|e| format!("`{s}` is not an address like 0.0.0.0:9101 or :9101 ({e})"))
+        .map_err(|e| format!("`{s}` is not an address like [::]:9101, 0.0.0.0:9101 or :9101 ({e})"))
 }
 
 /// Parses durations written the way Go and Kubernetes users write them: `500ms`, `10s`, `1m30s`,
@@ -125,7 +126,7 @@ mod tests {
     fn admin_addr_accepts_go_style_port() {
         assert_eq!(
             parse_admin_addr(":9101").unwrap(),
-            "0.0.0.0:9101".parse().unwrap()
+            "[::]:9101".parse().unwrap()
         );
         assert_eq!(
             parse_admin_addr("127.0.0.1:1").unwrap(),

@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod args;
 pub mod exposition;
+pub mod net;
 pub mod shutdown;
 pub mod telemetry;
 
@@ -124,14 +125,16 @@ where
         let shutdown = Shutdown::new();
         let admin = Admin::new(binary.name, binary.version);
         if !args.no_admin() {
-            let listener = match tokio::net::TcpListener::bind(admin_addr).await {
+            let listener = match net::bind_tcp(admin_addr).and_then(tokio::net::TcpListener::from_std) {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::error!(addr = %admin_addr, error = %e, "--admin-addr: cannot bind the admin server");
                     return ExitCode::from(EX_USAGE);
                 }
             };
-            tracing::info!(addr = %admin_addr, "admin server listening");
+            // The bound address, not the configured one: with port 0 (tests) it names the port.
+            let bound = listener.local_addr().unwrap_or(admin_addr);
+            tracing::info!(addr = %bound, "admin server listening");
             let served = admin.clone();
             let token = shutdown.token();
             shutdown

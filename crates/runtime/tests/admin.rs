@@ -208,3 +208,37 @@ async fn oversized_bodies_are_refused() {
     assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
     token.cancel();
 }
+
+/// The default admin address (`[::]`, what `:9101` means too) answers on IPv4 and IPv6 loopback:
+/// kubelet probes reach the pod IP, which is IPv4, IPv6 or either in a dual-stack cluster.
+#[tokio::test]
+async fn default_address_answers_on_ipv4_and_ipv6_loopback() {
+    let std_listener =
+        podmates_runtime::net::bind_tcp("[::]:0".parse().unwrap()).expect("bind [::]:0");
+    let listener = TcpListener::from_std(std_listener).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let admin = Admin::new("demo-bin", "1.0.0");
+    let token = CancellationToken::new();
+    let server = tokio::spawn(admin.clone().serve(listener, token.clone()));
+    let mut hosts = vec!["127.0.0.1".to_owned()];
+    // A host without IPv6 gets the IPv4 fallback, which has no IPv6 loopback to ask.
+    if addr.is_ipv6() {
+        hosts.push("[::1]".to_owned());
+    }
+    for host in hosts {
+        let mut s = TcpStream::connect(format!("{host}:{}", addr.port()))
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut resp = String::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut resp))
+            .await
+            .expect("response in time")
+            .unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200"), "{host}: {resp}");
+    }
+    token.cancel();
+    let _ = server.await;
+}

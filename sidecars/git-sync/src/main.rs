@@ -446,7 +446,7 @@ fn main() -> ExitCode {
         && cli.runtime.admin_addr.is_none()
     {
         let full = if bind.starts_with(':') {
-            format!("0.0.0.0{bind}")
+            format!("[::]{bind}")
         } else {
             bind.clone()
         };
@@ -469,7 +469,7 @@ fn main() -> ExitCode {
     let binary = Binary {
         name: NAME,
         version: env!("CARGO_PKG_VERSION"),
-        default_admin_addr: "0.0.0.0:9103",
+        default_admin_addr: "[::]:9103",
         worker_threads: None,
     };
     let ignored: Vec<&str> = [

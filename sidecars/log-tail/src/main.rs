@@ -140,7 +140,7 @@ fn main() -> ExitCode {
     let binary = Binary {
         name: NAME,
         version: env!("CARGO_PKG_VERSION"),
-        default_admin_addr: "0.0.0.0:9101",
+        default_admin_addr: "[::]:9101",
         worker_threads: None,
     };
     podmates_runtime::start(binary, &cli.runtime, move |ctx| run(config, ctx))
