@@ -6,6 +6,7 @@
 //!
 //! No dependencies on purpose: a fresh machine compiles this in seconds.
 
+mod audit;
 mod bench;
 mod checkov;
 mod clients;
@@ -32,6 +33,7 @@ commands:
   images [NAME...]     build and smoke-test the distroless image of each binary (all by default)
   e2e [EXAMPLE...]     play every k8s-examples/ tutorial as a real pod with podman and check it
   checkov              run checkov's Kubernetes checks over k8s-examples/
+  audit                cargo-audit of Cargo.lock against the RustSec database snapshot
   deps                 only install the system packages the tests need
   clients              only install the client libraries (PyPI, npm) into target/clients
 ";
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         "e2e" => e2e::run(rest),
         "demo" => demo::run(rest),
         "checkov" => checkov::run(),
+        "audit" => audit::run(),
         "deps" => system::ensure_packages(system::TEST_PACKAGES),
         "clients" => clients::ensure().map(|d| println!("{}", d.display())),
         "-h" | "--help" | "help" => {

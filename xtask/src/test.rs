@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{checkov, clients, e2e, images, podman, sh, system};
+use crate::{audit, checkov, clients, e2e, images, podman, sh, system};
 
 struct Stage {
     name: &'static str,
@@ -49,6 +49,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "warnings",
         ]))
     });
+    stage("audit", &audit::run);
     stage("tests", &|| {
         sh::run(sh::cargo().env("PODMATES_CLIENTS", clients::dir()).args([
             "test",

@@ -20,6 +20,10 @@ pub struct Config {
     pub link: PathBuf,
     /// Time between syncs.
     pub period: Duration,
+    /// Time between syncs until the first success (`--init-period`); `period` when unset.
+    pub init_period: Option<Duration>,
+    /// Like `max_failures`, until the first success (`--init-max-failures`).
+    pub init_max_failures: Option<i64>,
     /// Limit for one sync (fetch and checkout).
     pub sync_timeout: Duration,
     /// Consecutive failures allowed: the process exits when that many have happened in a row;

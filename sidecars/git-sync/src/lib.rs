@@ -338,12 +338,15 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
                     tracing::error!(error = %msg, "refused a commit that would write outside the worktree");
                 }
                 write_error_file(config.error_file.as_deref(), &msg, fail_count);
-                if config.max_failures >= 0
-                    && fail_count >= u64::try_from(config.max_failures).unwrap_or(0)
-                {
+                let max = match config.init_max_failures {
+                    // --init-max-failures applies until the first successful sync.
+                    Some(m) if !synced_once.load(Ordering::Acquire) => m,
+                    _ => config.max_failures,
+                };
+                if max >= 0 && fail_count >= u64::try_from(max).unwrap_or(0) {
                     return Err(Error::TooManyFailures {
                         count: fail_count,
-                        max: config.max_failures,
+                        max,
                         last: msg,
                     });
                 }
@@ -351,7 +354,10 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(config.period) => {}
+            () = tokio::time::sleep(match config.init_period {
+                Some(p) if !synced_once.load(Ordering::Acquire) => p,
+                _ => config.period,
+            }) => {}
             () = trigger.notified() => tracing::debug!("sync requested"),
             () = ctx.shutdown.cancelled() => return Ok(()),
         }

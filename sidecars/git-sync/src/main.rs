@@ -28,7 +28,9 @@ fn parse_bool(s: &str) -> Result<bool, String> {
 ///
 /// A drop-in for kubernetes/git-sync v4 that runs git in-process (no git or ssh binary needed).
 #[derive(Debug, Parser)]
-#[command(name = NAME, version, about, long_about = None)]
+// A flag given twice takes its last value, as Go's flag packages do (upstream's own e2e harness
+// passes --touch-file twice).
+#[command(name = NAME, version, about, long_about = None, args_override_self = true)]
 struct Cli {
     /// The repository to sync: https://, http://, git://, ssh://, user@host:path, file:// or a path.
     #[arg(long, env = "GITSYNC_REPO", value_name = "URL")]
@@ -204,8 +206,114 @@ struct Cli {
     #[arg(long, env = "GITSYNC_ADD_USER", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
     add_user: Option<bool>,
 
+    /// Time between syncs until the first success (then --period), e.g. to retry a missing
+    /// repository quickly at start.
+    #[arg(long, env = "GITSYNC_INIT_PERIOD", value_parser = parse_duration, value_name = "DURATION")]
+    init_period: Option<Duration>,
+
+    /// Like --max-failures, until the first success (then --max-failures applies).
+    #[arg(long, env = "GITSYNC_INIT_MAX_FAILURES", allow_negative_numbers = true)]
+    init_max_failures: Option<i64>,
+
+    /// Prints the full manual (the long help) and exits.
+    #[arg(long)]
+    man: bool,
+
+    /// Not needed in-process: git runs inside git-sync (accepted for compatibility, ignored).
+    #[arg(long, env = "GITSYNC_GIT", hide = true, value_name = "PROGRAM")]
+    git: Option<String>,
+
+    /// No Go profiler in a Rust binary (accepted for compatibility, ignored).
+    #[arg(long, env = "GITSYNC_HTTP_PPROF", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    http_pprof: Option<bool>,
+
+    // Upstream's deprecated v3 flags, still in pod specs copied from tutorials
+    // (k8s.gcr.io/git-sync:v3.x); mapped as upstream maps them, with a warning.
+    /// Deprecated: use --ref.
+    #[arg(long, hide = true)]
+    branch: Option<String>,
+    /// Deprecated: use --ref.
+    #[arg(long, hide = true)]
+    rev: Option<String>,
+    /// Deprecated: use --link.
+    #[arg(long, hide = true)]
+    dest: Option<PathBuf>,
+    /// Deprecated: use --period (seconds, may be fractional).
+    #[arg(long, hide = true)]
+    wait: Option<f64>,
+    /// Deprecated: use --sync-timeout (whole seconds).
+    #[arg(long = "timeout", hide = true)]
+    timeout_secs: Option<u64>,
+    /// Deprecated: use --max-failures.
+    #[arg(long, hide = true, allow_negative_numbers = true)]
+    max_sync_failures: Option<i64>,
+    /// Deprecated: no longer necessary.
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    ssh: Option<bool>,
+    /// Deprecated: use --exechook-command.
+    #[arg(long, hide = true)]
+    sync_hook_command: Option<PathBuf>,
+    /// Deprecated and no longer supported (upstream refuses it too): use --group-write.
+    #[arg(long, env = "GIT_SYNC_PERMISSIONS", hide = true)]
+    change_permissions: Option<String>,
+    /// Deprecated: use -v / --verbose.
+    #[arg(long = "v", hide = true, value_name = "LEVEL")]
+    v_deprecated: Option<u8>,
+
     #[command(flatten)]
     runtime: RuntimeArgs,
+}
+
+/// The warnings the deprecated v3 flags given earn, as upstream logs them.
+fn deprecations(cli: &Cli) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut note = |given: bool, flag: &str, instead: &str| {
+        if given {
+            notes.push(format!("--{flag} is deprecated: {instead}"));
+        }
+    };
+    note(cli.branch.is_some(), "branch", "use --ref instead");
+    note(cli.rev.is_some(), "rev", "use --ref instead");
+    note(cli.dest.is_some(), "dest", "use --link instead");
+    note(cli.wait.is_some(), "wait", "use --period instead");
+    note(
+        cli.timeout_secs.is_some(),
+        "timeout",
+        "use --sync-timeout instead",
+    );
+    note(
+        cli.max_sync_failures.is_some(),
+        "max-sync-failures",
+        "use --max-failures instead",
+    );
+    note(cli.ssh.is_some(), "ssh", "it is no longer necessary");
+    note(
+        cli.sync_hook_command.is_some(),
+        "sync-hook-command",
+        "use --exechook-command instead",
+    );
+    note(
+        cli.v_deprecated.is_some(),
+        "v",
+        "use -v or --verbose instead",
+    );
+    notes
+}
+
+/// `--ref` as upstream derives it from the deprecated `--branch` and `--rev`.
+fn effective_ref(cli: &Cli) -> Result<String, String> {
+    let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    match (set(&cli.branch), set(&cli.rev)) {
+        (Some(b), None) => Ok(b),
+        (Some(b), Some(r)) if r == "HEAD" => Ok(b),
+        (None, Some(r)) => Ok(r),
+        (Some(_), Some(_)) => Err(
+            "--branch and --rev: --ref cannot be set from both deprecated \
+                                   flags (one or the other is OK)"
+                .to_owned(),
+        ),
+        (None, None) => Ok(cli.git_ref.clone()),
+    }
 }
 
 /// Flags whose legacy `GIT_SYNC_<NAME>` variable maps to `--<flag>` one to one.
@@ -322,8 +430,10 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
             .join(root)
     };
     let link = cli
-        .link
+        .dest
         .clone()
+        .filter(|d| !d.as_os_str().is_empty())
+        .or_else(|| cli.link.clone())
         .unwrap_or_else(|| PathBuf::from(default_link_name(&repo)));
     let link_name = link.file_name().map(|n| n.to_string_lossy().into_owned());
     if matches!(link_name.as_deref(), None | Some(".git" | ".worktrees")) {
@@ -346,16 +456,44 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
             }
         })
     };
-    let g = &cli.git_ref;
+    let g = &effective_ref(cli)?;
     if g.is_empty() {
         return Err("--ref: must not be empty".to_owned());
     }
-    if cli.period.is_zero() {
+    let period = match cli.wait {
+        Some(w) if w != 0.0 => Duration::try_from_secs_f64(w)
+            .map_err(|e| format!("--wait: `{w}` is not a number of seconds ({e})"))?,
+        _ => cli.period,
+    };
+    if period.is_zero() {
         return Err("--period: must be more than 0".to_owned());
     }
-    if cli.sync_timeout.is_zero() {
+    if cli.init_period.is_some_and(|p| p.is_zero()) {
+        return Err("--init-period: must be more than 0".to_owned());
+    }
+    let sync_timeout = match cli.timeout_secs {
+        Some(t) if t != 0 => Duration::from_secs(t),
+        _ => cli.sync_timeout,
+    };
+    if sync_timeout.is_zero() {
         return Err("--sync-timeout: must be more than 0".to_owned());
     }
+    let max_failures = match cli.max_sync_failures {
+        Some(m) if m != 0 => m,
+        _ => cli.max_failures,
+    };
+    if let Some(p) = cli.change_permissions.as_deref().map(str::trim)
+        && !p.is_empty()
+        && p.trim_start_matches('0') != ""
+    {
+        return Err(format!(
+            "--change-permissions ({p}): no longer supported; use --group-write instead"
+        ));
+    }
+    let exechook_command = cli
+        .sync_hook_command
+        .clone()
+        .or_else(|| cli.exechook_command.clone());
     let webhook = match &cli.webhook_url {
         Some(u) if !u.is_empty() => {
             if !u.starts_with("http://") {
@@ -398,9 +536,11 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
         depth: cli.depth,
         root: root.clone(),
         link,
-        period: cli.period,
-        sync_timeout: cli.sync_timeout,
-        max_failures: cli.max_failures,
+        period,
+        init_period: cli.init_period,
+        init_max_failures: cli.init_max_failures,
+        sync_timeout,
+        max_failures,
         one_time: cli.one_time,
         auth: Auth {
             username: cli.username.clone().filter(|u| !u.is_empty()),
@@ -413,9 +553,7 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
         submodules: cli.submodules,
         touch_file: rel(&cli.touch_file),
         error_file: rel(&cli.error_file),
-        exechook: cli
-            .exechook_command
-            .clone()
+        exechook: exechook_command
             .filter(|c| !c.as_os_str().is_empty())
             .map(|command| ExecHook {
                 command,
@@ -438,9 +576,22 @@ fn main() -> ExitCode {
     let (extra, notes) = legacy_args(&argv, |k| std::env::var(k).ok());
     let args = argv
         .into_iter()
+        // Upstream's `-?` is `-h`.
+        .map(|a| {
+            if a == "-?" {
+                OsString::from("--help")
+            } else {
+                a
+            }
+        })
         .chain(extra.into_iter().map(OsString::from));
     // An unknown or malformed flag is a configuration error like any other: exit 64.
     let mut cli: Cli = podmates_runtime::parse_args(args);
+    if cli.man {
+        use clap::CommandFactory;
+        println!("{}", Cli::command().render_long_help());
+        return ExitCode::SUCCESS;
+    }
     let config = into_config(&cli).unwrap_or_else(|e| exit_usage(NAME, e));
     if let Some(bind) = &cli.http_bind
         && cli.runtime.admin_addr.is_none()
@@ -457,7 +608,7 @@ fn main() -> ExitCode {
     }
     if cli.runtime.log_level.is_none()
         && std::env::var_os("RUST_LOG").is_none()
-        && let Some(v) = cli.verbose
+        && let Some(v) = cli.v_deprecated.or(cli.verbose)
     {
         let level = match v {
             0 | 1 => "info",
@@ -476,13 +627,20 @@ fn main() -> ExitCode {
         cli.git_gc.as_ref().map(|_| "--git-gc"),
         cli.add_user.map(|_| "--add-user"),
         (!cli.http_metrics).then_some("--http-metrics=false"),
+        cli.git
+            .as_ref()
+            .map(|_| "--git (git runs in-process, through libgit2)"),
+        cli.http_pprof
+            .map(|_| "--http-pprof (a Go profiler; this is not a Go program)"),
+        cli.ssh.map(|_| "--ssh"),
     ]
     .into_iter()
     .flatten()
     .collect();
+    let deprecated = deprecations(&cli);
     git_sync::git::configure_libgit2(config.sync_timeout);
     podmates_runtime::start(binary, &cli.runtime, move |ctx| async move {
-        for n in &notes {
+        for n in notes.iter().chain(&deprecated) {
             tracing::warn!("{n}");
         }
         for f in &ignored {
@@ -524,6 +682,83 @@ mod tests {
         );
         assert_eq!(cli.git_ref, "v1");
         assert_eq!(cli.period, Duration::from_secs(5));
+    }
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("git-sync").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn a_flag_given_twice_takes_the_last_value() {
+        let cli = parse(&["--repo=r", "--root=/g", "--touch-file=a", "--touch-file=b"]);
+        assert_eq!(cli.touch_file, Some(PathBuf::from("b")));
+        let cli = parse(&["--period=1s", "--period=2s"]);
+        assert_eq!(cli.period, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn v3_flags_map_as_upstream_maps_them() {
+        let cli = parse(&[
+            "--repo=https://h/r.git",
+            "--root=/g",
+            "--branch=release",
+            "--dest=site",
+            "--wait=2.5",
+            "--timeout=30",
+            "--max-sync-failures=3",
+            "--ssh",
+            "--sync-hook-command=/bin/hook",
+            "--v=5",
+        ]);
+        let c = into_config(&cli).unwrap();
+        assert_eq!(c.git_ref, "release");
+        assert_eq!(c.link, PathBuf::from("/g/site"));
+        assert_eq!(c.period, Duration::from_millis(2500));
+        assert_eq!(c.sync_timeout, Duration::from_secs(30));
+        assert_eq!(c.max_failures, 3);
+        assert_eq!(
+            c.exechook.map(|h| h.command),
+            Some(PathBuf::from("/bin/hook"))
+        );
+        assert_eq!(cli.v_deprecated, Some(5));
+        assert_eq!(deprecations(&cli).len(), 8, "{:?}", deprecations(&cli));
+
+        // --rev alone, and --branch with the default --rev HEAD.
+        let rev = parse(&["--repo=r", "--root=/g", "--rev=v1.0"]);
+        assert_eq!(into_config(&rev).unwrap().git_ref, "v1.0");
+        let head = parse(&["--repo=r", "--root=/g", "--branch=b", "--rev=HEAD"]);
+        assert_eq!(into_config(&head).unwrap().git_ref, "b");
+        let both = parse(&["--repo=r", "--root=/g", "--branch=b", "--rev=v1"]);
+        assert!(
+            into_config(&both)
+                .unwrap_err()
+                .contains("--branch and --rev")
+        );
+        // Refused upstream too.
+        let chmod = parse(&["--repo=r", "--root=/g", "--change-permissions=0775"]);
+        assert!(
+            into_config(&chmod)
+                .unwrap_err()
+                .contains("--change-permissions")
+        );
+        let zero = parse(&["--repo=r", "--root=/g", "--change-permissions=0"]);
+        assert!(into_config(&zero).is_ok());
+    }
+
+    #[test]
+    fn init_period_and_init_max_failures() {
+        let cli = parse(&[
+            "--repo=r",
+            "--root=/g",
+            "--init-period=100ms",
+            "--init-max-failures=-1",
+            "--git=/usr/bin/git",
+            "--http-pprof",
+        ]);
+        let c = into_config(&cli).unwrap();
+        assert_eq!(c.init_period, Some(Duration::from_millis(100)));
+        assert_eq!(c.init_max_failures, Some(-1));
+        assert_eq!(c.period, Duration::from_secs(10));
     }
 
     #[test]

@@ -1221,3 +1221,39 @@ fn an_empty_repository_is_waited_for_with_a_clear_message() {
         published(&root.join("site")) == Some(head.clone())
     });
 }
+
+/// A v3 pod spec from a tutorial (`k8s.gcr.io/git-sync:v3.x` with `--branch`, `--wait`, `--dest`,
+/// `--v`) starts and syncs, with a deprecation warning per flag; `--init-period` retries a missing
+/// repository at its own pace until the first success.
+#[test]
+fn v3_pod_spec_flags_start_with_a_warning() {
+    let mut up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", up.file_url()),
+            "--branch=main",
+            "--wait=0.1",
+            &format!("--root={}", root.display()),
+            "--dest=site",
+            "--v=2",
+            "--max-sync-failures=-1",
+            "--no-admin-server",
+        ],
+        &[],
+    );
+    let link = root.join("site");
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    let next = up.commit();
+    wait_until(T, "next commit at --wait's period", || {
+        published(&link).as_deref() == Some(&next)
+    });
+    let log = gs.stderr();
+    for flag in ["--branch", "--wait", "--dest", "--v", "--max-sync-failures"] {
+        assert!(
+            log.contains(&format!("{flag} is deprecated")),
+            "no warning for {flag}: {log}"
+        );
+    }
+}
