@@ -484,7 +484,7 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
     };
     if let Some(p) = cli.change_permissions.as_deref().map(str::trim)
         && !p.is_empty()
-        && p.trim_start_matches('0') != ""
+        && !p.trim_start_matches('0').is_empty()
     {
         return Err(format!(
             "--change-permissions ({p}): no longer supported; use --group-write instead"
