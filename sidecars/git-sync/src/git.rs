@@ -62,7 +62,8 @@ pub enum SyncError {
         source: std::io::Error,
     },
     /// The remote has no such branch or tag.
-    #[error("ref `{0}` was not found in the remote repository")]
+    // The second half is git's own wording, which upstream's users' alerts grep for.
+    #[error("ref `{0}` was not found in the remote repository: couldn't find remote ref {0}")]
     RefNotFound(String),
     /// The remote advertises no refs at all: a repository created but not pushed to yet.
     #[error("the remote repository is empty (it has no branches or tags yet); retrying")]
@@ -215,6 +216,12 @@ impl Syncer {
             redactor.add(p);
         }
         let origin_url = strip_userinfo(&settings.repo);
+        // libgit2 resolves a relative submodule URL (`../lib.git`) against `file:///srv/app.git`
+        // to `file://srv/lib.git`, losing a slash; against the plain path it gets it right.
+        let origin_url = match origin_url.strip_prefix("file://") {
+            Some(path) if path.starts_with('/') => path.to_owned(),
+            _ => origin_url,
+        };
         Self {
             s: settings,
             redactor,
@@ -480,7 +487,16 @@ impl Syncer {
 
     fn is_published_intact(&self, sha: &str) -> bool {
         self.published_sha().as_deref() == Some(sha)
-            && (self.s.materialize == Materialize::Copy || self.worktrees_dir().join(sha).is_dir())
+            && (self.s.materialize == Materialize::Copy || self.worktree_intact(sha))
+    }
+
+    /// Whether `.worktrees/<sha>` exists with its git state and is still at `sha`: a commit made
+    /// inside the published worktree moves its HEAD, and then it no longer shows the synced
+    /// commit (upstream repairs that too: `sync_recover_wrong_worktree_hash`).
+    fn worktree_intact(&self, sha: &str) -> bool {
+        let admin = self.git_dir().join("worktrees").join(sha);
+        self.worktrees_dir().join(sha).is_dir()
+            && std::fs::read_to_string(admin.join("HEAD")).is_ok_and(|h| h.trim() == sha)
     }
 
     /// Maps a libgit2 network error to a clear one, preferring what the callbacks learnt.
@@ -612,8 +628,14 @@ impl Syncer {
         let wts = self.worktrees_dir();
         let final_dir = wts.join(&sha);
         let admin = self.git_dir().join("worktrees").join(&sha);
-        if final_dir.is_dir() && admin.is_dir() {
+        if self.worktree_intact(&sha) {
             return Ok(final_dir);
+        }
+        if final_dir.exists() {
+            tracing::warn!(
+                sha,
+                "the worktree is not at its commit any more: checking it out again"
+            );
         }
         std::fs::create_dir_all(&wts).map_err(SyncError::io("cannot create", &wts))?;
         let _ = publish::remove_any(&final_dir);

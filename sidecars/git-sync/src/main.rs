@@ -637,6 +637,11 @@ fn main() -> ExitCode {
     .into_iter()
     .flatten()
     .collect();
+    // As upstream: with --group-write everything git-sync writes (the root's .git, .worktrees,
+    // hooks' files) is group-writable from the start, not only the files chmod-ed afterwards.
+    // Set before any thread exists: the umask is per process.
+    let umask = if config.group_write { 0o002 } else { 0o022 };
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
     let deprecated = deprecations(&cli);
     git_sync::git::configure_libgit2(config.sync_timeout);
     podmates_runtime::start(binary, &cli.runtime, move |ctx| async move {

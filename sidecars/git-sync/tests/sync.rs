@@ -181,6 +181,7 @@ fn one_time_exit_codes() {
         log.contains("no-such-branch") && log.contains("not found"),
         "{log}"
     );
+    assert!(log.contains("couldn't find remote ref no-such-branch"), "{log}");
 
     // Configuration errors exit 64 and name the setting.
     let (code, log) = run_once(&["--root=/tmp/x", "--one-time"], &[]);
@@ -1256,4 +1257,127 @@ fn v3_pod_spec_flags_start_with_a_warning() {
             "no warning for {flag}: {log}"
         );
     }
+}
+
+/// upstream: `sync_recover_wrong_worktree_hash`. A commit made inside the published worktree moves
+/// its HEAD away from the synced commit; the next sync checks the synced commit out again.
+#[test]
+fn sync_recover_wrong_worktree_hash() {
+    let up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", up.file_url()),
+        "--period=100ms".to_owned(),
+    ]);
+    let _gs = GitSync::spawn(&strs(&args), &[]);
+    let link = root.join("site");
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    std::fs::write(link.join("local.txt"), "made in the worktree\n").unwrap();
+    git(&link, &["add", "local.txt"]);
+    git(&link, &["commit", "-q", "-m", "local change"]);
+    assert_ne!(git(&link, &["rev-parse", "HEAD"]), up.head());
+    wait_until(T, "the worktree back at the synced commit", || {
+        let wt = root.join(".worktrees").join(up.head());
+        std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&wt)
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == up.head())
+            && !wt.join("local.txt").exists()
+    });
+    assert_eq!(published(&link), Some(up.head()));
+}
+
+/// upstream: `submodule_sync_relative`. A submodule URL relative to the superproject's
+/// (`../lib.git`), over file:// and git://.
+#[test]
+fn submodule_sync_relative() {
+    let lib = Upstream::new();
+    let srv = lib.srv();
+    // The superproject, in the same served directory as the library.
+    let work = lib.dir.path().join("app-work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("a.txt"), "app\n").unwrap();
+    git(
+        &work,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &lib.file_url(),
+            "vendor/lib",
+        ],
+    );
+    git(
+        &work,
+        &[
+            "config",
+            "-f",
+            ".gitmodules",
+            "submodule.vendor/lib.url",
+            "../repo.git",
+        ],
+    );
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "app"]);
+    git(&srv, &["init", "-q", "--bare", "-b", "main", "app.git"]);
+    git(
+        &work,
+        &["push", "-q", srv.join("app.git").to_str().unwrap(), "main"],
+    );
+    let port = free_port();
+    let _daemon = git_daemon(&srv, port);
+    for repo in [
+        format!("file://{}", srv.join("app.git").display()),
+        format!("git://127.0.0.1:{port}/app.git"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let mut args = root_args(&root);
+        args.extend([format!("--repo={repo}"), "--one-time".to_owned()]);
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{repo}: {log}");
+        assert_eq!(
+            std::fs::read_to_string(root.join("site/vendor/lib/VERSION")).unwrap(),
+            "1",
+            "{repo}"
+        );
+    }
+}
+
+/// upstream sets umask 0002 with `--group-write`: the repository, the worktrees directory and the
+/// checked-out files are all group-writable, not only the files chmod-ed after checkout.
+#[test]
+fn group_write_covers_everything_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let mut args = root_args(&root);
+    args.extend([
+        format!("--repo={}", up.file_url()),
+        "--one-time".to_owned(),
+        "--group-write".to_owned(),
+    ]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let mut checked = 0;
+    for p in [
+        root.join(".git"),
+        root.join(".git/config"),
+        root.join(".git/objects"),
+        root.join(".worktrees"),
+        root.join(".worktrees").join(up.head()).join("VERSION"),
+        root.join(".worktrees").join(up.head()).join("sub"),
+    ] {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o020, 0o020, "{} is {mode:o}", p.display());
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
 }
