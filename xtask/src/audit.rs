@@ -20,7 +20,11 @@ fn database() -> Option<PathBuf> {
         .map(PathBuf::from)
         .into_iter()
         .chain(root.parent().map(|p| p.join("shared/advisory-db")))
-        .chain(root.parent().and_then(|p| p.parent()).map(|p| p.join("shared/advisory-db")))
+        .chain(
+            root.parent()
+                .and_then(|p| p.parent())
+                .map(|p| p.join("shared/advisory-db")),
+        )
         .find(|p| p.join("crates").is_dir())
 }
 

@@ -4,51 +4,7 @@ use std::process::Command;
 
 use crate::sh;
 
-/// A Debian package and a file it installs, used to tell whether it is present without asking
-/// dpkg about every package.
-pub(crate) struct Package {
-    pub(crate) name: &'static str,
-    pub(crate) provides: &'static str,
-}
-
-const fn pkg(name: &'static str, provides: &'static str) -> Package {
-    Package { name, provides }
-}
-
-/// What `cargo xtask test` needs.
-pub(crate) const TEST_PACKAGES: &[Package] = &[
-    pkg("git", "/usr/bin/git"),
-    pkg("redis-server", "/usr/bin/redis-server"),
-    pkg("redis-tools", "/usr/bin/redis-cli"),
-    pkg("nutcracker", "/usr/sbin/nutcracker"),
-    // redis-py, the client redis-ambassador's compatibility test drives.
-    pkg(
-        "python3-redis",
-        "/usr/lib/python3/dist-packages/redis/__init__.py",
-    ),
-    pkg("nginx-light", "/usr/sbin/nginx"),
-    pkg(
-        "prometheus-nginx-exporter",
-        "/usr/bin/prometheus-nginx-exporter",
-    ),
-    // TLS certificates for the nginx-exporter's https tests.
-    pkg("openssl", "/usr/bin/openssl"),
-    pkg("liblognorm-utils", "/usr/bin/lognormalizer"),
-    pkg("logrotate", "/usr/sbin/logrotate"),
-    pkg("openssh-server", "/usr/sbin/sshd"),
-    pkg("openssh-client", "/usr/bin/ssh-keygen"),
-    pkg("busybox", "/bin/busybox"),
-    // The venv that `cargo xtask clients` installs the PyPI clients into.
-    pkg("python3-venv", "/usr/share/doc/python3-venv"),
-];
-
-/// What the benchmarks need on top of the test packages.
-pub(crate) const BENCH_PACKAGES: &[Package] = &[
-    pkg("wrk", "/usr/bin/wrk"),
-    pkg("hyperfine", "/usr/bin/hyperfine"),
-    // git-sync's bench: peak RSS of a process tree.
-    pkg("time", "/usr/bin/time"),
-];
+pub(crate) use podmates_testkit::tools::{BENCH_PACKAGES, Package, TEST_PACKAGES};
 
 /// Installs the missing packages with apt-get when running as root on Debian/Ubuntu; otherwise
 /// prints the exact command to run and fails.

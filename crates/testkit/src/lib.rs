@@ -1,3 +1,8 @@
+//! The one test harness of the workspace, for tests and benchmarks: child processes killed on
+//! drop ([`Proc`]), bounded waits ([`eventually`], [`wait_port`]), a tiny HTTP client
+//! ([`http`]), the Debian package table and [`require`] ([`tools`]), the PyPI and npm clients
+//! ([`clients`]), and loopback ports ([`free_port`]).
+//!
 //! Loopback ports for tests that start real servers (redis-server, nutcracker, nginx, git daemon,
 //! the binaries themselves) on a port chosen beforehand.
 //!
@@ -10,6 +15,14 @@
 //! on 127.0.0.1 (and on ::1 where the host has IPv6) when handed out.
 
 pub mod clients;
+pub mod http;
+pub mod proc;
+pub mod tools;
+pub mod wait;
+
+pub use proc::Proc;
+pub use tools::require;
+pub use wait::{eventually, eventually_ok, wait_port, wait_until};
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::sync::Mutex;

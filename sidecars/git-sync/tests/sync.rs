@@ -181,7 +181,10 @@ fn one_time_exit_codes() {
         log.contains("no-such-branch") && log.contains("not found"),
         "{log}"
     );
-    assert!(log.contains("couldn't find remote ref no-such-branch"), "{log}");
+    assert!(
+        log.contains("couldn't find remote ref no-such-branch"),
+        "{log}"
+    );
 
     // Configuration errors exit 64 and name the setting.
     let (code, log) = run_once(&["--root=/tmp/x", "--one-time"], &[]);

@@ -5,35 +5,15 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_git-sync");
 
-/// Fails with the package to install when a program the tests drive is missing.
-pub fn require(program: &str, package: &str) {
-    let found = if program.contains('/') {
-        Path::new(program).exists()
-    } else {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {program}")])
-            .stdout(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    assert!(
-        found,
-        "`{program}` is missing: install the Debian package `{package}` (cargo xtask deps)"
-    );
-}
-
 /// Runs git with a fixed identity; panics with its stderr on failure; returns stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    require("git", "git");
+    require("/usr/bin/git");
     let out = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -53,16 +33,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-pub use podmates_testkit::free_port;
-
-/// Waits until `cond` holds, polling every 20 ms, at most `limit`.
-pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use podmates_testkit::{Proc, free_port, require, wait_port, wait_until};
 
 /// The upstream: a bare repository `<dir>/srv/repo.git` and a clone `<dir>/work` to push from.
 pub struct Upstream {
@@ -148,26 +119,9 @@ impl Upstream {
     }
 }
 
-/// A child process killed on drop.
-pub struct Proc(pub Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits until something accepts TCP connections on `port`.
-pub fn wait_port(port: u16, what: &str) {
-    wait_until(Duration::from_secs(10), what, || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-}
-
 /// `git daemon` serving `base` on `port`.
 pub fn git_daemon(base: &Path, port: u16) -> podmates_git_http_server::GitDaemon {
-    require("git", "git");
+    require("/usr/bin/git");
     podmates_git_http_server::GitDaemon::start(base, port).expect("start git daemon")
 }
 
@@ -177,7 +131,7 @@ pub struct HttpGit(podmates_git_http_server::HttpGit);
 
 impl HttpGit {
     pub fn start(root: &Path, user: &str, password: &str, throttle: Option<usize>) -> Self {
-        require("git", "git");
+        require("/usr/bin/git");
         let options = podmates_git_http_server::Options {
             basic_auth: Some((user.to_owned(), password.to_owned())),
             throttle,
@@ -198,64 +152,39 @@ impl std::ops::Deref for HttpGit {
     }
 }
 
-/// git-sync running in the background, with its stderr collected in a file.
+/// git-sync running in the background, with its stderr captured.
 pub struct GitSync {
     pub proc: Proc,
-    pub log: PathBuf,
-    _logdir: tempfile::TempDir,
 }
 
 impl GitSync {
     pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let logdir = tempfile::tempdir().unwrap();
-        let log = logdir.path().join("stderr");
-        let f = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .args(args)
-            .envs(envs.iter().copied())
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(f)
-            .spawn()
-            .unwrap();
-        Self {
-            proc: Proc(child),
-            log,
-            _logdir: logdir,
-        }
+        let proc = Proc::spawn(
+            "git-sync",
+            Command::new(BIN)
+                .args(args)
+                .envs(envs.iter().copied())
+                .env_remove("RUST_LOG")
+                .stdout(Stdio::null()),
+        );
+        Self { proc }
     }
 
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.proc.stderr()
     }
 
     pub fn pid(&self) -> u32 {
-        self.proc.0.id()
+        self.proc.pid()
     }
 
     /// Waits for the exit code, at most `limit`.
     pub fn wait(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(s) = self.proc.0.try_wait().unwrap() {
-                return s.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "git-sync did not exit in {limit:?}: {}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.proc.wait(limit).code()
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.pid().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+        self.proc.signal(sig);
     }
 }
 
@@ -273,35 +202,10 @@ pub fn published(link: &Path) -> Option<String> {
         .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
 }
 
-/// A plain HTTP GET/POST on loopback; returns (status, body).
+/// A plain HTTP request on loopback; returns (status, body), or (0, "") when nothing answers.
 pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
-    };
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    if s.write_all(req.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_owned();
-    (status, body)
+    podmates_testkit::http::request(("127.0.0.1", port), method, path, headers, b"")
+        .map_or((0, String::new()), |r| (r.status, r.text()))
 }
 
 /// sshd on a free port accepting one user key; returns the server, the key path, the
@@ -316,8 +220,8 @@ pub struct Sshd {
 
 impl Sshd {
     pub fn start() -> Self {
-        require("/usr/sbin/sshd", "openssh-server");
-        require("ssh-keygen", "openssh-client");
+        require("/usr/sbin/sshd");
+        require("/usr/bin/ssh-keygen");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let keygen = |path: &Path| {
@@ -362,7 +266,7 @@ impl Sshd {
             .stderr(Stdio::null())
             .spawn()
             .expect("start sshd");
-        let proc = Proc(child);
+        let proc = Proc::adopt("sshd", child);
         wait_port(port, "sshd");
         Self {
             proc,
