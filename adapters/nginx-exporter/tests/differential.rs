@@ -33,7 +33,7 @@ fn nginx_only(m: &Metrics) -> Metrics {
 }
 
 fn start_pair(uri: &str) -> (Exporter, Exporter) {
-    require(GO_EXPORTER, "prometheus-nginx-exporter");
+    require(GO_EXPORTER);
     let go_port = free_port();
     // Debian ships 0.11, which knows only the single-dash flags and the comma-separated labels.
     let go = Exporter::spawn(

@@ -4,8 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,15 +13,12 @@ pub const NGINX: &str = "/usr/sbin/nginx";
 pub const GO_EXPORTER: &str = "/usr/bin/prometheus-nginx-exporter";
 pub const OURS: &str = env!("CARGO_BIN_EXE_nginx-exporter");
 
-/// Fails (never skips) when a program the tests drive is missing.
-pub fn require(path: &str, package: &str) {
-    assert!(
-        Path::new(path).exists(),
-        "{path} is missing: install the Debian package `{package}` (cargo xtask test installs it)"
-    );
-}
+pub use podmates_testkit::{Proc, free_port, require};
 
-pub use podmates_testkit::free_port;
+/// Polls `f` until it returns `Some`, at most `secs` seconds (the harness's `eventually`).
+pub fn eventually<T>(secs: u64, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    podmates_testkit::eventually(Duration::from_secs(secs), what, f)
+}
 
 /// The stub_status bodies the bad-body tests serve, with what the parser must make of them.
 pub const TENGINE_BODY: &str = "Active connections: 3 \\nserver accepts handled requests request_time\\n 10 11 20 555\\nReading: 0 Writing: 1 Waiting: 2 \\n";
@@ -45,7 +41,7 @@ impl Nginx {
     /// Like [`start`](Self::start), with extra `http {}` directives (e.g. a `log_format`);
     /// `{dir}` in them is replaced by nginx's directory.
     pub fn start_with(tls: bool, http_extra: &str) -> Self {
-        require(NGINX, "nginx-light");
+        require(NGINX);
         let dir = tempfile::tempdir().expect("tempdir");
         // nginx's workers run as nobody when started by root: they must read the htpasswd file.
         set_mode(dir.path(), 0o755);
@@ -206,7 +202,7 @@ fn set_mode(p: &Path, mode: u32) {
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
 fn make_certs(dir: &Path) {
-    require("/usr/bin/openssl", "openssl");
+    require("/usr/bin/openssl");
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)
@@ -282,10 +278,8 @@ fn make_certs(dir: &Path) {
 
 /// A running exporter (ours or the Go one), killed on drop; its stderr goes to a file.
 pub struct Exporter {
-    child: Child,
+    proc: Proc,
     pub addr: SocketAddr,
-    pub log: PathBuf,
-    _logdir: tempfile::TempDir,
 }
 
 impl Exporter {
@@ -298,8 +292,6 @@ impl Exporter {
         addr: SocketAddr,
         probe_path: &str,
     ) -> Self {
-        let logdir = tempfile::tempdir().unwrap();
-        let log = logdir.path().join("stderr.log");
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env_remove("SCRAPE_URI")
@@ -308,23 +300,17 @@ impl Exporter {
             .env_remove("RUST_LOG")
             .envs(env.iter().map(|(k, v)| (*k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+            .stdout(Stdio::null());
         let mut e = Self {
-            child,
+            proc: Proc::spawn(program, &mut cmd),
             addr,
-            log,
-            _logdir: logdir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if matches!(get(addr, probe_path), Ok((200, _))) {
                 break;
             }
-            if let Ok(Some(status)) = e.child.try_wait() {
+            if let Some(status) = e.proc.try_status() {
                 panic!("{program} exited with {status}: {}", e.stderr());
             }
             assert!(
@@ -351,7 +337,7 @@ impl Exporter {
     }
 
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.proc.stderr()
     }
 
     /// GET `path`, expecting 200; returns the body.
@@ -366,57 +352,10 @@ impl Exporter {
     }
 }
 
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 GET with `Connection: close`; returns (status, body).
+/// One HTTP/1.1 GET with `Connection: close`; returns (status, body), de-chunked (the Go
+/// exporter chunks).
 pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no HTTP head in {text:?}")))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
-    // Chunked bodies (the Go exporter) are de-chunked so callers see the payload.
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    Ok((status, body))
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    podmates_testkit::http::request(addr, "GET", path, &[], b"").map(|r| (r.status, r.text()))
 }
 
 /// A parsed text exposition: samples by `name{labels}`, and HELP and TYPE by family.
@@ -463,18 +402,6 @@ impl Metrics {
             .keys()
             .map(|k| k.split('{').next().unwrap_or(k).to_owned())
             .collect()
-    }
-}
-
-/// Polls `f` until it returns `Some`, at most `secs` seconds.
-pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
     }
 }
 
