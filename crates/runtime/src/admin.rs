@@ -21,7 +21,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::exposition;
@@ -38,8 +37,41 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// A handler must answer within this time.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Concurrent admin connections; more wait in the kernel's accept queue.
+/// Open admin connections at most. A new connection beyond it closes the oldest open one, rather
+/// than waiting in the accept queue: otherwise a flood of slow or idle connections (slowloris)
+/// would hold every slot and a kubelet probe would wait behind them until it timed out, and the
+/// pod would be restarted for it. A probe sends its request at once, so it is never the oldest.
 const MAX_CONNECTIONS: usize = 512;
+
+/// The open connections, oldest first, each with the token that closes it.
+#[derive(Default)]
+struct Open {
+    next_id: u64,
+    conns: std::collections::VecDeque<(u64, CancellationToken)>,
+}
+
+impl Open {
+    /// Registers a new connection; returns its id and token, and closes the oldest connection
+    /// when there are more than `MAX_CONNECTIONS`.
+    fn add(&mut self) -> (u64, CancellationToken) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let token = CancellationToken::new();
+        self.conns.push_back((id, token.clone()));
+        while self.conns.len() > MAX_CONNECTIONS {
+            if let Some((_, oldest)) = self.conns.pop_front() {
+                oldest.cancel();
+            }
+        }
+        (id, token)
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(i) = self.conns.iter().position(|(c, _)| *c == id) {
+            self.conns.remove(i);
+        }
+    }
+}
 
 /// Ready flag behind `/readyz`. Starts not ready; the binary flips it when it can do its job.
 #[derive(Clone, Debug, Default)]
@@ -225,12 +257,8 @@ impl Admin {
     /// Serves until `token` is cancelled, then gives open connections one second to finish.
     pub async fn serve(self, listener: TcpListener, token: CancellationToken) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let open = Arc::new(std::sync::Mutex::new(Open::default()));
         loop {
-            let permit = tokio::select! {
-                _ = token.cancelled() => break,
-                p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            };
             let (stream, peer) = tokio::select! {
                 _ = token.cancelled() => break,
                 r = listener.accept() => match r {
@@ -253,11 +281,19 @@ impl Admin {
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), svc);
             let conn = graceful.watch(conn);
+            let (id, evicted) = open.lock().unwrap_or_else(|e| e.into_inner()).add();
+            let open = open.clone();
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(%peer, error = %e, "admin connection error");
+                tokio::select! {
+                    r = conn => if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "admin connection error");
+                    },
+                    // Dropping the connection closes the socket.
+                    () = evicted.cancelled() => {
+                        tracing::debug!(%peer, "admin connection closed: too many open");
+                    }
                 }
-                drop(permit);
+                open.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
             });
         }
         // Not ready any more: we are going away.

@@ -242,3 +242,93 @@ async fn default_address_answers_on_ipv4_and_ipv6_loopback() {
     token.cancel();
     let _ = server.await;
 }
+
+/// Hostile clients: 1,000 slowloris connections (a request head dribbled a byte a second, and
+/// reopened when the server closes them) held open for the whole test, while a probe asks for
+/// `/healthz` every 200 ms: each answer must come within 1 s, as a kubelet probe's timeout needs.
+/// 15 s by default; `PODMATES_SLOWLORIS_SECS=60` for the full minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_within_a_second_under_1000_slowloris_connections() {
+    let secs: u64 = std::env::var("PODMATES_SLOWLORIS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let admin = Admin::new("demo-bin", "1.0.0");
+    let token = CancellationToken::new();
+    let server = tokio::spawn(admin.clone().serve(listener, token.clone()));
+
+    let stop = CancellationToken::new();
+    let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut attackers = Vec::new();
+    for _ in 0..1000 {
+        let stop = stop.clone();
+        let held = held.clone();
+        attackers.push(tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let Ok(mut s) = TcpStream::connect(addr).await else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                held.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut ok = s
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                    .await
+                    .is_ok();
+                while ok && !stop.is_cancelled() {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = stop.cancelled() => break,
+                    }
+                    ok = s.write_all(b"X").await.is_ok();
+                }
+                held.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }));
+    }
+    // The flood is in place before the first probe.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while held.load(std::sync::atomic::Ordering::Relaxed) < 1000 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the attackers did not connect"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let end = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let mut probes = 0;
+    let mut slowest = Duration::ZERO;
+    while tokio::time::Instant::now() < end {
+        let started = tokio::time::Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(1), async {
+            let mut s = TcpStream::connect(addr).await?;
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await?;
+            let mut resp = String::new();
+            s.read_to_string(&mut resp).await?;
+            Ok::<_, std::io::Error>(resp)
+        })
+        .await;
+        let took = started.elapsed();
+        slowest = slowest.max(took);
+        let resp = answer
+            .unwrap_or_else(|_| panic!("probe {probes}: no answer within 1 s"))
+            .unwrap_or_else(|e| panic!("probe {probes}: {e}"));
+        assert!(resp.starts_with("HTTP/1.1 200"), "probe {probes}: {resp}");
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+    for a in attackers {
+        let _ = a.await;
+    }
+    token.cancel();
+    let _ = server.await;
+    assert!(
+        probes >= secs * 3,
+        "only {probes} probes in {secs} s (slowest {slowest:?})"
+    );
+    eprintln!("{probes} probes answered under the flood, slowest {slowest:?}");
+}
