@@ -276,7 +276,9 @@ impl Syncer {
             }
         }
         let repo = self.open_or_init()?;
-        let (_, trash) = self.clean_worktrees(&repo, current.as_deref(), None)?;
+        // Only leftovers here: the worktrees of earlier commits are the sync loop's to retire,
+        // after --stale-worktree-timeout counted from when they were replaced (their mtime).
+        let (_, trash) = self.clean_worktrees(&repo, current.as_deref(), &|_| true, true)?;
         for t in trash {
             publish::remove_any(&t).map_err(SyncError::io("cannot remove", &t))?;
         }
@@ -795,14 +797,15 @@ impl Syncer {
 
     /// Retires worktrees other than `current` (and those `keep` accepts): each is renamed to a
     /// `.trash-` name, which is instant and frees its SHA's name at once, and its git state is
-    /// removed. Also removes git state left without a worktree and, at start (`keep` is `None`),
-    /// every temporary and trash directory. Returns the retired SHAs and the trash directories,
+    /// removed. Also removes git state left without a worktree and, `at_start`, every temporary
+    /// and trash directory. Returns the retired SHAs and the trash directories,
     /// which the caller deletes off the sync loop (a large tree takes a while).
     pub fn clean_worktrees(
         &self,
         repo: &Repository,
         current: Option<&str>,
-        keep: Option<&dyn Fn(&str) -> bool>,
+        keep: &dyn Fn(&str) -> bool,
+        at_start: bool,
     ) -> Result<(Vec<String>, Vec<PathBuf>), SyncError> {
         let wts = self.worktrees_dir();
         let mut removed = Vec::new();
@@ -815,13 +818,13 @@ impl Syncer {
                 }
                 if name.starts_with('.') {
                     // `.tmp-` (a checkout in progress) and `.trash-`: only leftovers at start.
-                    if keep.is_none() {
+                    if at_start {
                         publish::remove_any(&entry.path())
                             .map_err(SyncError::io("cannot remove", &entry.path()))?;
                     }
                     continue;
                 }
-                if keep.is_some_and(|k| k(&name)) {
+                if keep(&name) {
                     continue;
                 }
                 let nanos = std::time::SystemTime::now()

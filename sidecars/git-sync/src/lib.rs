@@ -262,6 +262,10 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
                     tracing::info!(sha = %synced.sha, seconds = elapsed, "published new commit");
                     metrics.publish(&config.git_ref, previous.as_deref(), &synced.sha);
                     if let Some(p) = previous {
+                        // The directory's mtime records when it was replaced, so that a
+                        // restarted git-sync (`--one-time` runs, a container restart) still keeps
+                        // it for --stale-worktree-timeout.
+                        mark_replaced(&config.root.join(".worktrees").join(&p));
                         retired.insert(p, Instant::now());
                     }
                     current = Some(synced.sha.clone());
@@ -270,6 +274,13 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
                         metrics.publish(&config.git_ref, None, &synced.sha);
                     }
                     tracing::debug!(sha = %synced.sha, "no change");
+                }
+                if first_loop && !config.stale_worktree_timeout.is_zero() {
+                    retired.extend(replaced_earlier(
+                        &config.root.join(".worktrees"),
+                        current.as_deref(),
+                        config.stale_worktree_timeout,
+                    ));
                 }
                 if synced.changed || first_loop {
                     clean_old_worktrees(
@@ -378,7 +389,7 @@ async fn clean_old_worktrees(
     let res = tokio::task::spawn_blocking(move || {
         let repo = syncer.open()?;
         let keep_fn = |name: &str| keep.iter().any(|k| k == name);
-        syncer.clean_worktrees(&repo, current.as_deref(), Some(&keep_fn))
+        syncer.clean_worktrees(&repo, current.as_deref(), &keep_fn, false)
     })
     .await;
     match res {
@@ -400,6 +411,39 @@ async fn clean_old_worktrees(
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot remove old worktrees"),
         Err(e) => tracing::warn!(error = %e, "worktree cleanup died"),
     }
+}
+
+/// Sets a replaced worktree's mtime to now.
+fn mark_replaced(dir: &Path) {
+    let res = std::fs::File::open(dir).and_then(|f| f.set_modified(SystemTime::now()));
+    if let Err(e) = res {
+        tracing::debug!(path = %dir.display(), error = %e, "cannot mark a replaced worktree");
+    }
+}
+
+/// The worktrees a previous run replaced less than `timeout` ago (by their mtime, which
+/// [`mark_replaced`] set), with the instant they were replaced.
+fn replaced_earlier(
+    wts: &Path,
+    current: Option<&str>,
+    timeout: Duration,
+) -> Vec<(String, Instant)> {
+    let Ok(rd) = std::fs::read_dir(wts) else {
+        return Vec::new();
+    };
+    let now = SystemTime::now();
+    rd.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if Some(name.as_str()) == current || !config::is_full_sha(&name) {
+                return None;
+            }
+            let age = now
+                .duration_since(e.metadata().ok()?.modified().ok()?)
+                .unwrap_or_default();
+            (age < timeout).then(|| Instant::now().checked_sub(age).map(|at| (name, at)))?
+        })
+        .collect()
 }
 
 /// Checks `Authorization: Bearer <token>` against the token file, read on every request so a

@@ -1384,3 +1384,38 @@ fn group_write_covers_everything_written() {
     }
     assert_eq!(checked, 6);
 }
+
+/// `--stale-worktree-timeout` holds across restarts (`--one-time` runs, a restarted container): a
+/// worktree replaced by an earlier run is kept until the timeout has passed since it was replaced.
+#[test]
+fn stale_worktree_timeout_across_one_time_runs() {
+    let mut up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let url = up.file_url();
+    let run = |timeout: &str| {
+        let mut args = root_args(&root);
+        args.extend([
+            format!("--repo={url}"),
+            "--one-time".to_owned(),
+            format!("--stale-worktree-timeout={timeout}"),
+        ]);
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{log}");
+    };
+    run("30s");
+    let first = up.head();
+    up.commit();
+    // The second run replaces the first commit's worktree: it stays, for readers inside it.
+    run("30s");
+    let old = root.join(".worktrees").join(&first);
+    assert!(old.is_dir(), "replaced worktree removed at once");
+    // A third run, still within the timeout, keeps it too.
+    run("30s");
+    assert!(old.is_dir(), "removed by a restart before the timeout");
+    // Once the timeout has passed since it was replaced, a run removes it.
+    std::thread::sleep(Duration::from_millis(1500));
+    run("1s");
+    wait_until(T, "the stale worktree removed", || !old.exists());
+    assert_eq!(published(&root.join("site")), Some(up.head()));
+}
