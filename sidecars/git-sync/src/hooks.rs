@@ -181,8 +181,44 @@ async fn run_exec(h: &ExecHook, job: &Job, redactor: &Redactor) -> Result<(), St
     }
 }
 
+/// TLS toward https:// webhooks: the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured),
+/// as Go's net/http in upstream's image uses them.
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err(format!(
+            "no CA certificates found for an https:// webhook ({:?})",
+            found.errors
+        ));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 async fn run_web(h: &WebHook, job: &Job) -> Result<(), String> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new();
+    let connector = if h.url.starts_with("https://") {
+        connector.with_tls_config(tls_config()?)
+    } else {
+        // Plain http:// never reads the roots.
+        connector.with_tls_config(
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        )
+    };
+    let client = Client::builder(TokioExecutor::new())
+        .build::<_, Empty<Bytes>>(connector.https_or_http().enable_http1().build());
     let req = Request::builder()
         .method(h.method.as_str())
         .uri(&h.url)

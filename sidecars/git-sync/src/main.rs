@@ -135,7 +135,7 @@ struct Cli {
     #[arg(long, env = "GITSYNC_EXECHOOK_BACKOFF", default_value = "3s", value_parser = parse_duration)]
     exechook_backoff: Duration,
 
-    /// http:// URL called after each publish, with header Gitsync-Hash.
+    /// http:// or https:// URL called after each publish, with header Gitsync-Hash.
     #[arg(long, env = "GITSYNC_WEBHOOK_URL", value_name = "URL")]
     webhook_url: Option<String>,
 
@@ -496,9 +496,9 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
         .or_else(|| cli.exechook_command.clone());
     let webhook = match &cli.webhook_url {
         Some(u) if !u.is_empty() => {
-            if !u.starts_with("http://") {
+            if !u.starts_with("http://") && !u.starts_with("https://") {
                 return Err(format!(
-                    "--webhook-url: only http:// URLs are supported (got `{}`)",
+                    "--webhook-url: only http:// and https:// URLs are supported (got `{}`)",
                     git_sync::redact::redact_url_passwords(u)
                 ));
             }
@@ -787,8 +787,15 @@ mod tests {
             "git-sync",
             "--repo=r",
             "--root=/g",
-            "--webhook-url=https://x/",
+            "--webhook-url=ftp://x/",
         ]);
         assert!(into_config(&hook).unwrap_err().contains("--webhook-url"));
+        let https = Cli::parse_from([
+            "git-sync",
+            "--repo=r",
+            "--root=/g",
+            "--webhook-url=https://x/",
+        ]);
+        assert!(into_config(&https).is_ok());
     }
 }

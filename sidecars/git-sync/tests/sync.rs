@@ -1419,3 +1419,126 @@ fn stale_worktree_timeout_across_one_time_runs() {
     wait_until(T, "the stale worktree removed", || !old.exists());
     assert_eq!(published(&root.join("site")), Some(up.head()));
 }
+
+/// openssl in `dir`, panicking with its stderr on failure.
+fn openssl(dir: &Path, args: &[&str]) {
+    require("/usr/bin/openssl");
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA `<name>.crt` (key `<name>.key`) made with openssl.
+fn make_ca(dir: &Path, name: &str) {
+    let (key, crt, subj) = (
+        format!("{name}.key"),
+        format!("{name}.crt"),
+        format!("/CN={name}"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-subj",
+            &subj,
+        ],
+    );
+}
+
+/// Upstream takes https:// webhooks: the call is made over TLS, verified against the system's
+/// roots (`SSL_CERT_FILE` here), and a server whose certificate does not verify fails the hook.
+#[test]
+fn webhook_over_https_verified_by_the_system_roots() {
+    let up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_ca(d, "ca");
+    make_ca(d, "other-ca");
+    std::fs::write(d.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    let port = free_port();
+    let _server = Proc::spawn(
+        "openssl s_server",
+        std::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-cert", "server.crt", "-key", "server.key"])
+            .current_dir(d)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null()),
+    );
+    wait_port(port, "openssl s_server");
+    // s_server -www answers GET with a status page.
+    let hook = |root: &str, ca: &str| {
+        let mut args = root_args(&d.join(root));
+        args.extend([
+            format!("--repo={}", up.file_url()),
+            "--one-time".to_owned(),
+            format!("--webhook-url=https://127.0.0.1:{port}/"),
+            "--webhook-method=GET".to_owned(),
+        ]);
+        let ca = d.join(ca).display().to_string();
+        run_once(&strs(&args), &[("SSL_CERT_FILE", ca.as_str())])
+    };
+    let (code, log) = hook("r1", "ca.crt");
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("hook succeeded"), "{log}");
+    let (code, log) = hook("r2", "other-ca.crt");
+    assert_eq!(code, 1, "a certificate from another CA was accepted: {log}");
+    assert!(log.contains("hook failed"), "{log}");
+}
