@@ -57,6 +57,8 @@ pub struct Config {
     pub sync_token_file: Option<PathBuf>,
     /// How the commit is published.
     pub materialize: Materialize,
+    /// `--git-gc`.
+    pub git_gc: GitGc,
 }
 
 /// Credentials and ssh host-key settings.
@@ -99,6 +101,24 @@ pub enum Submodules {
     /// Only the top level's submodules.
     Shallow,
     /// Leave submodules alone.
+    Off,
+}
+
+/// `--git-gc`: when the repository is compacted (upstream runs `git gc`; here the objects still
+/// in use are repacked in-process and the rest removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum GitGc {
+    /// When more than 8 packs (one per fetch) or 64 loose-object directories have accumulated
+    /// (the default here: a full repack after every fetch would delay the next sync of a large
+    /// repository).
+    #[default]
+    Auto,
+    /// After every sync that fetched, unless the repository is one pack already (upstream's
+    /// default).
+    Always,
+    /// As `always` (libgit2 has no separate aggressive delta search).
+    Aggressive,
+    /// Never: the repository grows with every fetch.
     Off,
 }
 

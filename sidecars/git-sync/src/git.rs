@@ -27,7 +27,7 @@ use git2::{
     ProxyOptions, RemoteCallbacks, Repository, RepositoryInitOptions,
 };
 
-use crate::config::{Auth, Materialize, Submodules, is_full_sha};
+use crate::config::{Auth, GitGc, Materialize, Submodules, is_full_sha};
 use crate::known_hosts::{KnownHosts, ssh_host_port};
 use crate::publish;
 use crate::redact::{Redactor, strip_userinfo};
@@ -181,6 +181,8 @@ pub struct Settings {
     pub group_write: bool,
     /// Symlink or copy.
     pub materialize: Materialize,
+    /// `--git-gc`.
+    pub git_gc: GitGc,
 }
 
 /// The result of one successful sync.
@@ -472,6 +474,15 @@ impl Syncer {
                 self.s.link.clone()
             }
         };
+        if fetch_time.is_some() && self.gc_due() {
+            // A failed compaction leaves the repository as it was: the sync stands.
+            match self.gc(&repo) {
+                Ok((objects, removed)) => {
+                    tracing::debug!(objects, removed_files = removed, "repository compacted");
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot compact the repository"),
+            }
+        }
         Ok(Synced {
             sha,
             changed: current != Some(oid.to_string().as_str()),
@@ -793,6 +804,105 @@ impl Syncer {
         }
         let state = self.git_dir().join(COPY_STATE_FILE);
         std::fs::write(&state, format!("{oid}\n")).map_err(SyncError::io("cannot write", &state))
+    }
+
+    /// Whether `--git-gc` asks for a compaction now (called after a fetch).
+    fn gc_due(&self) -> bool {
+        if self.s.git_gc == GitGc::Off {
+            return false;
+        }
+        let objects = self.git_dir().join("objects");
+        let count = |dir: &Path, keep: &dyn Fn(&str) -> bool| {
+            std::fs::read_dir(dir).map_or(0, |rd| {
+                rd.flatten()
+                    .filter(|e| keep(&e.file_name().to_string_lossy()))
+                    .count()
+            })
+        };
+        let packs = count(&objects.join("pack"), &|n| n.ends_with(".pack"));
+        let loose_dirs = count(&objects, &|n| {
+            n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        match self.s.git_gc {
+            // One pack and nothing loose: the first fetch's pack, nothing to compact.
+            GitGc::Always | GitGc::Aggressive => packs > 1 || loose_dirs > 0,
+            // git's gc.autoPackLimit is 50; each fetch here adds one pack, so compact sooner.
+            _ => packs > 8 || loose_dirs > 64,
+        }
+    }
+
+    /// Compacts the repository in-process, as `git gc --prune=now` would: one new pack holding
+    /// every object reachable from the commits still in use (the fetched target, every worktree's
+    /// commit, the copy-mode commit), then every other pack and loose object removed. Returns the
+    /// objects packed and the files removed.
+    pub fn gc(&self, repo: &Repository) -> Result<(usize, usize), SyncError> {
+        let objects = self.git_dir().join("objects");
+        let pack_dir = objects.join("pack");
+        let mut tips: Vec<Oid> = Vec::new();
+        if let Ok(Some(o)) = repo.find_reference(TARGET_REF).map(|r| r.target()) {
+            tips.push(o);
+        }
+        let in_use = std::fs::read_dir(self.worktrees_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .chain(self.published_sha());
+        for name in in_use {
+            if is_full_sha(&name)
+                && let Ok(o) = Oid::from_str(&name)
+                && repo.find_commit(o).is_ok()
+            {
+                tips.push(o);
+            }
+        }
+        if tips.is_empty() {
+            return Ok((0, 0));
+        }
+        let mut walk = repo
+            .revwalk()
+            .map_err(SyncError::git("gc: cannot walk the history"))?;
+        for t in &tips {
+            walk.push(*t)
+                .map_err(SyncError::git("gc: cannot walk the history"))?;
+        }
+        let mut pb = repo
+            .packbuilder()
+            .map_err(SyncError::git("gc: cannot build a pack"))?;
+        pb.set_threads(1);
+        pb.insert_walk(&mut walk)
+            .map_err(SyncError::git("gc: cannot collect the objects in use"))?;
+        let packed = pb.object_count();
+        pb.write(&pack_dir, 0)
+            .map_err(SyncError::git("gc: cannot write the pack"))?;
+        let Some(name) = pb.name().ok().flatten().map(|n| format!("pack-{n}.")) else {
+            return Ok((packed, 0));
+        };
+        // Only now that the new pack and its index are on disk: everything else goes.
+        let mut removed = 0;
+        for e in std::fs::read_dir(&pack_dir)
+            .map_err(SyncError::io("cannot read", &pack_dir))?
+            .flatten()
+        {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("pack-") && !n.starts_with(&name) && !n.ends_with(".keep") {
+                publish::remove_any(&e.path())
+                    .map_err(SyncError::io("cannot remove", &e.path()))?;
+                removed += 1;
+            }
+        }
+        for e in std::fs::read_dir(&objects)
+            .map_err(SyncError::io("cannot read", &objects))?
+            .flatten()
+        {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()) {
+                publish::remove_any(&e.path())
+                    .map_err(SyncError::io("cannot remove", &e.path()))?;
+                removed += 1;
+            }
+        }
+        Ok((packed, removed))
     }
 
     /// Retires worktrees other than `current` (and those `keep` accepts): each is renamed to a

@@ -83,6 +83,7 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
             submodules: config.submodules,
             group_write: config.group_write,
             materialize: config.materialize,
+            git_gc: config.git_gc,
         },
         redactor.clone(),
     ));

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use git_sync::config::{
-    Auth, Config, ExecHook, Materialize, Submodules, WebHook, default_link_name, parse_signal,
+    Auth, Config, ExecHook, GitGc, Materialize, Submodules, WebHook, default_link_name,
+    parse_signal,
 };
 use podmates_runtime::args::parse_duration;
 use podmates_runtime::{Binary, RuntimeArgs, exit_usage};
@@ -198,9 +199,10 @@ struct Cli {
     #[arg(long, env = "GITSYNC_MATERIALIZE", value_enum, default_value_t = Materialize::Symlink)]
     materialize: Materialize,
 
-    /// Not needed in-process (accepted for compatibility, ignored).
-    #[arg(long, env = "GITSYNC_GIT_GC", hide = true)]
-    git_gc: Option<String>,
+    /// When to compact the repository: auto (once 8 packs have accumulated), always (after every
+    /// fetch), aggressive (as always) or off.
+    #[arg(long, env = "GITSYNC_GIT_GC", value_enum, default_value_t = GitGc::Auto)]
+    git_gc: GitGc,
 
     /// Not needed without an ssh binary (accepted for compatibility, ignored).
     #[arg(long, env = "GITSYNC_ADD_USER", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
@@ -568,6 +570,7 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
         stale_after: cli.stale_after,
         sync_token_file: cli.sync_token_file.clone(),
         materialize: cli.materialize,
+        git_gc: cli.git_gc,
     })
 }
 
@@ -624,7 +627,6 @@ fn main() -> ExitCode {
         worker_threads: None,
     };
     let ignored: Vec<&str> = [
-        cli.git_gc.as_ref().map(|_| "--git-gc"),
         cli.add_user.map(|_| "--add-user"),
         (!cli.http_metrics).then_some("--http-metrics=false"),
         cli.git

@@ -1542,3 +1542,73 @@ fn webhook_over_https_verified_by_the_system_roots() {
     assert_eq!(code, 1, "a certificate from another CA was accepted: {log}");
     assert!(log.contains("hook failed"), "{log}");
 }
+
+/// Packs and loose-object directories in the root's repository.
+fn object_files(root: &Path) -> (usize, usize) {
+    let objects = root.join(".git/objects");
+    let packs = std::fs::read_dir(objects.join("pack"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+        .count();
+    let loose = std::fs::read_dir(&objects)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .count();
+    (packs, loose)
+}
+
+/// upstream: `gc_always`, `gc_off`, `gc_default`. Every fetch adds a pack; with `--git-gc=always`
+/// the repository is compacted after each one (one pack, no loose objects) and stays usable
+/// (shallow history, worktrees' `git status`); with `off` it grows with every fetch; the default
+/// (`auto`) bounds it at 9 packs.
+#[test]
+fn gc_default_and_gc_off() {
+    let mut up = Upstream::new();
+    let port = free_port();
+    let _daemon = git_daemon(&up.srv(), port);
+    let dir = tempfile::tempdir().unwrap();
+    for (gc, max_packs) in [("always", 1), ("off", usize::MAX), ("auto", 9)] {
+        let root = dir.path().join(gc);
+        let mut args = root_args(&root);
+        args.extend([
+            format!("--repo=git://127.0.0.1:{port}/repo.git"),
+            "--period=100ms".to_owned(),
+        ]);
+        if gc != "auto" {
+            args.push(format!("--git-gc={gc}"));
+        }
+        let gs = GitSync::spawn(&strs(&args), &[]);
+        let link = root.join("site");
+        for _ in 0..if gc == "auto" { 12 } else { 4 } {
+            let sha = up.commit();
+            wait_until(T, "the new commit", || {
+                published(&link).as_deref() == Some(&sha)
+            });
+        }
+        // The sync that published the last commit compacts right after publishing.
+        wait_until(T, "compaction", || {
+            let (packs, loose) = object_files(&root);
+            packs <= max_packs && (gc == "off" || loose == 0)
+        });
+        let (packs, loose) = object_files(&root);
+        if gc == "off" {
+            assert!(packs >= 4, "{gc}: {packs} packs");
+        } else if gc == "auto" {
+            assert!(packs <= 9, "{gc}: {packs} packs after 12 fetches");
+        } else {
+            assert_eq!((packs, loose), (1, 0), "{gc}");
+        }
+        assert_eq!(git(&link, &["status", "--porcelain"]), "", "{gc}");
+        assert_eq!(git(&link, &["rev-parse", "HEAD"]), up.head(), "{gc}");
+        let next = up.commit();
+        wait_until(T, "a sync after compaction", || {
+            published(&link).as_deref() == Some(&next)
+        });
+        assert!(!gs.stderr().contains("cannot compact"), "{}", gs.stderr());
+    }
+}
