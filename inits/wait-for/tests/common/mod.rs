@@ -27,7 +27,10 @@ pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) ->
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -118,7 +121,10 @@ impl WaitFor {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("wait-for did not exit within {secs}s; stderr:\n{}", self.stderr());
+                panic!(
+                    "wait-for did not exit within {secs}s; stderr:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         };
@@ -287,19 +293,58 @@ fn make_certs(dir: &Path) {
             &format!("openssl {args:?}"),
         );
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     let mut a = vec!["req", "-x509"];
     a.extend(ec);
-    a.extend(["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=wait-for test CA"]);
+    a.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=wait-for test CA",
+    ]);
     run(&a);
-    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
     let mut a = vec!["req"];
     a.extend(ec);
-    a.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    a.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
     run(&a);
     run(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-        "server.crt", "-days", "2", "-extfile", "server.ext",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
     ]);
     for f in ["ca.crt", "server.crt", "server.key"] {
         set_mode(&dir.join(f), 0o644);
@@ -317,9 +362,18 @@ pub fn redis(password: Option<&str>) -> Server {
     let dir = dir_for(None);
     let port = free_port();
     let mut cmd = Command::new(REDIS);
-    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir.path());
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ])
+    .arg("--dir")
+    .arg(dir.path());
     if let Some(p) = password {
         cmd.args(["--requirepass", p]);
     }
@@ -342,7 +396,10 @@ pub fn redis(password: Option<&str>) -> Server {
 /// The newest Debian PostgreSQL's bin directory.
 pub fn pg_bin() -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path().join("bin"))).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                .collect()
+        })
         .unwrap_or_default();
     versions.retain(|p| p.join("postgres").exists());
     versions.sort();
@@ -373,7 +430,15 @@ pub fn pg_init(password: &str) -> Pg {
         as_user(user, &bin.join("initdb").display().to_string())
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ])
             .arg(format!("--pwfile={}", pwfile.display())),
         "initdb",
     );
@@ -391,7 +456,14 @@ pub fn pg_start(pg: Pg) -> Server {
     let child = as_user(pg.user, &bin.join("postgres").display().to_string())
         .arg("-D")
         .arg(&data)
-        .args(["-p", &pg.port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        .args([
+            "-p",
+            &pg.port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ])
         .arg("-k")
         .arg(pg.dir.path())
         .stdin(Stdio::null())
@@ -433,7 +505,10 @@ pub fn mariadb(password: &str) -> Server {
     cmd.arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
         .arg(format!("--socket={}", sock.display()))
-        .arg(format!("--pid-file={}", dir.path().join("mysqld.pid").display()))
+        .arg(format!(
+            "--pid-file={}",
+            dir.path().join("mysqld.pid").display()
+        ))
         .args([
             &format!("--port={port}"),
             "--bind-address=127.0.0.1",
@@ -492,8 +567,14 @@ pub fn dnsmasq(srv: &[&str]) -> Server {
         "--cache-size=0",
     ])
     .arg(format!("--port={port}"))
-    .arg(format!("--hostsdir={}", dir.path().join("hosts.d").display()))
-    .arg(format!("--pid-file={}", dir.path().join("dnsmasq.pid").display()));
+    .arg(format!(
+        "--hostsdir={}",
+        dir.path().join("hosts.d").display()
+    ))
+    .arg(format!(
+        "--pid-file={}",
+        dir.path().join("dnsmasq.pid").display()
+    ));
     if is_root() {
         // Stay root: the hosts files live in a test's temporary directory.
         cmd.arg("--user=root");
