@@ -565,6 +565,8 @@ pub fn dnsmasq(srv: &[&str]) -> Server {
         "--listen-address=127.0.0.1",
         "--log-facility=-",
         "--cache-size=0",
+        // Names under cluster.local that it does not have are NXDOMAIN, as from CoreDNS.
+        "--local=/cluster.local/",
     ])
     .arg(format!("--port={port}"))
     .arg(format!(
