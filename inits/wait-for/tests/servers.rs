@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{WaitFor, mariadb, nginx, pg_init, pg_start, redis, run};
+use common::{WaitFor, mariadb, nginx, pg_init, pg_start, pg_start_with, redis, run};
 
 fn last_error(stderr: &str) -> String {
     stderr
@@ -331,6 +331,67 @@ fn postgres_started_while_waiting_then_real_logins() {
     // wait4x's postgresql command line.
     let f = run(&["postgresql", &good], 15);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
+    // sslmode=require against a server without TLS.
+    let f = run(
+        &[
+            "-t",
+            "1s",
+            &format!("postgres://postgres:pg-pass@127.0.0.1:{port}/postgres?sslmode=require"),
+        ],
+        15,
+    );
+    assert_eq!(f.code, Some(1), "{}", f.stderr);
+    assert!(
+        last_error(&f.stderr).contains("does not accept TLS"),
+        "{}",
+        f.stderr
+    );
+}
+
+#[test]
+fn postgres_over_tls() {
+    let pg = pg_init("tls-pass");
+    let port = pg.port;
+    let server = pg_start_with(pg, true);
+    let ca = server.dir.path().join("ca.crt").display().to_string();
+    let url = |mode: &str, host: &str| {
+        format!("postgres://postgres:tls-pass@{host}:{port}/postgres?sslmode={mode}")
+    };
+    // Unverified TLS, as libpq's require.
+    let f = run(&["-t", "60s", &url("require", "127.0.0.1")], 70);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert!(f.stderr.contains("SELECT 1 answered"), "{}", f.stderr);
+    // Verified against the test CA, by address and by name.
+    let f = run(
+        &[
+            "-t",
+            "10s",
+            "--ca-file",
+            &ca,
+            &url("verify-full", "127.0.0.1"),
+        ],
+        15,
+    );
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let f = run(
+        &[
+            "-t",
+            "10s",
+            "--ca-file",
+            &ca,
+            &url("verify-ca", "localhost"),
+        ],
+        15,
+    );
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    // The system roots do not know the test CA.
+    let f = run(&["-t", "1s", &url("verify-full", "127.0.0.1")], 15);
+    assert_eq!(f.code, Some(1), "{}", f.stderr);
+    assert!(
+        last_error(&f.stderr).contains("TLS handshake"),
+        "{}",
+        f.stderr
+    );
 }
 
 #[test]

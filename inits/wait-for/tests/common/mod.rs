@@ -285,7 +285,7 @@ http {{
 }
 
 /// A CA and a server certificate for 127.0.0.1 and localhost, made with openssl.
-fn make_certs(dir: &Path) {
+pub fn make_certs(dir: &Path) {
     require("/usr/bin/openssl", "openssl");
     let run = |args: &[&str]| {
         check_output(
@@ -451,19 +451,38 @@ pub fn pg_init(password: &str) -> Pg {
 
 /// Starts the server of `pg` (on 127.0.0.1 only, its socket in its own directory).
 pub fn pg_start(pg: Pg) -> Server {
+    pg_start_with(pg, false)
+}
+
+/// Like [`pg_start`]; with `tls`, `ssl=on` with a certificate for 127.0.0.1 and localhost
+/// signed by the CA `ca.crt` in the server's directory.
+pub fn pg_start_with(pg: Pg, tls: bool) -> Server {
     let bin = pg_bin();
     let data = pg.dir.path().join("data");
+    let mut ssl = Vec::new();
+    if tls {
+        make_certs(pg.dir.path());
+        // PostgreSQL refuses a key that others may read.
+        set_mode(&pg.dir.path().join("server.key"), 0o600);
+        if let Some(u) = pg.user {
+            chown(pg.dir.path(), u);
+        }
+        let d = pg.dir.path().display();
+        for setting in [
+            "ssl=on".to_owned(),
+            format!("ssl_cert_file={d}/server.crt"),
+            format!("ssl_key_file={d}/server.key"),
+        ] {
+            ssl.push("-c".to_owned());
+            ssl.push(setting);
+        }
+    }
     let child = as_user(pg.user, &bin.join("postgres").display().to_string())
         .arg("-D")
         .arg(&data)
-        .args([
-            "-p",
-            &pg.port.to_string(),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
-        ])
+        .args(["-p", &pg.port.to_string()])
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        .args(&ssl)
         .arg("-k")
         .arg(pg.dir.path())
         .stdin(Stdio::null())
