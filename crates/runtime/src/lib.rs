@@ -76,7 +76,9 @@ pub struct Binary {
     /// The binary's version, normally `env!("CARGO_PKG_VERSION")`.
     pub version: &'static str,
     /// Where the admin server listens unless `--admin-addr` says otherwise. Each binary has its own
-    /// default so that the containers of one pod (one network namespace) never clash.
+    /// default so that the containers of one pod (one network namespace) never clash. Empty: no
+    /// admin server unless `--admin-addr` asks for one (a one-shot init container such as
+    /// wait-for has no use for a port of its own).
     pub default_admin_addr: &'static str,
     /// Tokio worker threads, or `None` for one per available core. A binary whose work is a few
     /// small requests sets `Some(1)`: every worker costs a stack and a malloc arena of resident
@@ -97,12 +99,15 @@ where
     if let Err(e) = telemetry::init(args.log_format, args.log_level.as_deref()) {
         exit_usage(binary.name, format_args!("--log-level: {e}"));
     }
-    let admin_addr: SocketAddr = match &args.admin_addr {
-        Some(a) => *a,
-        None => binary
-            .default_admin_addr
-            .parse()
-            .expect("built-in default admin address parses"),
+    let admin_addr: Option<SocketAddr> = match &args.admin_addr {
+        Some(a) => Some(*a),
+        None if binary.default_admin_addr.is_empty() => None,
+        None => Some(
+            binary
+                .default_admin_addr
+                .parse()
+                .expect("built-in default admin address parses"),
+        ),
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
@@ -124,7 +129,7 @@ where
         let mut signals = shutdown::Signals::install();
         let shutdown = Shutdown::new();
         let admin = Admin::new(binary.name, binary.version);
-        if !args.no_admin() {
+        if let Some(admin_addr) = admin_addr.filter(|_| !args.no_admin()) {
             let listener = match net::bind_tcp(admin_addr).and_then(tokio::net::TcpListener::from_std) {
                 Ok(l) => l,
                 Err(e) => {

@@ -37,6 +37,13 @@ pub const TEST_PACKAGES: &[Package] = &[
     pkg("openssh-server", "/usr/sbin/sshd"),
     pkg("openssh-client", "/usr/bin/ssh-keygen"),
     pkg("busybox", "/bin/busybox"),
+    // The servers wait-for's tests wait for: PostgreSQL (initdb and postgres of the newest
+    // version under /usr/lib/postgresql), MariaDB, and dnsmasq as the DNS server whose names
+    // appear while wait-for waits.
+    pkg("postgresql", "/usr/share/postgresql-common/pg_wrapper"),
+    pkg("mariadb-server", "/usr/sbin/mariadbd"),
+    pkg("mariadb-client-core", "/usr/bin/mariadb"),
+    pkg("dnsmasq-base", "/usr/sbin/dnsmasq"),
     // The venv that `cargo xtask clients` installs the PyPI clients into.
     pkg("python3-venv", "/usr/share/doc/python3-venv"),
 ];

@@ -10,6 +10,7 @@ mod log_normalize;
 mod log_tail;
 mod nginx_exporter;
 mod redis_ambassador;
+mod wait_for;
 
 /// A benchmark: receives the arguments after its name.
 type Bench = fn(&[String]) -> Result<(), String>;
@@ -21,6 +22,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("git-sync", git_sync::run),
     ("nginx-exporter", nginx_exporter::run),
     ("redis-ambassador", redis_ambassador::run),
+    ("wait-for", wait_for::run),
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {

@@ -1,0 +1,625 @@
+//! Helpers for the integration tests: the wait-for binary with its stderr in a file, and the real
+//! servers it waits for (nginx, redis-server, PostgreSQL, MariaDB, dnsmasq) started on loopback
+//! ports in temporary directories, stopped on drop.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub use podmates_testkit::free_port;
+
+pub const OURS: &str = env!("CARGO_BIN_EXE_wait-for");
+
+/// Fails (never skips) when a program the tests drive is missing.
+pub fn require(path: &str, package: &str) {
+    assert!(
+        Path::new(path).exists(),
+        "{path} is missing: install the Debian package `{package}` (cargo xtask test installs it)"
+    );
+}
+
+/// Polls `f` every 20 ms for up to `secs` seconds.
+pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A running wait-for, its stderr in a file; killed on drop.
+pub struct WaitFor {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+    pub started: Instant,
+}
+
+/// How a wait-for run ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl WaitFor {
+    /// Starts wait-for with `args` and no `WAIT_FOR_*`/`PODMATES_*` variables from the
+    /// environment of the test run.
+    pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_env(args, &[])
+    }
+
+    pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("stderr");
+        let mut cmd = Command::new(OURS);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("WAIT_FOR_") || k.starts_with("PODMATES_") || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("stderr file"));
+        let started = Instant::now();
+        let child = cmd.spawn().expect("start wait-for");
+        Self {
+            child,
+            log,
+            _dir: dir,
+            started,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until stderr contains `text`.
+    pub fn wait_log(&self, text: &str, secs: u64) {
+        eventually(secs, &format!("`{text}` on wait-for's stderr"), || {
+            self.stderr().contains(text).then_some(())
+        });
+        // The process must still be waiting for what the caller does next to matter.
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `secs` for the exit.
+    pub fn finish(mut self, secs: u64) -> Finished {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let status: ExitStatus = loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "wait-for did not exit within {secs}s; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Finished {
+            code: status.code(),
+            stderr: self.stderr(),
+            elapsed: self.started.elapsed(),
+        }
+    }
+}
+
+impl Drop for WaitFor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs wait-for to its end (at most `secs`).
+pub fn run(args: &[&str], secs: u64) -> Finished {
+    WaitFor::spawn(args).finish(secs)
+}
+
+/// A server process killed (SIGTERM, then SIGKILL) on drop.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A temporary directory that a server running as `user` may write to.
+fn dir_for(user: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    set_mode(dir.path(), 0o755);
+    if let Some(u) = user {
+        chown(dir.path(), u);
+    }
+    dir
+}
+
+fn chown(p: &Path, user: &str) {
+    let ok = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{user}:"))
+        .arg(p)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "chown {user} {}", p.display());
+}
+
+/// A command run as `user` when the tests run as root (PostgreSQL refuses to run as root).
+fn as_user(user: Option<&str>, program: &str) -> Command {
+    match user {
+        Some(u) => {
+            let mut c = Command::new("/usr/sbin/runuser");
+            c.args(["-u", u, "--", program]);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+fn check_output(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx
+
+pub const NGINX: &str = "/usr/sbin/nginx";
+
+/// nginx on a plain port (`Server::port`) and a TLS port (the second value), its certificate
+/// signed by a CA made here with openssl (`ca.crt` in `Server::dir`).
+pub fn nginx() -> (Server, u16) {
+    require(NGINX, "nginx-light");
+    let dir = dir_for(None);
+    make_certs(dir.path());
+    let d = dir.path().display().to_string();
+    let port = free_port();
+    let tls_port = free_port();
+    let conf = format!(
+        r#"daemon off;
+master_process off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  default_type text/plain;
+  access_log off;
+  server {{
+    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{tls_port} ssl;
+    ssl_certificate {d}/server.crt;
+    ssl_certificate_key {d}/server.key;
+    location = /healthz {{ add_header X-Health "db=up; cache=up"; return 200 '{{"status":"UP","checks":3}}'; }}
+    location = /starting {{ return 503 "starting"; }}
+    location = /moved {{ return 301 /healthz; }}
+    location = /echo-auth {{ if ($http_authorization = "Basic dTpwQHNz") {{ return 200 "auth ok"; }} return 401; }}
+    location = /need-header {{ if ($http_x_probe = "yes") {{ return 200 "header ok"; }} return 400; }}
+    location = /post-only {{ if ($request_method = POST) {{ return 200 "posted"; }} return 405; }}
+    location / {{ return 404; }}
+  }}
+}}
+"#
+    );
+    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+    let child = Command::new(NGINX)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(dir.path().join("nginx.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start nginx");
+    let s = Server { child, port, dir };
+    eventually(10, "nginx listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", tls_port))
+            .ok()
+            .and(std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+    });
+    (s, tls_port)
+}
+
+/// A CA and a server certificate for 127.0.0.1 and localhost, made with openssl.
+pub fn make_certs(dir: &Path) {
+    require("/usr/bin/openssl", "openssl");
+    let run = |args: &[&str]| {
+        check_output(
+            Command::new("openssl").args(args).current_dir(dir),
+            &format!("openssl {args:?}"),
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut a = vec!["req", "-x509"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=wait-for test CA",
+    ]);
+    run(&a);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    let mut a = vec!["req"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&a);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    for f in ["ca.crt", "server.crt", "server.key"] {
+        set_mode(&dir.join(f), 0o644);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// redis
+
+pub const REDIS: &str = "/usr/bin/redis-server";
+
+/// redis-server on a free port, with `requirepass` when `password` is given.
+pub fn redis(password: Option<&str>) -> Server {
+    require(REDIS, "redis-server");
+    let dir = dir_for(None);
+    let port = free_port();
+    let mut cmd = Command::new(REDIS);
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ])
+    .arg("--dir")
+    .arg(dir.path());
+    if let Some(p) = password {
+        cmd.args(["--requirepass", p]);
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start redis-server");
+    let s = Server { child, port, dir };
+    eventually(10, "redis-server listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+/// The newest Debian PostgreSQL's bin directory.
+pub fn pg_bin() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.retain(|p| p.join("postgres").exists());
+    versions.sort();
+    versions
+        .pop()
+        .expect("/usr/lib/postgresql/*/bin/postgres is missing: install the Debian package `postgresql` (cargo xtask test installs it)")
+}
+
+/// An initialised PostgreSQL data directory (superuser `postgres` with `password`,
+/// scram-sha-256 for TCP logins), not started yet: [`pg_start`] starts it.
+pub struct Pg {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    user: Option<&'static str>,
+}
+
+pub fn pg_init(password: &str) -> Pg {
+    let bin = pg_bin();
+    let user = is_root().then_some("postgres");
+    let dir = dir_for(user);
+    let data = dir.path().join("data");
+    let pwfile = dir.path().join("pwfile");
+    std::fs::write(&pwfile, format!("{password}\n")).unwrap();
+    if let Some(u) = user {
+        chown(&pwfile, u);
+    }
+    check_output(
+        as_user(user, &bin.join("initdb").display().to_string())
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display())),
+        "initdb",
+    );
+    Pg {
+        dir,
+        port: free_port(),
+        user,
+    }
+}
+
+/// Starts the server of `pg` (on 127.0.0.1 only, its socket in its own directory).
+pub fn pg_start(pg: Pg) -> Server {
+    pg_start_with(pg, false)
+}
+
+/// Like [`pg_start`]; with `tls`, `ssl=on` with a certificate for 127.0.0.1 and localhost
+/// signed by the CA `ca.crt` in the server's directory.
+pub fn pg_start_with(pg: Pg, tls: bool) -> Server {
+    let bin = pg_bin();
+    let data = pg.dir.path().join("data");
+    let mut ssl = Vec::new();
+    if tls {
+        make_certs(pg.dir.path());
+        // PostgreSQL refuses a key that others may read.
+        set_mode(&pg.dir.path().join("server.key"), 0o600);
+        if let Some(u) = pg.user {
+            chown(pg.dir.path(), u);
+        }
+        let d = pg.dir.path().display();
+        for setting in [
+            "ssl=on".to_owned(),
+            format!("ssl_cert_file={d}/server.crt"),
+            format!("ssl_key_file={d}/server.key"),
+        ] {
+            ssl.push("-c".to_owned());
+            ssl.push(setting);
+        }
+    }
+    let child = as_user(pg.user, &bin.join("postgres").display().to_string())
+        .arg("-D")
+        .arg(&data)
+        .args(["-p", &pg.port.to_string()])
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        .args(&ssl)
+        .arg("-k")
+        .arg(pg.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start postgres");
+    Server {
+        child,
+        port: pg.port,
+        dir: pg.dir,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MariaDB
+
+pub const MARIADBD: &str = "/usr/sbin/mariadbd";
+
+/// MariaDB in a fresh data directory on a free port, with the account `app`@`127.0.0.1`
+/// (password `password`, mysql_native_password) and a database `app`; waits until it answers.
+pub fn mariadb(password: &str) -> Server {
+    require(MARIADBD, "mariadb-server");
+    let user = is_root().then_some("mysql");
+    let dir = dir_for(user);
+    let data = dir.path().join("data");
+    let mut install = Command::new("/usr/bin/mariadb-install-db");
+    install
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
+    if let Some(u) = user {
+        install.arg(format!("--user={u}"));
+    }
+    check_output(&mut install, "mariadb-install-db");
+    let port = free_port();
+    let sock = dir.path().join("mysqld.sock");
+    let mut cmd = Command::new(MARIADBD);
+    cmd.arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--socket={}", sock.display()))
+        .arg(format!(
+            "--pid-file={}",
+            dir.path().join("mysqld.pid").display()
+        ))
+        .args([
+            &format!("--port={port}"),
+            "--bind-address=127.0.0.1",
+            "--skip-name-resolve",
+            "--innodb-buffer-pool-size=16M",
+            "--skip-log-bin",
+        ]);
+    if let Some(u) = user {
+        cmd.arg(format!("--user={u}"));
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mariadbd");
+    let s = Server { child, port, dir };
+    eventually(60, "mariadbd's socket", || sock.exists().then_some(()));
+    let sql = format!(
+        "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '{password}'; CREATE DATABASE app; GRANT ALL ON app.* TO 'app'@'127.0.0.1';"
+    );
+    eventually(30, "the app account created", || {
+        Command::new("/usr/bin/mariadb")
+            .arg("--no-defaults")
+            .arg(format!("--socket={}", sock.display()))
+            .args(["-u", "root", "-e", &sql])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    });
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// DNS
+
+pub const DNSMASQ: &str = "/usr/sbin/dnsmasq";
+
+/// dnsmasq on a loopback port, answering only from the hosts files in `hosts_dir()` (read again
+/// whenever one appears) and the `srv` records given; no upstream server.
+pub fn dnsmasq(srv: &[&str]) -> Server {
+    require(DNSMASQ, "dnsmasq-base");
+    let dir = dir_for(None);
+    std::fs::create_dir(dir.path().join("hosts.d")).unwrap();
+    set_mode(&dir.path().join("hosts.d"), 0o755);
+    let port = free_port();
+    let mut cmd = Command::new(DNSMASQ);
+    cmd.args([
+        "--keep-in-foreground",
+        "--no-resolv",
+        "--no-hosts",
+        "--no-poll",
+        "--bind-interfaces",
+        "--listen-address=127.0.0.1",
+        "--log-facility=-",
+        "--cache-size=0",
+        // Names under cluster.local that it does not have are NXDOMAIN, as from CoreDNS.
+        "--local=/cluster.local/",
+    ])
+    .arg(format!("--port={port}"))
+    .arg(format!(
+        "--hostsdir={}",
+        dir.path().join("hosts.d").display()
+    ))
+    .arg(format!(
+        "--pid-file={}",
+        dir.path().join("dnsmasq.pid").display()
+    ));
+    if is_root() {
+        // Stay root: the hosts files live in a test's temporary directory.
+        cmd.arg("--user=root");
+    }
+    for s in srv {
+        cmd.arg(format!("--srv-host={s}"));
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dnsmasq");
+    let s = Server { child, port, dir };
+    eventually(10, "dnsmasq listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    s
+}
+
+/// Adds a hosts file to a dnsmasq from [`dnsmasq`] (written aside and renamed, so dnsmasq never
+/// reads half of it).
+pub fn add_hosts(s: &Server, name: &str, text: &str) {
+    let tmp = s.dir.path().join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, s.dir.path().join("hosts.d").join(name)).unwrap();
+}
