@@ -9,18 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::binaries::BINARIES;
 use crate::podman::{self, podman};
 use crate::sh;
-
-/// Every binary that can have an image, with the folder of its crate.
-pub(crate) const BINARIES: &[(&str, &str)] = &[
-    ("wait-for", "inits/wait-for"),
-    ("log-tail", "sidecars/log-tail"),
-    ("git-sync", "sidecars/git-sync"),
-    ("nginx-exporter", "adapters/nginx-exporter"),
-    ("log-normalize", "adapters/log-normalize"),
-    ("redis-ambassador", "ambassadors/redis-ambassador"),
-];
 
 /// The upstream base image and its local stand-in.
 const UPSTREAM_BASE: &str = "gcr.io/distroless/static-debian12:nonroot";
@@ -42,8 +33,8 @@ fn size_target(name: &str) -> u64 {
 pub(crate) fn existing() -> Vec<&'static str> {
     BINARIES
         .iter()
-        .filter(|(_, dir)| sh::root().join(dir).join("Cargo.toml").exists())
-        .map(|(n, _)| *n)
+        .filter(|b| sh::root().join(b.folder).join("Cargo.toml").exists())
+        .map(|b| b.name)
         .collect()
 }
 

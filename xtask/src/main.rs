@@ -8,6 +8,7 @@
 
 mod audit;
 mod bench;
+mod binaries;
 mod checkov;
 mod clients;
 mod demo;
