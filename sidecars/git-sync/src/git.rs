@@ -190,7 +190,8 @@ pub struct Settings {
 pub struct Synced {
     /// The published commit.
     pub sha: String,
-    /// Whether this sync published a new commit.
+    /// Whether this sync published: a new commit, or the same one again after its worktree was
+    /// repaired (`false`: nothing to do).
     pub changed: bool,
     /// The published tree (the worktree, or the copied directory).
     pub path: PathBuf,
@@ -413,10 +414,13 @@ impl Syncer {
             });
         }
 
+        // Past this point the sync publishes: a new commit, one the ref moved back to, or a
+        // worktree that went missing or astray. Upstream fetches in every such case (and its
+        // git_fetch_count_total counts it), even when the commit is already here; so does this,
+        // which is a negotiation with nothing to download when it is.
         let mut fetch_time = None;
-        let oid = match repo.find_commit(listed) {
-            Ok(c) => c.id(),
-            Err(_) => {
+        let oid = 'fetch: {
+            {
                 abort.check()?;
                 let started = Instant::now();
                 // The fetch is a new connection that authenticates afresh.
@@ -436,9 +440,15 @@ impl Syncer {
                 if self.s.depth > 0 && !self.is_local() {
                     fo.depth(i32::try_from(self.s.depth).unwrap_or(i32::MAX));
                 }
-                remote
-                    .fetch(&[refspec.as_str()], Some(&mut fo), None)
-                    .map_err(|e| self.net_error("fetch failed", e, &attempts, abort))?;
+                if let Err(e) = remote.fetch(&[refspec.as_str()], Some(&mut fo), None) {
+                    if let Ok(c) = repo.find_commit(listed) {
+                        // Nothing was missing (a server that refuses to send an unadvertised
+                        // SHA, say): the commit is here, use it.
+                        tracing::warn!(error = %e.message(), "fetch failed; the commit is already here");
+                        break 'fetch c.id();
+                    }
+                    return Err(self.net_error("fetch failed", e, &attempts, abort));
+                }
                 fetch_time = Some(started.elapsed());
                 tracing::debug!(seconds = started.elapsed().as_secs_f64(), "fetched");
                 let fetched = repo
@@ -485,7 +495,9 @@ impl Syncer {
         }
         Ok(Synced {
             sha,
-            changed: current != Some(oid.to_string().as_str()),
+            // A republished commit (a worktree repaired) counts as a change, as upstream counts
+            // it: a success, and the hooks run again.
+            changed: true,
             path,
             fetch: fetch_time,
         })

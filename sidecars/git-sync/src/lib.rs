@@ -262,7 +262,7 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
                 if synced.changed {
                     tracing::info!(sha = %synced.sha, seconds = elapsed, "published new commit");
                     metrics.publish(&config.git_ref, previous.as_deref(), &synced.sha);
-                    if let Some(p) = previous {
+                    if let Some(p) = previous.filter(|p| *p != synced.sha) {
                         // The directory's mtime records when it was replaced, so that a
                         // restarted git-sync (`--one-time` runs, a container restart) still keeps
                         // it for --stale-worktree-timeout.

@@ -1612,3 +1612,93 @@ fn gc_default_and_gc_off() {
         assert!(!gs.stderr().contains("cannot compact"), "{}", gs.stderr());
     }
 }
+
+/// The value of a series in a Prometheus text exposition.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Waits until `series` on the admin port reads `want`.
+fn wait_metric(admin: u16, series: &str, want: f64) {
+    let mut last = String::new();
+    let ok = (0..(T.as_millis() / 20)).any(|_| {
+        last = http(admin, "GET", "/metrics", &[]).1;
+        let hit = metric(&last, series) == Some(want);
+        if !hit {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        hit
+    });
+    assert!(ok, "{series} never read {want}:\n{last}");
+}
+
+const GOOD_SYNCS: &str = "git_sync_count_total{status=\"success\"}";
+const FETCHES: &str = "git_fetch_count_total";
+
+/// upstream: `sync_default_ref`. Forward, then back to a commit already here: each move is a
+/// successful sync and a fetch, as upstream counts them.
+#[test]
+fn sync_default_ref() {
+    let mut up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let admin = free_port();
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", up.file_url()),
+            &format!("--root={}", root.display()),
+            "--link=link",
+            "--period=100ms",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    let link = root.join("link");
+    let first = up.head();
+    wait_until(T, "first sync", || published(&link) == Some(first.clone()));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    let second = up.commit();
+    wait_until(T, "forward", || published(&link) == Some(second.clone()));
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+    // Move backward: the server's main goes back to the first commit.
+    git(&up.bare, &["update-ref", "refs/heads/main", &first]);
+    wait_until(T, "backward", || published(&link) == Some(first.clone()));
+    assert_eq!(std::fs::read_to_string(link.join("VERSION")).unwrap(), "1");
+    wait_metric(admin, GOOD_SYNCS, 3.0);
+    wait_metric(admin, FETCHES, 3.0);
+}
+
+/// upstream: `worktree_unexpected_removal`. The published worktree deleted behind git-sync's
+/// back is recreated: a successful sync and a fetch more.
+#[test]
+fn worktree_unexpected_removal() {
+    let up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let admin = free_port();
+    let gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", up.file_url()),
+            &format!("--root={}", root.display()),
+            "--link=link",
+            "--period=100ms",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    let link = root.join("link");
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    // Stopped while the worktree is removed, as upstream pauses its container.
+    gs.signal("STOP");
+    std::fs::remove_dir_all(root.join(".worktrees").join(up.head())).unwrap();
+    gs.signal("CONT");
+    wait_until(T, "the worktree back", || link.join("VERSION").is_file());
+    assert_eq!(published(&link), Some(up.head()));
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+}
