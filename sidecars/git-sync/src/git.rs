@@ -37,6 +37,8 @@ use crate::tree_check::{self, CheckError, UnsafeTree};
 const TARGET_REF: &str = "refs/gitsync/target";
 /// In copy mode, the commit last published (there is no symlink to read it from).
 const COPY_STATE_FILE: &str = "gitsync-published";
+/// The `--depth` of the last fetch, so that a restart with another one fetches again.
+const DEPTH_FILE: &str = "gitsync-depth";
 
 /// Why a sync failed. Messages may quote libgit2, which can quote URLs: callers redact them.
 #[derive(Debug, thiserror::Error)]
@@ -406,11 +408,32 @@ impl Syncer {
             && cur == listed.to_string()
             && self.is_published_intact(cur)
         {
+            // The commit is published; only a --depth other than the one it was fetched with
+            // (a restart with new flags) asks for a fetch, which deepens or unshallows the
+            // history and publishes nothing new.
+            let mut fetch = None;
+            if self.fetched_depth().is_some_and(|d| d != self.s.depth) {
+                let started = Instant::now();
+                let src = remote_ref.clone().unwrap_or_else(|| listed.to_string());
+                self.fetch(
+                    &repo,
+                    &mut remote,
+                    &src,
+                    password.as_deref(),
+                    known_hosts.as_ref(),
+                    abort,
+                )?;
+                fetch = Some(started.elapsed());
+                tracing::info!(
+                    depth = self.s.depth,
+                    "history fetched again for the new --depth"
+                );
+            }
             return Ok(Synced {
                 sha: cur.to_owned(),
                 changed: false,
                 path: self.published_path(cur),
-                fetch: None,
+                fetch,
             });
         }
 
@@ -421,33 +444,25 @@ impl Syncer {
         let mut fetch_time = None;
         let oid = 'fetch: {
             {
-                abort.check()?;
                 let started = Instant::now();
-                // The fetch is a new connection that authenticates afresh.
-                let attempts = Attempts::default();
                 let src = remote_ref.clone().unwrap_or_else(|| listed.to_string());
-                let refspec = format!("+{src}:{TARGET_REF}");
-                let mut fo = FetchOptions::new();
-                fo.remote_callbacks(self.callbacks(
+                if let Err(e) = self.fetch(
+                    &repo,
+                    &mut remote,
+                    &src,
                     password.as_deref(),
                     known_hosts.as_ref(),
                     abort,
-                    &attempts,
-                ))
-                .proxy_options(proxy())
-                .download_tags(AutotagOption::None)
-                .update_fetchhead(false);
-                if self.s.depth > 0 && !self.is_local() {
-                    fo.depth(i32::try_from(self.s.depth).unwrap_or(i32::MAX));
-                }
-                if let Err(e) = remote.fetch(&[refspec.as_str()], Some(&mut fo), None) {
-                    if let Ok(c) = repo.find_commit(listed) {
+                ) {
+                    if let Ok(c) = repo.find_commit(listed)
+                        && !matches!(e, SyncError::Aborted(_))
+                    {
                         // Nothing was missing (a server that refuses to send an unadvertised
                         // SHA, say): the commit is here, use it.
-                        tracing::warn!(error = %e.message(), "fetch failed; the commit is already here");
+                        tracing::warn!(error = %e, "fetch failed; the commit is already here");
                         break 'fetch c.id();
                     }
-                    return Err(self.net_error("fetch failed", e, &attempts, abort));
+                    return Err(e);
                 }
                 fetch_time = Some(started.elapsed());
                 tracing::debug!(seconds = started.elapsed().as_secs_f64(), "fetched");
@@ -816,6 +831,54 @@ impl Syncer {
         }
         let state = self.git_dir().join(COPY_STATE_FILE);
         std::fs::write(&state, format!("{oid}\n")).map_err(SyncError::io("cannot write", &state))
+    }
+
+    /// Fetches `src` into the target ref with the configured depth (0: the whole history, which
+    /// unshallows a shallow repository) and records the depth.
+    fn fetch(
+        &self,
+        repo: &Repository,
+        remote: &mut git2::Remote<'_>,
+        src: &str,
+        password: Option<&str>,
+        known_hosts: Option<&KnownHosts>,
+        abort: &Abort,
+    ) -> Result<(), SyncError> {
+        abort.check()?;
+        // The fetch is a new connection that authenticates afresh.
+        let attempts = Attempts::default();
+        let refspec = format!("+{src}:{TARGET_REF}");
+        let mut fo = FetchOptions::new();
+        fo.remote_callbacks(self.callbacks(password, known_hosts, abort, &attempts))
+            .proxy_options(proxy())
+            .download_tags(AutotagOption::None)
+            .update_fetchhead(false);
+        if !self.is_local() {
+            if self.s.depth > 0 {
+                fo.depth(i32::try_from(self.s.depth).unwrap_or(i32::MAX));
+            } else if repo.is_shallow() {
+                // libgit2's GIT_FETCH_DEPTH_UNSHALLOW.
+                fo.depth(i32::MAX);
+            }
+        }
+        remote
+            .fetch(&[refspec.as_str()], Some(&mut fo), None)
+            .map_err(|e| self.net_error("fetch failed", e, &attempts, abort))?;
+        if !self.is_local() {
+            let f = self.git_dir().join(DEPTH_FILE);
+            std::fs::write(&f, format!("{}\n", self.s.depth))
+                .map_err(SyncError::io("cannot write", &f))?;
+        }
+        Ok(())
+    }
+
+    /// The `--depth` the repository was last fetched with, when known.
+    fn fetched_depth(&self) -> Option<u32> {
+        std::fs::read_to_string(self.git_dir().join(DEPTH_FILE))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Whether `--git-gc` asks for a compaction now (called after a fetch).

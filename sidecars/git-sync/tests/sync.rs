@@ -1702,3 +1702,37 @@ fn worktree_unexpected_removal() {
     wait_metric(admin, GOOD_SYNCS, 2.0);
     wait_metric(admin, FETCHES, 2.0);
 }
+
+/// A restart with another `--depth` fetches the history again: from 1 to 3 commits, then all of
+/// it with 0 (the repository is no longer shallow), without publishing anything new.
+#[test]
+fn sync_depth_change_on_restart() {
+    let mut up = Upstream::new();
+    for _ in 0..5 {
+        up.commit();
+    }
+    let port = free_port();
+    let _daemon = git_daemon(&up.srv(), port);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let history = || git(&root.join("site"), &["rev-list", "--count", "HEAD"]);
+    let run = |depth: &str| {
+        let mut args = root_args(&root);
+        args.extend([
+            format!("--repo=git://127.0.0.1:{port}/repo.git"),
+            "--one-time".to_owned(),
+            format!("--depth={depth}"),
+        ]);
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{log}");
+        log
+    };
+    run("1");
+    assert_eq!(history(), "1");
+    let log = run("3");
+    assert_eq!(history(), "3", "{log}");
+    let log = run("0");
+    assert_eq!(history(), "6", "{log}");
+    assert!(!root.join(".git/shallow").exists(), "still shallow: {log}");
+    assert_eq!(published(&root.join("site")), Some(up.head()));
+}
