@@ -76,6 +76,86 @@ pub struct Auth {
     pub ssh_known_hosts: bool,
     /// The known_hosts file used when checking.
     pub ssh_known_hosts_file: PathBuf,
+    /// `--credential`: user and password per URL (submodules on other hosts, say).
+    pub credentials: Vec<Credential>,
+}
+
+/// One `--credential`: used for the URLs it is a prefix of (the longest such wins).
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// The URL (or URL prefix) it applies to.
+    pub url: String,
+    /// The user name.
+    pub username: String,
+    /// The password or token, given inline.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Or a file holding it, read when the credential is used.
+    #[serde(default, rename = "password-file")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "REDACTED"))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+/// Parses one `--credential` value as upstream does: a JSON object, or a JSON list of them;
+/// checks what upstream checks.
+pub fn parse_credentials(s: &str) -> Result<Vec<Credential>, String> {
+    let s = s.trim();
+    let list: Vec<Credential> = if s.starts_with('[') {
+        serde_json::from_str(s)
+    } else {
+        serde_json::from_str(s).map(|c| vec![c])
+    }
+    .map_err(|e| format!("not a JSON credential ({{\"url\", \"username\", \"password\" or \"password-file\"}}): {e}"))?;
+    for c in &list {
+        if c.url.is_empty() {
+            return Err("the URL must be specified".to_owned());
+        }
+        if c.username.is_empty() {
+            return Err(format!("{}: the username must be specified", c.url));
+        }
+        match (&c.password, &c.password_file) {
+            (None, None) => {
+                return Err(format!(
+                    "{}: a password or password-file must be specified",
+                    c.url
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{}: only one of password and password-file may be specified",
+                    c.url
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(list)
+}
+
+/// The credential for `url`: the one with the longest URL that `url` starts with.
+pub fn credential_for<'a>(creds: &'a [Credential], url: &str) -> Option<&'a Credential> {
+    let url = crate::redact::strip_userinfo(url);
+    let matches = |prefix: &str| {
+        let prefix = prefix.trim_end_matches('/');
+        // On a boundary: `http://h:1` is not a prefix of `http://h:10/x`.
+        url.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    creds
+        .iter()
+        .filter(|c| matches(&crate::redact::strip_userinfo(&c.url)))
+        .max_by_key(|c| c.url.len())
 }
 
 impl std::fmt::Debug for Auth {
@@ -88,7 +168,59 @@ impl std::fmt::Debug for Auth {
             .field("ssh_key_files", &self.ssh_key_files)
             .field("ssh_known_hosts", &self.ssh_known_hosts)
             .field("ssh_known_hosts_file", &self.ssh_known_hosts_file)
+            .field("credentials", &self.credentials)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::*;
+
+    #[test]
+    fn credentials_parse_and_match_by_longest_prefix() {
+        let one =
+            parse_credentials(r#"{"url":"https://h/org","username":"u","password":"p"}"#).unwrap();
+        assert_eq!(one.len(), 1);
+        let list = parse_credentials(
+            r#"[{"url":"https://h","username":"a","password-file":"/f"},
+                {"url":"https://h/org/","username":"b","password":"p"}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            credential_for(&list, "https://h/org/repo.git")
+                .unwrap()
+                .username,
+            "b"
+        );
+        assert_eq!(
+            credential_for(&list, "https://h/other.git")
+                .unwrap()
+                .username,
+            "a"
+        );
+        assert_eq!(
+            credential_for(&list, "https://user:pw@h/org/x")
+                .unwrap()
+                .username,
+            "b"
+        );
+        assert!(credential_for(&list, "https://h2/x").is_none());
+        assert!(credential_for(&list, "https://hx/x").is_none());
+        for bad in [
+            r#"{"url":"","username":"u","password":"p"}"#,
+            r#"{"url":"https://h","username":"","password":"p"}"#,
+            r#"{"url":"https://h","username":"u"}"#,
+            r#"{"url":"https://h","username":"u","password":"p","password-file":"/f"}"#,
+            r#"{"url":"https://h","username":"u","pasword":"typo"}"#,
+            "not json",
+        ] {
+            assert!(parse_credentials(bad).is_err(), "{bad}");
+        }
+        assert!(
+            !format!("{list:?}").contains("\"p\""),
+            "a password in Debug output"
+        );
     }
 }
 

@@ -595,7 +595,7 @@ impl Syncer {
     ) -> RemoteCallbacks<'a> {
         let mut cb = RemoteCallbacks::new();
         let auth = &self.s.auth;
-        cb.credentials(move |_url, user_from_url, allowed| {
+        cb.credentials(move |url, user_from_url, allowed| {
             if allowed.contains(CredentialType::SSH_KEY) {
                 let n = attempts.ssh_keys.get();
                 attempts.ssh_keys.set(n + 1);
@@ -619,6 +619,26 @@ impl Syncer {
             if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
                 let n = attempts.userpass.get();
                 attempts.userpass.set(n + 1);
+                if let Some(c) = crate::config::credential_for(&auth.credentials, url) {
+                    if n > 0 {
+                        let why = format!("the server refused the --credential for {}", c.url);
+                        attempts.auth_failure.set(Some(why.clone()));
+                        return Err(git2::Error::from_str(&why));
+                    }
+                    let password = match (&c.password, &c.password_file) {
+                        (Some(p), _) => p.clone(),
+                        (None, Some(f)) => std::fs::read_to_string(f)
+                            .map(|p| p.trim_end_matches(['\r', '\n']).to_owned())
+                            .map_err(|e| {
+                                git2::Error::from_str(&format!(
+                                    "--credential password-file {}: {e}",
+                                    f.display()
+                                ))
+                            })?,
+                        (None, None) => String::new(),
+                    };
+                    return Cred::userpass_plaintext(&c.username, &password);
+                }
                 let why = match (auth.username.as_deref().or(user_from_url), password) {
                     _ if n > 0 => "the server refused the credentials (check --username and the password)",
                     (Some(u), Some(p)) => return Cred::userpass_plaintext(u, p),

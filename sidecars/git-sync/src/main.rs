@@ -88,6 +88,11 @@ struct Cli {
     #[arg(long, env = "GITSYNC_PASSWORD_FILE", value_name = "FILE")]
     password_file: Option<PathBuf>,
 
+    /// A credential for the URLs it is a prefix of, as JSON: `{"url": ..., "username": ...,
+    /// "password": ...}` or with `"password-file"` instead; repeatable, or a JSON list.
+    #[arg(long, env = "GITSYNC_CREDENTIAL", value_name = "JSON")]
+    credential: Vec<String>,
+
     /// ssh private key; repeat to try several.
     #[arg(
         long,
@@ -492,6 +497,12 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
             "--change-permissions ({p}): no longer supported; use --group-write instead"
         ));
     }
+    let mut credentials = Vec::new();
+    for c in &cli.credential {
+        credentials.extend(
+            git_sync::config::parse_credentials(c).map_err(|e| format!("--credential: {e}"))?,
+        );
+    }
     let exechook_command = cli
         .sync_hook_command
         .clone()
@@ -551,6 +562,7 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
             ssh_key_files: cli.ssh_key_file.clone(),
             ssh_known_hosts: cli.ssh_known_hosts,
             ssh_known_hosts_file: cli.ssh_known_hosts_file.clone(),
+            credentials,
         },
         submodules: cli.submodules,
         touch_file: rel(&cli.touch_file),
@@ -750,6 +762,27 @@ mod tests {
         );
         let zero = parse(&["--repo=r", "--root=/g", "--change-permissions=0"]);
         assert!(into_config(&zero).is_ok());
+    }
+
+    #[test]
+    fn credentials_repeat_and_are_checked() {
+        let cli = parse(&[
+            "--repo=r",
+            "--root=/g",
+            r#"--credential={"url":"https://a","username":"u","password":"p"}"#,
+            r#"--credential=[{"url":"https://b","username":"v","password-file":"/f"}]"#,
+            "--ssh-key-file=/k1",
+            "--ssh-key-file=/k2",
+        ]);
+        let c = into_config(&cli).unwrap();
+        assert_eq!(c.auth.credentials.len(), 2);
+        assert_eq!(c.auth.ssh_key_files.len(), 2);
+        let bad = parse(&[
+            "--repo=r",
+            "--root=/g",
+            r#"--credential={"url":"https://a"}"#,
+        ]);
+        assert!(into_config(&bad).unwrap_err().contains("--credential"));
     }
 
     #[test]

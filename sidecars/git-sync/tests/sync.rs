@@ -1736,3 +1736,36 @@ fn sync_depth_change_on_restart() {
     assert!(!root.join(".git/shallow").exists(), "still shallow: {log}");
     assert_eq!(published(&root.join("site")), Some(up.head()));
 }
+
+/// upstream: `auth_http_password_file` with `--credential`. A JSON credential for the server's
+/// URL (its password in a file) authenticates without `--username`; one for another URL does not
+/// apply, and the server's refusal is named.
+#[test]
+fn credential_flag_for_the_repository_url() {
+    let up = Upstream::new();
+    let srv = HttpGit::start(&up.srv(), "alice", "correct-horse", None);
+    let dir = tempfile::tempdir().unwrap();
+    let pwfile = dir.path().join("pw");
+    std::fs::write(&pwfile, "correct-horse\n").unwrap();
+    let base = srv.url("");
+    let base = base.trim_end_matches("repo.git");
+    let run = |root: &str, url: &str| {
+        let mut args = root_args(&dir.path().join(root));
+        args.extend([
+            format!("--repo={}", srv.url("")),
+            format!(
+                r#"--credential={{"url":"{url}","username":"alice","password-file":"{}"}}"#,
+                pwfile.display()
+            ),
+            "--one-time".to_owned(),
+        ]);
+        run_once(&strs(&args), &[])
+    };
+    let (code, log) = run("ok", base);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&dir.path().join("ok/site")), Some(up.head()));
+    let (code, log) = run("other", "http://127.0.0.1:1/elsewhere");
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("credentials"), "{log}");
+    assert!(!log.contains("correct-horse"), "the password leaked: {log}");
+}
