@@ -462,3 +462,33 @@ fn json_log_lines_name_the_target_and_the_error() {
     assert_eq!(f.stderr.lines().count(), 1, "{}", f.stderr);
     assert!(f.stderr.contains("timed out after 300ms"), "{}", f.stderr);
 }
+
+#[test]
+fn an_attempt_that_hangs_is_cut_at_the_attempt_timeout() {
+    // The kernel completes the handshake into the backlog; nobody ever answers the request.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/", silent.local_addr().unwrap().port());
+    let f = run(
+        &[
+            "--attempt-timeout",
+            "300ms",
+            "--interval",
+            "100ms",
+            "-t",
+            "2s",
+            &url,
+        ],
+        10,
+    );
+    assert_eq!(f.code, Some(1), "{}", f.stderr);
+    assert!(
+        f.stderr
+            .contains("no answer within 300ms (--attempt-timeout)"),
+        "{}",
+        f.stderr
+    );
+    // Several attempts fit in the 2 s, each cut at 300 ms.
+    let attempts = f.stderr.matches("not ready url=").count();
+    assert!(attempts >= 3, "{attempts} attempts: {}", f.stderr);
+    drop(silent);
+}
