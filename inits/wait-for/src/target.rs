@@ -388,7 +388,7 @@ impl Target {
                     (Some(p), _) => Some(p.clone()),
                     // redis://password@host: a lone userinfo is the password, as redis-cli -u and
                     // most clients take it.
-                    (None, Some(u)) => return Ok(redis_lone(arg, display, host, &url, u, db)),
+                    (None, Some(u)) => return Ok(redis_lone(arg, host, &url, u, db)),
                     (None, None) => None,
                 };
                 Kind::Redis {
@@ -474,14 +474,8 @@ impl Target {
     }
 }
 
-fn redis_lone(
-    arg: &str,
-    _display: String,
-    host: String,
-    url: &Url,
-    pw: &str,
-    db: Option<u32>,
-) -> Target {
+/// `redis://password@host`: the lone userinfo is the password, masked whole in the display.
+fn redis_lone(arg: &str, host: String, url: &Url, pw: &str, db: Option<u32>) -> Target {
     // The password sits where a user would: mask it all.
     let display = match arg.split_once("://") {
         Some((s, rest)) => match rest.rsplit_once('@') {

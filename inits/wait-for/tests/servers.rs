@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{WaitFor, mariadb, nginx, pg_init, pg_start, pg_start_with, redis, run};
+use common::{WaitFor, mariadb, nginx, pg_init, pg_sql, pg_start, pg_start_with, redis, run};
 
 fn last_error(stderr: &str) -> String {
     stderr
@@ -276,12 +276,39 @@ fn postgres_started_while_waiting_then_real_logins() {
     let good = format!("postgres://postgres:pg-pass@127.0.0.1:{port}/postgres?sslmode=disable");
     let w = WaitFor::spawn(&["--interval", "200ms", "-t", "90s", &good]);
     w.wait_log("Connection refused", 10);
-    let _server = pg_start(pg);
+    let server = pg_start(pg);
     let f = w.finish(90);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
+    // The md5 and cleartext password methods, with accounts made for them.
+    pg_sql(
+        &server,
+        "SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN PASSWORD 'md5-pass'; CREATE ROLE plainuser LOGIN PASSWORD 'plain-pass';",
+    );
+    for (user, pw, method) in [
+        ("md5user", "md5-pass", "md5"),
+        ("plainuser", "plain-pass", "password"),
+    ] {
+        let url = format!("postgres://{user}:{pw}@127.0.0.1:{port}/postgres");
+        let f = run(&["-t", "10s", &url], 15);
+        assert_eq!(f.code, Some(0), "{user}: {}", f.stderr);
+        assert!(
+            f.stderr.contains(&format!("as `{user}` ({method})")),
+            "{user}: {}",
+            f.stderr
+        );
+        let url = format!("postgres://{user}:wrong@127.0.0.1:{port}/postgres");
+        let f = run(&["-t", "500ms", &url], 15);
+        assert_eq!(f.code, Some(1), "{user}: {}", f.stderr);
+        assert!(
+            last_error(&f.stderr).contains("password authentication failed"),
+            "{user}: {}",
+            f.stderr
+        );
+    }
     assert!(
-        f.stderr
-            .contains("logged in to database `postgres` as `postgres`, SELECT 1 answered"),
+        f.stderr.contains(
+            "logged in to database `postgres` as `postgres` (SCRAM-SHA-256), SELECT 1 answered"
+        ),
         "{}",
         f.stderr
     );

@@ -394,3 +394,101 @@ fn dns_server_that_does_not_answer_is_an_attempt_error() {
     assert_eq!(f.code, Some(1), "{}", f.stderr);
     assert!(f.stderr.contains(&format!("x ({server}: ")), "{}", f.stderr);
 }
+
+#[test]
+fn dockerize_and_wait_for_it_command_lines_run() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let target = format!("tcp://127.0.0.1:{port}");
+    // dockerize -wait ... -timeout ...
+    let f = run(
+        &["-wait", &target, "-wait", "file:///", "-timeout", "10s"],
+        15,
+    );
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert_eq!(
+        f.stderr.matches("ready url=").count() - f.stderr.matches("not ready url=").count(),
+        2,
+        "{}",
+        f.stderr
+    );
+    // wait-for-it.sh --host= --port= -t N -s -- command
+    let f = run(
+        &[
+            "--host=127.0.0.1",
+            &format!("--port={port}"),
+            "-t",
+            "10",
+            "-s",
+            "--",
+            "/bin/true",
+        ],
+        15,
+    );
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    // dockerize's default 10 s timeout applies to its form.
+    let dead = format!("tcp://127.0.0.1:{}", free_port());
+    let f = run(&["-wait", &dead, "-wait-retry-interval", "2s"], 20);
+    assert_eq!(f.code, Some(1), "{}", f.stderr);
+    assert!(f.stderr.contains("timed out after 10s"), "{}", f.stderr);
+}
+
+#[test]
+fn json_log_lines_name_the_target_and_the_error() {
+    let dead = format!("tcp://127.0.0.1:{}", free_port());
+    let f = run(&["--log-format", "json", "-t", "300ms", &dead], 10);
+    assert_eq!(f.code, Some(1), "{}", f.stderr);
+    let attempt = f
+        .stderr
+        .lines()
+        .find(|l| l.contains("\"message\":\"not ready\""))
+        .unwrap_or_else(|| panic!("no attempt line in {}", f.stderr));
+    assert!(
+        attempt.starts_with('{') && attempt.ends_with('}'),
+        "{attempt}"
+    );
+    assert!(
+        attempt.contains(&format!("\"url\":\"{dead}\"")),
+        "{attempt}"
+    );
+    assert!(
+        attempt.contains("\"error\":\"connect: 127.0.0.1:"),
+        "{attempt}"
+    );
+    assert!(attempt.contains("\"attempt\":1"), "{attempt}");
+    // -q: only the final error.
+    let f = run(&["-q", "-t", "300ms", &dead], 10);
+    assert_eq!(f.code, Some(1), "{}", f.stderr);
+    assert_eq!(f.stderr.lines().count(), 1, "{}", f.stderr);
+    assert!(f.stderr.contains("timed out after 300ms"), "{}", f.stderr);
+}
+
+#[test]
+fn an_attempt_that_hangs_is_cut_at_the_attempt_timeout() {
+    // The kernel completes the handshake into the backlog; nobody ever answers the request.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/", silent.local_addr().unwrap().port());
+    let f = run(
+        &[
+            "--attempt-timeout",
+            "300ms",
+            "--interval",
+            "100ms",
+            "-t",
+            "2s",
+            &url,
+        ],
+        10,
+    );
+    assert_eq!(f.code, Some(1), "{}", f.stderr);
+    assert!(
+        f.stderr
+            .contains("no answer within 300ms (--attempt-timeout)"),
+        "{}",
+        f.stderr
+    );
+    // Several attempts fit in the 2 s, each cut at 300 ms.
+    let attempts = f.stderr.matches("not ready url=").count();
+    assert!(attempts >= 3, "{attempts} attempts: {}", f.stderr);
+    drop(silent);
+}

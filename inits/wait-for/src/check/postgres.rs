@@ -118,6 +118,8 @@ pub async fn check(
     send(io, &mut buf).await?;
     let mut rbuf = BytesMut::new();
     let mut scram: Option<ScramSha256> = None;
+    // How the server had us log in, for the log line.
+    let mut method = "trust";
     let accepting = |how: &str| {
         Ok(format!(
             "{addr}: accepting connections ({how}; give a password in the URL to log in)"
@@ -139,6 +141,7 @@ pub async fn check(
                 };
                 frontend::password_message(pw.as_bytes(), &mut buf).map_err(|e| e.to_string())?;
                 send(io, &mut buf).await?;
+                method = "password";
             }
             Message::AuthenticationMd5Password(body) => {
                 let Some(pw) = password else {
@@ -151,6 +154,7 @@ pub async fn check(
                 );
                 frontend::password_message(hash.as_bytes(), &mut buf).map_err(|e| e.to_string())?;
                 send(io, &mut buf).await?;
+                method = "md5";
             }
             Message::AuthenticationSasl(body) => {
                 let Some(pw) = password else {
@@ -172,6 +176,7 @@ pub async fn check(
                     .map_err(|e| e.to_string())?;
                 send(io, &mut buf).await?;
                 scram = Some(s);
+                method = "SCRAM-SHA-256";
             }
             Message::AuthenticationSaslContinue(body) => {
                 let s = scram
@@ -235,6 +240,6 @@ pub async fn check(
         return Err(format!("{addr}: SELECT 1 returned {rows} rows"));
     }
     Ok(format!(
-        "{addr}: logged in to database `{database}` as `{user}`, SELECT 1 answered"
+        "{addr}: logged in to database `{database}` as `{user}` ({method}), SELECT 1 answered"
     ))
 }

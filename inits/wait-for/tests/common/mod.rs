@@ -442,11 +442,49 @@ pub fn pg_init(password: &str) -> Pg {
             .arg(format!("--pwfile={}", pwfile.display())),
         "initdb",
     );
+    // Two accounts that log in with the older methods, matched before initdb's scram-sha-256
+    // line (the first matching line wins); [`pg_sql`] creates them once the server runs.
+    let hba = data.join("pg_hba.conf");
+    let old = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        format!(
+            "host all md5user 127.0.0.1/32 md5\nhost all plainuser 127.0.0.1/32 password\n{old}"
+        ),
+    )
+    .unwrap();
     Pg {
         dir,
         port: free_port(),
         user,
     }
+}
+
+/// Runs `sql` with psql over the server's unix socket (trusted), retrying until the server
+/// accepts it.
+pub fn pg_sql(server: &Server, sql: &str) {
+    let psql = pg_bin().join("psql").display().to_string();
+    let user = is_root().then_some("postgres");
+    eventually(60, "psql to succeed", || {
+        as_user(user, &psql)
+            .arg("-h")
+            .arg(server.dir.path())
+            .args([
+                "-p",
+                &server.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    });
 }
 
 /// Starts the server of `pg` (on 127.0.0.1 only, its socket in its own directory).
