@@ -58,6 +58,83 @@ pub struct Config {
     pub const_labels: Vec<(String, String)>,
     /// `--access-log` and its format.
     pub access_log: Option<access_log::AccessLogConfig>,
+    /// `--probe.allowed-target`: what `/probe?target=` may scrape. `None` (the default): only the
+    /// configured scrape URIs; `Some` list of URI prefixes, `*` meaning any.
+    pub probe_allowed: Option<Vec<String>>,
+}
+
+/// Whether `/probe` may scrape `uri`. By default only the configured targets: `/probe` makes the
+/// exporter fetch a URL of the caller's choosing, with the configured basic auth, bearer token and
+/// client certificate attached, so an open one would let anyone who reaches the port make it
+/// request (and send those credentials to) any host it can reach.
+pub fn probe_allowed(uri: &str, scrape_uris: &[String], allowed: Option<&[String]>) -> bool {
+    match allowed {
+        None => scrape_uris.iter().any(|u| u == uri),
+        Some(prefixes) => prefixes.iter().any(|p| {
+            p == "*"
+                || uri.strip_prefix(p.as_str()).is_some_and(|rest| {
+                    // On a boundary: `http://10.0.0.1` does not allow `http://10.0.0.1.evil/`
+                    // nor another port.
+                    rest.is_empty() || p.ends_with(['/', ':']) || rest.starts_with(['/', '?'])
+                })
+        }),
+    }
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::probe_allowed;
+
+    #[test]
+    fn only_configured_targets_by_default_and_prefixes_on_a_boundary() {
+        let cfg = vec!["http://127.0.0.1:8080/stub_status".to_owned()];
+        assert!(probe_allowed(&cfg[0], &cfg, None));
+        assert!(!probe_allowed(
+            "http://169.254.169.254/latest/meta-data",
+            &cfg,
+            None
+        ));
+        assert!(!probe_allowed("http://127.0.0.1:8080/other", &cfg, None));
+        let allow = vec!["http://10.0.0.1".to_owned(), "unix:".to_owned()];
+        assert!(probe_allowed(
+            "http://10.0.0.1/stub_status",
+            &cfg,
+            Some(&allow)
+        ));
+        assert!(probe_allowed(
+            "unix:/run/nginx.sock:/stub_status",
+            &cfg,
+            Some(&allow)
+        ));
+        assert!(!probe_allowed(
+            "http://10.0.0.1.evil.example/",
+            &cfg,
+            Some(&allow)
+        ));
+        assert!(!probe_allowed("http://10.0.0.1:9999/", &cfg, Some(&allow)));
+        assert!(probe_allowed(
+            "http://anything/",
+            &cfg,
+            Some(&["*".to_owned()])
+        ));
+    }
+}
+
+/// Why `/probe` did not scrape.
+#[derive(Debug)]
+pub enum ProbeRefused {
+    /// No target, or one that is not a scrape URI (400).
+    BadRequest(String),
+    /// A target outside `--probe.allowed-target` (403).
+    NotAllowed(String),
+}
+
+/// A URI for a message: its userinfo (a password) left out.
+fn redact_uri(uri: &str) -> String {
+    match (uri.find("://"), uri.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}{}", &uri[..s + 3], &uri[at + 1..]),
+        _ => uri.to_owned(),
+    }
 }
 
 /// Errors that stop the exporter.
@@ -103,6 +180,10 @@ type ErrorLabels = Vec<(&'static str, String)>;
 /// The exporter's state shared by the HTTP handlers.
 pub struct Exporter {
     targets: Vec<Scraped>,
+    /// The configured scrape URIs, which `/probe` may always scrape.
+    scrape_uris: Vec<String>,
+    /// `--probe.allowed-target`.
+    probe_allowed: Option<Vec<String>>,
     client: ClientSettings,
     /// Label block for `/probe` answers: const labels only.
     probe_labels: String,
@@ -143,6 +224,8 @@ impl Exporter {
             .map(|a| Arc::new(access_log::AccessMetrics::new(a, &config.const_labels)));
         Ok(Self {
             targets,
+            scrape_uris: config.scrape_uris.clone(),
+            probe_allowed: config.probe_allowed.clone(),
             client: config.client.clone(),
             probe_labels: render::label_block(&config.const_labels, None),
             nginx_metrics_only: config.nginx_metrics_only,
@@ -214,11 +297,22 @@ impl Exporter {
 
     /// The body of `/probe?target=<uri>`: the nginx families of that one target, scraped with a
     /// client made for this request.
-    pub async fn probe(&self, query: Option<&str>) -> Result<String, String> {
+    pub async fn probe(&self, query: Option<&str>) -> Result<String, ProbeRefused> {
         let Some(uri) = query.and_then(|q| query_param(q, "target")) else {
-            return Err("missing the `target` query parameter".to_owned());
+            return Err(ProbeRefused::BadRequest(
+                "missing the `target` query parameter".to_owned(),
+            ));
         };
-        let target = Target::new(&uri, &self.client).map_err(|e| e.to_string())?;
+        // An unusable URI is a bad request whatever the allow list says.
+        let target =
+            Target::new(&uri, &self.client).map_err(|e| ProbeRefused::BadRequest(e.to_string()))?;
+        if !probe_allowed(&uri, &self.scrape_uris, self.probe_allowed.as_deref()) {
+            return Err(ProbeRefused::NotAllowed(format!(
+                "target `{}` is not allowed: by default /probe scrapes only the --nginx.scrape-uri \
+                 targets; widen it with --probe.allowed-target",
+                redact_uri(&uri)
+            )));
+        }
         let result = match target.scrape().await {
             Ok(s) => Some(s),
             Err(e) => {
@@ -323,7 +417,12 @@ pub async fn run(exporter: Exporter, config: Config, ctx: Context) -> Result<(),
             async move {
                 match e.probe(req.uri().query()).await {
                     Ok(body) => metrics_response(body),
-                    Err(why) => text(StatusCode::BAD_REQUEST, format!("{why}\n")),
+                    Err(ProbeRefused::BadRequest(why)) => {
+                        text(StatusCode::BAD_REQUEST, format!("{why}\n"))
+                    }
+                    Err(ProbeRefused::NotAllowed(why)) => {
+                        text(StatusCode::FORBIDDEN, format!("{why}\n"))
+                    }
                 }
             }
         });

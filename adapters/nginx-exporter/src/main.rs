@@ -58,6 +58,16 @@ struct Cli {
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
     nginx_metrics_only: bool,
 
+    /// What `/probe?target=` may scrape besides the --nginx.scrape-uri targets: a URI prefix
+    /// (repeatable), or `*` for any target as the Go exporter allows.
+    #[arg(
+        long = "probe.allowed-target",
+        env = "PROBE_ALLOWED_TARGETS",
+        value_name = "PREFIX",
+        value_delimiter = ','
+    )]
+    probe_allowed_target: Vec<String>,
+
     /// Timeout of one scrape of nginx, e.g. 5s, 500ms.
     #[arg(long = "nginx.timeout", env = "TIMEOUT", value_name = "DURATION", default_value = "5s",
           value_parser = podmates_runtime::args::parse_duration)]
@@ -202,6 +212,7 @@ const SINGLE_DASH_OK: &[&str] = &[
     "web.listen-address",
     "web.telemetry-path",
     "web.nginx-metrics-only",
+    "probe.allowed-target",
     "nginx.timeout",
     "nginx.ssl-verify",
     "no-nginx.ssl-verify",
@@ -433,6 +444,7 @@ fn config(cli: &Cli) -> Result<Config, String> {
         None => None,
     };
 
+    let scrape_uris_for_probe = scrape_uris.clone();
     Ok(Config {
         scrape_uris,
         listeners,
@@ -447,6 +459,13 @@ fn config(cli: &Cli) -> Result<Config, String> {
         },
         const_labels,
         access_log,
+        probe_allowed: (!cli.probe_allowed_target.is_empty()).then(|| {
+            cli.probe_allowed_target
+                .iter()
+                .cloned()
+                .chain(scrape_uris_for_probe)
+                .collect()
+        }),
     })
 }
 

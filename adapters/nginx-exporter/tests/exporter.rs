@@ -474,7 +474,11 @@ fn tls_verification_ca_and_client_certificates() {
     assert_eq!(e.metrics().get("nginx_up"), 1.0);
     drop(e);
     // Without https targets TLS is set up on first use, e.g. by /probe.
-    let e = Exporter::ours(&["--nginx.scrape-uri", &nginx.url("/stub_status")]);
+    let e = Exporter::ours(&[
+        "--nginx.scrape-uri",
+        &nginx.url("/stub_status"),
+        "--probe.allowed-target=https://127.0.0.1:",
+    ]);
     let m = Metrics::parse(&e.get_ok(&format!("/probe?target={https}")));
     assert_eq!(m.get("nginx_up"), 1.0);
 }
@@ -508,6 +512,9 @@ fn probe_scrapes_the_named_target() {
         "--nginx.scrape-uri",
         &nginx.url("/stub_status"),
         "--prometheus.const-label=k=v",
+        "--probe.allowed-target=unix:",
+        "--probe.allowed-target",
+        &nginx.url(""),
     ]);
     let target = format!("unix:{}:/stub_status", nginx.socket().display());
     let enc: String = target
@@ -529,4 +536,111 @@ fn probe_scrapes_the_named_target() {
     assert_eq!(get(e.addr, "/probe?target=ftp://x").unwrap().0, 400);
     // The configured target is still served on /metrics.
     assert_eq!(e.metrics().get("nginx_up{k=\"v\"}"), 1.0);
+}
+
+/// `/probe` makes the exporter fetch a URL of the caller's choosing with the configured
+/// credentials attached: by default it scrapes only the configured targets, and refuses anything
+/// else (403) without connecting to it.
+#[test]
+fn probe_refuses_targets_not_configured_by_default() {
+    let nginx = Nginx::start(false);
+    let e = Exporter::ours(&["--nginx.scrape-uri", &nginx.url("/stub_status")]);
+    // Something else on loopback, which must never be asked.
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    other.set_nonblocking(true).unwrap();
+    let port = other.local_addr().unwrap().port();
+    let (status, body) = get(e.addr, &format!("/probe?target=http://127.0.0.1:{port}/")).unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--probe.allowed-target"), "{body}");
+    assert!(
+        other.accept().is_err(),
+        "the exporter connected to a target it refused"
+    );
+    // The configured target itself is allowed.
+    let (status, body) = get(
+        e.addr,
+        &format!("/probe?target={}", nginx.url("/stub_status")),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("nginx_up 1"), "{body}");
+}
+
+/// A hostile or broken target on loopback: answers every connection with `head` and then `body`
+/// bytes of `fill`, written in chunks, until the client goes away.
+fn hostile_target(head: String, body: u64, fill: u8) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let head = head.clone();
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut s = s;
+                let mut req = [0u8; 4096];
+                let _ = s.read(&mut req);
+                if s.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = vec![fill; 64 * 1024];
+                let mut left = body;
+                while left > 0 {
+                    let n = left.min(chunk.len() as u64) as usize;
+                    if s.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    left -= n as u64;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Hostile targets: a 100 MB body and numbers no counter can hold. The exporter reads at most
+/// 64 KiB of a body, says `nginx_up 0` for each, and its memory stays bounded.
+#[test]
+fn hostile_targets_huge_bodies_and_malformed_numbers() {
+    let huge = hostile_target(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 104857600\r\n\r\n"
+            .to_owned(),
+        100 << 20,
+        b'7',
+    );
+    let numbers = "Active connections: 99999999999999999999999999 \nserver accepts handled requests\n \
+                   -5 1e999 0x10 \nReading: NaN Writing: 1 Waiting: 2 \n";
+    let malformed = hostile_target(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{numbers}",
+            numbers.len()
+        ),
+        0,
+        0,
+    );
+    let uris = [
+        format!("http://127.0.0.1:{huge}/stub_status"),
+        format!("http://127.0.0.1:{malformed}/stub_status"),
+    ];
+    let e = Exporter::ours(&[
+        "--nginx.scrape-uri",
+        &uris[0],
+        "--nginx.scrape-uri",
+        &uris[1],
+    ]);
+    for round in 0..20 {
+        let m = e.metrics();
+        for u in &uris {
+            assert_eq!(
+                m.get(&format!("nginx_up{}", addr_label(u))),
+                0.0,
+                "{u}, round {round}"
+            );
+        }
+    }
+    let rss = e.rss_kib();
+    eprintln!("RSS after 20 scrapes of a 100 MB body and malformed numbers: {rss} KiB");
+    assert!(
+        rss < 30 * 1024,
+        "RSS {rss} KiB after 20 scrapes of a 100 MB body"
+    );
 }

@@ -340,6 +340,16 @@ impl Exporter {
         self.proc.stderr()
     }
 
+    /// Resident memory, in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.proc.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("VmRSS")
+    }
+
     /// GET `path`, expecting 200; returns the body.
     pub fn get_ok(&self, path: &str) -> String {
         let (status, body) = get(self.addr, path).expect("request the exporter");
