@@ -20,6 +20,8 @@ pub struct Config {
     pub link: PathBuf,
     /// Time between syncs.
     pub period: Duration,
+    /// `--askpass-url`: where the credentials are asked for before each sync.
+    pub askpass_url: Option<String>,
     /// Time between syncs until the first success (`--init-period`); `period` when unset.
     pub init_period: Option<Duration>,
     /// Like `max_failures`, until the first success (`--init-max-failures`).

@@ -207,6 +207,8 @@ pub struct Syncer {
     s: Settings,
     redactor: Redactor,
     origin_url: String,
+    /// The credentials `--askpass-url` gave for the next sync.
+    askpass: std::sync::Mutex<Option<crate::askpass::UserPass>>,
 }
 
 impl Syncer {
@@ -231,6 +233,7 @@ impl Syncer {
             s: settings,
             redactor,
             origin_url,
+            askpass: std::sync::Mutex::new(None),
         }
     }
 
@@ -565,7 +568,22 @@ impl Syncer {
         }
     }
 
+    /// Uses these credentials (from `--askpass-url`) from the next sync on.
+    pub fn set_askpass(&self, up: Option<crate::askpass::UserPass>) {
+        *self.askpass.lock().unwrap_or_else(|e| e.into_inner()) = up;
+    }
+
+    fn askpassed(&self) -> Option<crate::askpass::UserPass> {
+        self.askpass
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn password(&self) -> Result<Option<String>, SyncError> {
+        if let Some(up) = self.askpassed() {
+            return Ok(Some(up.password));
+        }
         if let Some(f) = &self.s.auth.password_file {
             let p = std::fs::read_to_string(f)
                 .map_err(SyncError::io("cannot read --password-file", f))?;
@@ -595,6 +613,7 @@ impl Syncer {
     ) -> RemoteCallbacks<'a> {
         let mut cb = RemoteCallbacks::new();
         let auth = &self.s.auth;
+        let asked_user = self.askpassed().map(|up| up.username);
         cb.credentials(move |url, user_from_url, allowed| {
             if allowed.contains(CredentialType::SSH_KEY) {
                 let n = attempts.ssh_keys.get();
@@ -639,7 +658,8 @@ impl Syncer {
                     };
                     return Cred::userpass_plaintext(&c.username, &password);
                 }
-                let why = match (auth.username.as_deref().or(user_from_url), password) {
+                let user = asked_user.as_deref().or(auth.username.as_deref());
+                let why = match (user.or(user_from_url), password) {
                     _ if n > 0 => "the server refused the credentials (check --username and the password)",
                     (Some(u), Some(p)) => return Cred::userpass_plaintext(u, p),
                     // A token alone: most forges accept any user name with it.

@@ -201,9 +201,16 @@ fn tls_config() -> Result<rustls::ClientConfig, String> {
         .with_no_client_auth())
 }
 
-async fn run_web(h: &WebHook, job: &Job) -> Result<(), String> {
+/// An HTTP/1 client for `url`: TLS toward https:// with the system roots.
+pub(crate) type HttpClient = Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Empty<Bytes>,
+>;
+
+/// A client for one call to `url` (webhooks, `--askpass-url`).
+pub(crate) fn http_client(url: &str) -> Result<HttpClient, String> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new();
-    let connector = if h.url.starts_with("https://") {
+    let connector = if url.starts_with("https://") {
         connector.with_tls_config(tls_config()?)
     } else {
         // Plain http:// never reads the roots.
@@ -217,8 +224,12 @@ async fn run_web(h: &WebHook, job: &Job) -> Result<(), String> {
             .with_no_client_auth(),
         )
     };
-    let client = Client::builder(TokioExecutor::new())
-        .build::<_, Empty<Bytes>>(connector.https_or_http().enable_http1().build());
+    Ok(Client::builder(TokioExecutor::new())
+        .build::<_, Empty<Bytes>>(connector.https_or_http().enable_http1().build()))
+}
+
+async fn run_web(h: &WebHook, job: &Job) -> Result<(), String> {
+    let client = http_client(&h.url)?;
     let req = Request::builder()
         .method(h.method.as_str())
         .uri(&h.url)

@@ -13,6 +13,7 @@
 //!
 //! [`run`] is the sync loop.
 
+pub mod askpass;
 pub mod config;
 pub mod git;
 pub mod hooks;
@@ -206,11 +207,29 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
     loop {
         let started = Instant::now();
         let abort = Abort::new(abort_flag.clone(), started + config.sync_timeout);
+        // --askpass-url: fresh credentials before every sync, as upstream asks for them.
+        let mut askpass_failed = None;
+        if let Some(url) = &config.askpass_url {
+            match askpass::fetch(url, config.sync_timeout).await {
+                Ok(up) => {
+                    redactor.add(&up.password);
+                    syncer.set_askpass(Some(up));
+                    metrics.askpass(true);
+                }
+                Err(e) => {
+                    metrics.askpass(false);
+                    askpass_failed = Some(format!("--askpass-url: {e}"));
+                }
+            }
+        }
         let job = {
             let syncer = syncer.clone();
             let cur = current.clone();
             let prepare = need_prepare;
             tokio::task::spawn_blocking(move || {
+                if let Some(e) = askpass_failed {
+                    return Err(SyncError::Auth(e));
+                }
                 let cur = if prepare { syncer.prepare()? } else { cur };
                 let res = syncer.sync(cur.as_deref(), &abort);
                 res.map(|s| (s, cur))

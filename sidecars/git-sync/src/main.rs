@@ -93,6 +93,11 @@ struct Cli {
     #[arg(long, env = "GITSYNC_CREDENTIAL", value_name = "JSON")]
     credential: Vec<String>,
 
+    /// A URL asked for credentials before each sync; it answers `username=<user>` and
+    /// `password=<password>` lines.
+    #[arg(long, env = "GITSYNC_ASKPASS_URL", value_name = "URL")]
+    askpass_url: Option<String>,
+
     /// ssh private key; repeat to try several.
     #[arg(
         long,
@@ -356,6 +361,7 @@ const LEGACY_SAME: &[&str] = &[
     "http-metrics",
     "stale-worktree-timeout",
     "group-write",
+    "askpass-url",
 ];
 
 /// Older (v3) names that changed: (variable, flag).
@@ -369,6 +375,7 @@ const LEGACY_RENAMED: &[(&str, &str)] = &[
     ("GIT_SSH_KEY_FILE", "ssh-key-file"),
     ("GIT_KNOWN_HOSTS", "ssh-known-hosts"),
     ("GIT_SSH_KNOWN_HOSTS_FILE", "ssh-known-hosts-file"),
+    ("GIT_ASKPASS_URL", "askpass-url"),
 ];
 
 /// Turns legacy variables into command-line arguments when neither the flag nor its `GITSYNC_*`
@@ -497,6 +504,13 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
             "--change-permissions ({p}): no longer supported; use --group-write instead"
         ));
     }
+    if let Some(u) = cli.askpass_url.as_deref().filter(|u| !u.is_empty())
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        return Err(format!(
+            "--askpass-url: `{u}` is not an http:// or https:// URL"
+        ));
+    }
     let mut credentials = Vec::new();
     for c in &cli.credential {
         credentials.extend(
@@ -550,6 +564,7 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
         root: root.clone(),
         link,
         period,
+        askpass_url: cli.askpass_url.clone().filter(|u| !u.is_empty()),
         init_period: cli.init_period,
         init_max_failures: cli.init_max_failures,
         sync_timeout,

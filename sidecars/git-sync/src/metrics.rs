@@ -58,6 +58,8 @@ pub struct Metrics {
     /// `git_sync_refused_commits_total`: commits not checked out because a tree entry or
     /// submodule would have written outside the worktree (ours; upstream has no such metric).
     pub refused_commits: Counter,
+    /// `git_sync_askpass_calls_total{status}` (upstream: `git_sync_askpass_calls`).
+    pub askpass_calls: Family<StatusLabel, Counter>,
 }
 
 fn duration_buckets() -> impl Iterator<Item = f64> {
@@ -80,6 +82,7 @@ impl Metrics {
             current_commit: Family::default(),
             hook_count: Family::default(),
             refused_commits: Counter::default(),
+            askpass_calls: Family::default(),
         };
         registry.register(
             "git_sync_duration_seconds",
@@ -126,7 +129,21 @@ impl Metrics {
             "Commits refused because a path or submodule would leave the worktree",
             m.refused_commits.clone(),
         );
+        registry.register(
+            "git_sync_askpass_calls",
+            "Calls of --askpass-url, by status (success, error)",
+            m.askpass_calls.clone(),
+        );
         m
+    }
+
+    /// Records one call of `--askpass-url`.
+    pub fn askpass(&self, ok: bool) {
+        self.askpass_calls
+            .get_or_create(&StatusLabel {
+                status: if ok { "success" } else { "error" }.to_owned(),
+            })
+            .inc();
     }
 
     /// Records one sync's outcome.

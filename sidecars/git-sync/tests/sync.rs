@@ -1769,3 +1769,108 @@ fn credential_flag_for_the_repository_url() {
     assert!(log.contains("credentials"), "{log}");
     assert!(!log.contains("correct-horse"), "the password leaked: {log}");
 }
+
+/// An `--askpass-url` server on `port`: the `n`th request (from 0) is answered by `answer(n)`
+/// (status, body); it starts listening only after `delay`.
+fn askpass_server(
+    port: u16,
+    delay: Duration,
+    answer: impl Fn(usize) -> (u16, String) + Send + 'static,
+) -> Arc<AtomicU64> {
+    let calls = Arc::new(AtomicU64::new(0));
+    let counted = calls.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        for (n, s) in l.incoming().flatten().enumerate() {
+            use std::io::{Read, Write};
+            let mut s = s;
+            let mut req = [0u8; 2048];
+            let _ = s.read(&mut req);
+            let (status, body) = answer(n);
+            counted.fetch_add(1, Ordering::Relaxed);
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    calls
+}
+
+/// upstream: `auth_askpass_url_correct_password`, `_wrong_password`, `_sometimes_wrong`,
+/// `_flaky` and `_slow_start`: credentials asked of a URL before each sync, against smart HTTP
+/// with basic auth.
+#[test]
+fn auth_askpass_url() {
+    let mut up = Upstream::new();
+    let srv = HttpGit::start(&up.srv(), "alice", "correct-horse", None);
+    let right = || (200, "username=alice\npassword=correct-horse\n".to_owned());
+    let wrong = || (200, "username=alice\npassword=wrong\n".to_owned());
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let root = dir.path().join(name);
+        let mut args = root_args(&root);
+        args.extend([format!("--repo={}", srv.url(""))]);
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        (root, args)
+    };
+
+    // wrong_password: the one-time sync fails, naming the refusal, with no secret in the log.
+    let port = free_port();
+    askpass_server(port, Duration::ZERO, move |_| wrong());
+    let url = format!("--askpass-url=http://127.0.0.1:{port}/");
+    let (root, args) = run("wrong", &["--one-time", &url]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("refused the credentials"), "{log}");
+    assert!(published(&root.join("site")).is_none());
+
+    // correct_password: syncs, and keeps asking before each sync as commits come.
+    let port = free_port();
+    let calls = askpass_server(port, Duration::ZERO, move |_| right());
+    let url = format!("--askpass-url=http://127.0.0.1:{port}/");
+    let (root, args) = run("right", &["--period=100ms", &url]);
+    let _gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "first sync", || {
+        published(&root.join("site")) == Some(up.head())
+    });
+    let next = up.commit();
+    wait_until(T, "next commit", || {
+        published(&root.join("site")).as_deref() == Some(&next)
+    });
+    assert!(calls.load(Ordering::Relaxed) >= 2);
+
+    // sometimes_wrong and flaky: wrong answers and 503s in between; it gets there.
+    for (name, bad) in [("sometimes", 200), ("flaky", 503)] {
+        let port = free_port();
+        askpass_server(port, Duration::ZERO, move |n| {
+            if n % 2 == 0 {
+                if bad == 503 {
+                    (503, String::new())
+                } else {
+                    wrong()
+                }
+            } else {
+                right()
+            }
+        });
+        let url = format!("--askpass-url=http://127.0.0.1:{port}/");
+        let (root, args) = run(name, &["--period=100ms", "--max-failures=-1", &url]);
+        let _gs = GitSync::spawn(&strs(&args), &[]);
+        wait_until(T, name, || published(&root.join("site")) == Some(up.head()));
+    }
+
+    // slow_start: the askpass server comes up a second after git-sync.
+    let port = free_port();
+    askpass_server(port, Duration::from_secs(1), move |_| right());
+    let url = format!("--askpass-url=http://127.0.0.1:{port}/");
+    let (root, args) = run("slow", &["--period=100ms", "--max-failures=-1", &url]);
+    let gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "sync once askpass is up", || {
+        published(&root.join("site")) == Some(up.head())
+    });
+    assert!(gs.stderr().contains("--askpass-url"), "{}", gs.stderr());
+    assert!(!gs.stderr().contains("correct-horse"));
+}
