@@ -20,6 +20,8 @@ pub struct Config {
     pub link: PathBuf,
     /// Time between syncs.
     pub period: Duration,
+    /// `--github-app-*`: GitHub App installation tokens as the https password.
+    pub github_app: Option<crate::github_app::GitHubApp>,
     /// `--askpass-url`: where the credentials are asked for before each sync.
     pub askpass_url: Option<String>,
     /// Time between syncs until the first success (`--init-period`); `period` when unset.

@@ -16,6 +16,7 @@
 pub mod askpass;
 pub mod config;
 pub mod git;
+pub mod github_app;
 pub mod hooks;
 pub mod known_hosts;
 pub mod metrics;
@@ -204,11 +205,29 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
     // Replaced worktrees and when they were replaced, kept for --stale-worktree-timeout.
     let mut retired: HashMap<String, Instant> = HashMap::new();
 
+    let mut app_tokens = github_app::Tokens::default();
     loop {
         let started = Instant::now();
         let abort = Abort::new(abort_flag.clone(), started + config.sync_timeout);
-        // --askpass-url: fresh credentials before every sync, as upstream asks for them.
+        // --askpass-url: fresh credentials before every sync, as upstream asks for them; with a
+        // GitHub App, an installation token (a new one when the last is 50 minutes old).
         let mut askpass_failed = None;
+        if let Some(app) = &config.github_app {
+            match app_tokens.get(app, config.sync_timeout).await {
+                Ok(token) => {
+                    redactor.add(&token);
+                    syncer.set_askpass(Some(askpass::UserPass {
+                        username: github_app::TOKEN_USER.to_owned(),
+                        password: token,
+                    }));
+                    metrics.github_app_token(true);
+                }
+                Err(e) => {
+                    metrics.github_app_token(false);
+                    askpass_failed = Some(format!("GitHub App: {e}"));
+                }
+            }
+        }
         if let Some(url) = &config.askpass_url {
             match askpass::fetch(url, config.sync_timeout).await {
                 Ok(up) => {

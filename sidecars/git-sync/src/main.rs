@@ -98,6 +98,39 @@ struct Cli {
     #[arg(long, env = "GITSYNC_ASKPASS_URL", value_name = "URL")]
     askpass_url: Option<String>,
 
+    /// The GitHub API, for GitHub App authentication.
+    #[arg(
+        long,
+        env = "GITSYNC_GITHUB_BASE_URL",
+        default_value = "https://api.github.com/"
+    )]
+    github_base_url: String,
+
+    /// The GitHub App's private key (PEM); prefer --github-app-private-key-file.
+    #[arg(
+        long,
+        env = "GITSYNC_GITHUB_APP_PRIVATE_KEY",
+        hide = true,
+        hide_env_values = true
+    )]
+    github_app_private_key: Option<String>,
+
+    /// File holding the GitHub App's private key (PEM).
+    #[arg(long, env = "GITSYNC_GITHUB_APP_PRIVATE_KEY_FILE", value_name = "FILE")]
+    github_app_private_key_file: Option<PathBuf>,
+
+    /// The GitHub App's client ID (the JWT's issuer).
+    #[arg(long, env = "GITSYNC_GITHUB_APP_CLIENT_ID")]
+    github_app_client_id: Option<String>,
+
+    /// The GitHub App's application ID (the JWT's issuer, instead of the client ID).
+    #[arg(long, env = "GITSYNC_GITHUB_APP_APPLICATION_ID")]
+    github_app_application_id: Option<u64>,
+
+    /// The installation of the GitHub App whose token is used.
+    #[arg(long, env = "GITSYNC_GITHUB_APP_INSTALLATION_ID")]
+    github_app_installation_id: Option<u64>,
+
     /// ssh private key; repeat to try several.
     #[arg(
         long,
@@ -312,6 +345,70 @@ fn deprecations(cli: &Cli) -> Vec<String> {
     notes
 }
 
+/// The `--github-app-*` settings, checked as upstream checks them. The key file is read at each
+/// token exchange (as --password-file before each sync), so a rotated key applies.
+fn github_app_config(cli: &Cli) -> Result<Option<git_sync::github_app::GitHubApp>, String> {
+    use git_sync::github_app::{GitHubApp, Issuer, KeySource};
+    let issuer = match (&cli.github_app_client_id, cli.github_app_application_id) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "--github-app-application-id and --github-app-client-id: only one may be given"
+                    .to_owned(),
+            );
+        }
+        (Some(c), None) => Issuer::ClientId(c.clone()),
+        (None, Some(id)) => Issuer::AppId(id),
+        (None, None) => {
+            if cli.github_app_installation_id.is_some() {
+                return Err(
+                    "--github-app-installation-id needs --github-app-application-id or \
+                            --github-app-client-id"
+                        .to_owned(),
+                );
+            }
+            return Ok(None);
+        }
+    };
+    let installation_id = cli.github_app_installation_id.ok_or(
+        "--github-app-installation-id is required with --github-app-application-id or \
+         --github-app-client-id",
+    )?;
+    let pem = match (
+        &cli.github_app_private_key,
+        &cli.github_app_private_key_file,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "GITSYNC_GITHUB_APP_PRIVATE_KEY and --github-app-private-key-file: only \
+                        one may be given"
+                    .to_owned(),
+            );
+        }
+        (Some(k), None) => KeySource::Inline(k.clone()),
+        (None, Some(f)) => KeySource::File(f.clone()),
+        (None, None) => {
+            return Err(
+                "GITSYNC_GITHUB_APP_PRIVATE_KEY or --github-app-private-key-file is \
+                        required for GitHub App authentication"
+                    .to_owned(),
+            );
+        }
+    };
+    if cli.username.is_some() || cli.password.is_some() || cli.password_file.is_some() {
+        return Err(
+            "--username, GITSYNC_PASSWORD and --password-file cannot be used with \
+                    GitHub App authentication"
+                .to_owned(),
+        );
+    }
+    Ok(Some(GitHubApp {
+        base_url: cli.github_base_url.clone(),
+        issuer,
+        installation_id,
+        key: pem,
+    }))
+}
+
 /// `--ref` as upstream derives it from the deprecated `--branch` and `--rev`.
 fn effective_ref(cli: &Cli) -> Result<String, String> {
     let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
@@ -511,6 +608,7 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
             "--askpass-url: `{u}` is not an http:// or https:// URL"
         ));
     }
+    let github_app = github_app_config(cli)?;
     let mut credentials = Vec::new();
     for c in &cli.credential {
         credentials.extend(
@@ -565,6 +663,7 @@ fn into_config(cli: &Cli) -> Result<Config, String> {
         link,
         period,
         askpass_url: cli.askpass_url.clone().filter(|u| !u.is_empty()),
+        github_app,
         init_period: cli.init_period,
         init_max_failures: cli.init_max_failures,
         sync_timeout,
@@ -798,6 +897,54 @@ mod tests {
             r#"--credential={"url":"https://a"}"#,
         ]);
         assert!(into_config(&bad).unwrap_err().contains("--credential"));
+    }
+
+    #[test]
+    fn github_app_flags_are_checked_as_upstream_checks_them() {
+        let ok = parse(&[
+            "--repo=https://github.com/o/r",
+            "--root=/g",
+            "--github-app-client-id=Iv1.abc",
+            "--github-app-installation-id=7",
+            "--github-app-private-key-file=/k.pem",
+        ]);
+        let app = into_config(&ok).unwrap().github_app.unwrap();
+        assert_eq!(app.installation_id, 7);
+        assert_eq!(app.base_url, "https://api.github.com/");
+        for (bad, why) in [
+            (
+                &["--github-app-client-id=a", "--github-app-application-id=1"][..],
+                "only one",
+            ),
+            (
+                &[
+                    "--github-app-application-id=1",
+                    "--github-app-private-key-file=/k",
+                ][..],
+                "installation-id",
+            ),
+            (
+                &[
+                    "--github-app-application-id=1",
+                    "--github-app-installation-id=2",
+                ][..],
+                "private-key",
+            ),
+            (&["--github-app-installation-id=2"][..], "needs"),
+            (
+                &[
+                    "--github-app-application-id=1",
+                    "--github-app-installation-id=2",
+                    "--github-app-private-key-file=/k",
+                    "--username=u",
+                ][..],
+                "cannot be used",
+            ),
+        ] {
+            let cli = parse(&[&["--repo=r", "--root=/g"][..], bad].concat());
+            let e = into_config(&cli).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub struct Metrics {
     pub refused_commits: Counter,
     /// `git_sync_askpass_calls_total{status}` (upstream: `git_sync_askpass_calls`).
     pub askpass_calls: Family<StatusLabel, Counter>,
+    /// `git_sync_refresh_github_app_token_count_total{status}` (upstream:
+    /// `git_sync_refresh_github_app_token_count`).
+    pub github_app_tokens: Family<StatusLabel, Counter>,
 }
 
 fn duration_buckets() -> impl Iterator<Item = f64> {
@@ -83,6 +86,7 @@ impl Metrics {
             hook_count: Family::default(),
             refused_commits: Counter::default(),
             askpass_calls: Family::default(),
+            github_app_tokens: Family::default(),
         };
         registry.register(
             "git_sync_duration_seconds",
@@ -134,7 +138,21 @@ impl Metrics {
             "Calls of --askpass-url, by status (success, error)",
             m.askpass_calls.clone(),
         );
+        registry.register(
+            "git_sync_refresh_github_app_token_count",
+            "GitHub App installation tokens asked for, by status (success, error)",
+            m.github_app_tokens.clone(),
+        );
         m
+    }
+
+    /// Records one GitHub App token exchange.
+    pub fn github_app_token(&self, ok: bool) {
+        self.github_app_tokens
+            .get_or_create(&StatusLabel {
+                status: if ok { "success" } else { "error" }.to_owned(),
+            })
+            .inc();
     }
 
     /// Records one call of `--askpass-url`.

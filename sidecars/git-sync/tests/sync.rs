@@ -1274,13 +1274,16 @@ fn sync_recover_wrong_worktree_hash() {
         format!("--repo={}", up.file_url()),
         "--period=100ms".to_owned(),
     ]);
-    let _gs = GitSync::spawn(&strs(&args), &[]);
+    let gs = GitSync::spawn(&strs(&args), &[]);
     let link = root.join("site");
     wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    // Stopped meanwhile: at a 100 ms period it would repair the worktree before the check below.
+    gs.signal("STOP");
     std::fs::write(link.join("local.txt"), "made in the worktree\n").unwrap();
     git(&link, &["add", "local.txt"]);
     git(&link, &["commit", "-q", "-m", "local change"]);
     assert_ne!(git(&link, &["rev-parse", "HEAD"]), up.head());
+    gs.signal("CONT");
     wait_until(T, "the worktree back at the synced commit", || {
         let wt = root.join(".worktrees").join(up.head());
         std::process::Command::new("git")
@@ -1873,4 +1876,198 @@ fn auth_askpass_url() {
     });
     assert!(gs.stderr().contains("--askpass-url"), "{}", gs.stderr());
     assert!(!gs.stderr().contains("correct-horse"));
+}
+
+/// A GitHub API stand-in over HTTPS (rustls, a certificate of `ca.crt` in `dir`): checks the App
+/// JWT of `POST /app/installations/456/access_tokens` (issuer, lifetime, RS256 signature verified
+/// by openssl with the app's public key) and answers 201 with `token`, or 401.
+fn github_api_stand_in(dir: &Path, token: &'static str) -> (u16, Arc<AtomicU64>) {
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(dir.join("server.crt"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
+    );
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let issued = Arc::new(AtomicU64::new(0));
+    let counted = issued.clone();
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for tcp in l.incoming().flatten() {
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tls.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let req = String::from_utf8_lossy(&req).into_owned();
+            let ok = req.starts_with("POST /app/installations/456/access_tokens ")
+                && req
+                    .lines()
+                    .find_map(|l| l.strip_prefix("authorization: Bearer "))
+                    .or_else(|| {
+                        req.lines()
+                            .find_map(|l| l.strip_prefix("Authorization: Bearer "))
+                    })
+                    .is_some_and(|jwt| jwt_is_valid(&dir, jwt.trim()));
+            let (status, body) = if ok {
+                counted.fetch_add(1, Ordering::Relaxed);
+                (
+                    "201 Created",
+                    format!(r#"{{"token":"{token}","expires_at":"2099-01-01T00:00:00Z"}}"#),
+                )
+            } else {
+                (
+                    "401 Unauthorized",
+                    r#"{"message":"A JSON web token could not be decoded"}"#.to_owned(),
+                )
+            };
+            let _ = write!(
+                tls,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    (port, issued)
+}
+
+/// The JWT's header, claims and RS256 signature, checked against `app.pub` in `dir` by openssl.
+fn jwt_is_valid(dir: &Path, jwt: &str) -> bool {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, s] = parts[..] else { return false };
+    let json = |p: &str| -> Option<serde_json::Value> {
+        serde_json::from_slice(&b64.decode(p).ok()?).ok()
+    };
+    let (Some(header), Some(claims), Ok(sig)) = (json(h), json(c), b64.decode(s)) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (iat, exp) = (
+        claims["iat"].as_u64().unwrap_or(0),
+        claims["exp"].as_u64().unwrap_or(0),
+    );
+    if header["alg"] != "RS256"
+        || claims["iss"] != "123"
+        || exp != iat + 600
+        || iat.abs_diff(now) > 60
+    {
+        return false;
+    }
+    let n = std::process::id() ^ (now as u32);
+    let (input, sigf) = (dir.join(format!("in-{n}")), dir.join(format!("sig-{n}")));
+    std::fs::write(&input, format!("{h}.{c}")).unwrap();
+    std::fs::write(&sigf, sig).unwrap();
+    std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify", "app.pub", "-signature"])
+        .arg(&sigf)
+        .arg(&input)
+        .current_dir(dir)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// upstream: `github_app_auth_application_id` (and `_client_id`), which need GitHub: here the
+/// API is a stand-in on loopback over HTTPS that checks the JWT, and the git server takes the
+/// installation token it hands out as the password of `x-access-token`.
+#[test]
+fn github_app_auth_against_a_stand_in_api() {
+    let up = Upstream::new();
+    let srv = HttpGit::start(&up.srv(), "x-access-token", "ghs_installation_token", None);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_ca(d, "ca");
+    std::fs::write(d.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    // The app's key as GitHub hands it out: PKCS#1 PEM.
+    openssl(d, &["genrsa", "-traditional", "-out", "app.pem", "2048"]);
+    openssl(d, &["rsa", "-in", "app.pem", "-pubout", "-out", "app.pub"]);
+    let (api, issued) = github_api_stand_in(d, "ghs_installation_token");
+    let ca = d.join("ca.crt").display().to_string();
+    let run = |root: &str, key: &str| {
+        let mut args = root_args(&d.join(root));
+        args.extend([
+            format!("--repo={}", srv.url("")),
+            format!("--github-base-url=https://127.0.0.1:{api}/"),
+            "--github-app-application-id=123".to_owned(),
+            "--github-app-installation-id=456".to_owned(),
+            format!("--github-app-private-key-file={}", d.join(key).display()),
+            "--one-time".to_owned(),
+        ]);
+        run_once(&strs(&args), &[("SSL_CERT_FILE", ca.as_str())])
+    };
+    let (code, log) = run("ok", "app.pem");
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&d.join("ok/site")), Some(up.head()));
+    assert_eq!(issued.load(Ordering::Relaxed), 1);
+    assert!(
+        !log.contains("ghs_installation_token"),
+        "the token leaked: {log}"
+    );
+
+    // Another key: the API refuses the JWT, and the sync fails saying so.
+    openssl(d, &["genrsa", "-traditional", "-out", "other.pem", "2048"]);
+    let (code, log) = run("bad", "other.pem");
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("answered 401"), "{log}");
+    assert_eq!(issued.load(Ordering::Relaxed), 1);
 }

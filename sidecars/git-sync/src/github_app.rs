@@ -1,0 +1,183 @@
+//! GitHub App authentication (`--github-app-*`), as upstream does it: a JWT signed with the app's
+//! private key (RS256, issuer the client ID or the application ID, ten minutes) is exchanged at
+//! `<base>/app/installations/<id>/access_tokens` for an installation token, which is then the
+//! password of `x-access-token` for https. Tokens last an hour; a new one is asked for after 50
+//! minutes.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::Request;
+use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::PemObject;
+
+/// How the app is named in the JWT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issuer {
+    /// `--github-app-client-id`.
+    ClientId(String),
+    /// `--github-app-application-id`.
+    AppId(u64),
+}
+
+/// `--github-app-*` and `--github-base-url`.
+#[derive(Clone)]
+pub struct GitHubApp {
+    /// The API's base URL, `https://api.github.com/` by default.
+    pub base_url: String,
+    /// The JWT's issuer.
+    pub issuer: Issuer,
+    /// The installation whose token is asked for.
+    pub installation_id: u64,
+    /// The app's private key, PEM (PKCS#1 or PKCS#8).
+    pub key: KeySource,
+}
+
+/// Where the private key is.
+#[derive(Clone)]
+pub enum KeySource {
+    /// `GITSYNC_GITHUB_APP_PRIVATE_KEY`.
+    Inline(String),
+    /// `--github-app-private-key-file`, read at every token exchange, so a rotated key applies.
+    File(std::path::PathBuf),
+}
+
+impl KeySource {
+    fn pem(&self) -> Result<String, String> {
+        match self {
+            Self::Inline(k) => Ok(k.clone()),
+            Self::File(f) => std::fs::read_to_string(f)
+                .map_err(|e| format!("--github-app-private-key-file {}: {e}", f.display())),
+        }
+    }
+}
+
+impl std::fmt::Debug for GitHubApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubApp")
+            .field("base_url", &self.base_url)
+            .field("issuer", &self.issuer)
+            .field("installation_id", &self.installation_id)
+            .field(
+                "key",
+                &match &self.key {
+                    KeySource::Inline(_) => "inline (REDACTED)".to_owned(),
+                    KeySource::File(f) => f.display().to_string(),
+                },
+            )
+            .finish()
+    }
+}
+
+/// The user name git uses with an installation token.
+pub const TOKEN_USER: &str = "x-access-token";
+
+/// How long a token is used before a new one is asked for (GitHub's last an hour).
+const TOKEN_REUSE: Duration = Duration::from_secs(50 * 60);
+
+/// Loads the RSA key, checking it can sign.
+fn key_pair(pem: &str) -> Result<ring::rsa::KeyPair, String> {
+    let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| format!("the private key is not PEM: {e}"))?;
+    match &der {
+        PrivateKeyDer::Pkcs1(k) => ring::rsa::KeyPair::from_der(k.secret_pkcs1_der()),
+        PrivateKeyDer::Pkcs8(k) => ring::rsa::KeyPair::from_pkcs8(k.secret_pkcs8_der()),
+        _ => return Err("the private key is not an RSA key".to_owned()),
+    }
+    .map_err(|e| format!("the private key is not a usable RSA key: {e}"))
+}
+
+/// The app's JWT at `now` (Unix seconds).
+pub fn jwt(app: &GitHubApp, now: u64) -> Result<String, String> {
+    let key = key_pair(&app.key.pem()?)?;
+    let iss = match &app.issuer {
+        Issuer::ClientId(c) => serde_json::Value::from(c.as_str()),
+        Issuer::AppId(id) => serde_json::Value::from(id.to_string()),
+    };
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let claims = serde_json::json!({ "iss": iss, "iat": now, "exp": now + 600 });
+    let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let signing_input = format!("{header}.{claims}");
+    let mut sig = vec![0u8; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut sig,
+    )
+    .map_err(|_| "cannot sign the JWT".to_owned())?;
+    Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+}
+
+/// Installation tokens, asked for when none is fresh.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    current: Option<(String, Instant)>,
+}
+
+impl Tokens {
+    /// A token young enough to use, or a new one from the API.
+    pub async fn get(&mut self, app: &GitHubApp, timeout: Duration) -> Result<String, String> {
+        if let Some((t, at)) = &self.current
+            && at.elapsed() < TOKEN_REUSE
+        {
+            return Ok(t.clone());
+        }
+        let token = exchange(app, timeout).await?;
+        self.current = Some((token.clone(), Instant::now()));
+        Ok(token)
+    }
+}
+
+/// The JWT exchanged for an installation token.
+async fn exchange(app: &GitHubApp, timeout: Duration) -> Result<String, String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let jwt = jwt(app, now)?;
+    let url = format!(
+        "{}/app/installations/{}/access_tokens",
+        app.base_url.trim_end_matches('/'),
+        app.installation_id
+    );
+    let client = crate::hooks::http_client(&url)?;
+    let req = Request::post(&url)
+        .header("Authorization", format!("Bearer {jwt}"))
+        .header("Accept", "application/vnd.github+json")
+        .header("User-Agent", "podmates-git-sync")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("bad --github-base-url: {e}"))?;
+    let answer = async {
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| format!("{url}: request failed: {e}"))?;
+        let status = resp.status();
+        let body = Limited::new(resp.into_body(), 64 * 1024)
+            .collect()
+            .await
+            .map_err(|e| format!("{url}: reading the answer failed: {e}"))?
+            .to_bytes();
+        if status != hyper::StatusCode::CREATED {
+            return Err(format!(
+                "{url}: the installation token endpoint answered {status}: {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("{url}: the answer is not JSON: {e}"))?;
+        v.get("token")
+            .and_then(|t| t.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{url}: the answer has no `token`"))
+    };
+    tokio::time::timeout(timeout, answer)
+        .await
+        .map_err(|_| format!("{url}: no answer within {timeout:?}"))?
+}
