@@ -506,6 +506,23 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
+    /// Every flag a user can see in `--help` is in the README.
+    #[test]
+    fn every_long_flag_is_in_the_readme() {
+        use clap::CommandFactory;
+        let readme = include_str!("../README.md");
+        let missing: Vec<String> = Cli::command()
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .filter(|l| l != "--help" && l != "--version" && !readme.contains(l.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "flags missing from README.md: {missing:?}"
+        );
+    }
+
     fn norm(a: &[&str]) -> Vec<String> {
         normalise_args(a.iter().map(|s| (*s).to_owned()))
     }

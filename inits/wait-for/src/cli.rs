@@ -473,6 +473,23 @@ fn wait4x_target(scheme: &str, arg: &str, dns_type: Option<&str>) -> String {
 mod tests {
     use super::*;
 
+    /// Every flag a user can see in `--help` is in the README.
+    #[test]
+    fn every_long_flag_is_in_the_readme() {
+        use clap::CommandFactory;
+        let readme = include_str!("../README.md");
+        let missing: Vec<String> = Cli::command()
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .filter(|l| l != "--help" && l != "--version" && !readme.contains(l.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "flags missing from README.md: {missing:?}"
+        );
+    }
+
     fn rw(args: &[&str]) -> Vec<String> {
         rewrite_args(
             std::iter::once("wait-for")

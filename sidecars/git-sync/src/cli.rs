@@ -11,8 +11,8 @@ use git_sync::config::{
     Auth, Config, ExecHook, GitGc, Materialize, Submodules, WebHook, default_link_name,
     parse_signal,
 };
-use podmates_runtime::args::parse_duration;
 use podmates_runtime::RuntimeArgs;
+use podmates_runtime::args::parse_duration;
 
 pub(crate) const NAME: &str = "git-sync";
 
@@ -347,7 +347,9 @@ pub(crate) fn deprecations(cli: &Cli) -> Vec<String> {
 
 /// The `--github-app-*` settings, checked as upstream checks them. The key file is read at each
 /// token exchange (as --password-file before each sync), so a rotated key applies.
-pub(crate) fn github_app_config(cli: &Cli) -> Result<Option<git_sync::github_app::GitHubApp>, String> {
+pub(crate) fn github_app_config(
+    cli: &Cli,
+) -> Result<Option<git_sync::github_app::GitHubApp>, String> {
     use git_sync::github_app::{GitHubApp, Issuer, KeySource};
     let issuer = match (&cli.github_app_client_id, cli.github_app_application_id) {
         (Some(_), Some(_)) => {
@@ -715,7 +717,10 @@ mod tests {
             .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
             .filter(|l| l != "--help" && l != "--version" && !readme.contains(l.as_str()))
             .collect();
-        assert!(missing.is_empty(), "flags missing from README.md: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "flags missing from README.md: {missing:?}"
+        );
     }
 
     #[test]

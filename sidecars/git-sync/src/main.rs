@@ -91,4 +91,3 @@ fn main() -> ExitCode {
         git_sync::run(config, ctx).await
     })
 }
-
