@@ -137,28 +137,19 @@ fn redact_uri(uri: &str) -> String {
     }
 }
 
-/// Errors that stop the exporter.
-#[derive(Debug)]
+/// Errors that stop the exporter; each keeps its cause as its `source`.
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A scrape URI is not usable.
-    BadUri(target::BadUri),
+    #[error("--nginx.scrape-uri {0}")]
+    BadUri(#[source] target::BadUri),
     /// A listener could not be handed to the async runtime.
-    Listen(std::io::Error),
+    #[error("--web.listen-address: {0}")]
+    Listen(#[source] std::io::Error),
     /// The access log could not be followed.
+    #[error("--access-log: {0}")]
     AccessLog(String),
 }
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::BadUri(e) => write!(f, "--nginx.scrape-uri {e}"),
-            Self::Listen(e) => write!(f, "--web.listen-address: {e}"),
-            Self::AccessLog(e) => write!(f, "--access-log: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// Last outcome of a target, so that errors are logged once per change, not once per scrape.
 #[derive(Debug, Clone, PartialEq, Eq)]

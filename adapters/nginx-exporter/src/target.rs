@@ -143,33 +143,24 @@ pub struct ClientSettings {
 }
 
 /// Why one scrape failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
     /// No answer within `--nginx.timeout`.
+    #[error("no answer within {0:?} (--nginx.timeout)")]
     Timeout(Duration),
-    /// Connecting or the HTTP exchange failed.
+    /// Connecting or the HTTP exchange failed (the whole chain of causes, as hyper nests them).
+    #[error("request failed: {0}")]
     Http(String),
     /// nginx answered with another status than 200.
+    #[error("expected a 200 response, got {0}")]
     Status(StatusCode),
     /// The body could not be read or was too large.
+    #[error("reading the body failed: {0}")]
     Body(String),
     /// The body is not a stub_status page.
-    Parse(stub_status::ParseError),
+    #[error(transparent)]
+    Parse(#[from] stub_status::ParseError),
 }
-
-impl std::fmt::Display for ScrapeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Timeout(d) => write!(f, "no answer within {d:?} (--nginx.timeout)"),
-            Self::Http(e) => write!(f, "request failed: {e}"),
-            Self::Status(s) => write!(f, "expected a 200 response, got {s}"),
-            Self::Body(e) => write!(f, "reading the body failed: {e}"),
-            Self::Parse(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for ScrapeError {}
 
 impl ScrapeError {
     /// A short label value for the error counter.
