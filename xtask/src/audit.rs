@@ -44,7 +44,13 @@ fn cargo_audit() -> Result<Command, String> {
             sh::cargo()
                 // Without binary scanning (object, syn): only Cargo.lock is audited, and it
                 // compiles in less time on a fresh machine.
-                .args(["install", "--locked", "--quiet", "--no-default-features", "--root"])
+                .args([
+                    "install",
+                    "--locked",
+                    "--quiet",
+                    "--no-default-features",
+                    "--root",
+                ])
                 .arg(&tools)
                 .arg(CARGO_AUDIT),
         )?;

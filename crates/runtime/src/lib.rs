@@ -10,7 +10,8 @@
 //!   grace period, logging what the grace period cut off.
 //! - [`admin`]: the admin HTTP server: `/metrics` (Prometheus text, or OpenMetrics when asked),
 //!   `/healthz`, `/readyz`, plus routes a binary adds.
-//! - [`start`]: glues the above together so a binary's `main.rs` stays a few lines long.
+//! - [`start`]: glues the above together: a binary's `main.rs` parses, converts its flags to a
+//!   config, opens what it must and calls `start`.
 
 pub mod admin;
 pub mod args;
