@@ -1,7 +1,8 @@
 //! The one test harness of the workspace, for tests and benchmarks: child processes killed on
 //! drop ([`Proc`]), bounded waits ([`eventually`], [`wait_port`]), a tiny HTTP client
 //! ([`http`]), the Debian package table and [`require`] ([`tools`]), the PyPI and npm clients
-//! ([`clients`]), and loopback ports ([`free_port`]).
+//! ([`clients`]), TLS certificates made with openssl ([`certs`]), a check that a binary's flags
+//! are documented ([`assert_documented`]), and loopback ports ([`free_port`]).
 //!
 //! Loopback ports for tests that start real servers (redis-server, nutcracker, nginx, git daemon,
 //! the binaries themselves) on a port chosen beforehand.
@@ -14,6 +15,7 @@
 //! never picks on its own, each handed out at most once per process, and each checked bindable
 //! on 127.0.0.1 (and on ::1 where the host has IPv6) when handed out.
 
+pub mod certs;
 pub mod clients;
 pub mod http;
 pub mod proc;
@@ -23,6 +25,24 @@ pub mod wait;
 pub use proc::Proc;
 pub use tools::require;
 pub use wait::{eventually, eventually_ok, wait_port, wait_until};
+
+/// Fails naming every flag of `longs` (a binary's visible long flags, without the dashes) that
+/// `readme` does not mention as `--flag`.
+///
+/// # Panics
+/// When one is missing.
+pub fn assert_documented<'a>(longs: impl IntoIterator<Item = &'a str>, readme: &str) {
+    let missing: Vec<String> = longs
+        .into_iter()
+        .filter(|l| !matches!(*l, "help" | "version"))
+        .map(|l| format!("--{l}"))
+        .filter(|l| !readme.contains(l.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "flags missing from the README: {missing:?}"
+    );
+}
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::sync::Mutex;

@@ -710,17 +710,12 @@ mod tests {
     #[test]
     fn every_long_flag_is_in_the_readme() {
         use clap::CommandFactory;
-        let readme = include_str!("../README.md");
-        let missing: Vec<String> = Cli::command()
+        let cmd = Cli::command();
+        let longs = cmd
             .get_arguments()
             .filter(|a| !a.is_hide_set())
-            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
-            .filter(|l| l != "--help" && l != "--version" && !readme.contains(l.as_str()))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "flags missing from README.md: {missing:?}"
-        );
+            .filter_map(|a| a.get_long());
+        podmates_testkit::assert_documented(longs, include_str!("../README.md"));
     }
 
     #[test]

@@ -1423,50 +1423,6 @@ fn stale_worktree_timeout_across_one_time_runs() {
     assert_eq!(published(&root.join("site")), Some(up.head()));
 }
 
-/// openssl in `dir`, panicking with its stderr on failure.
-fn openssl(dir: &Path, args: &[&str]) {
-    require("/usr/bin/openssl");
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA `<name>.crt` (key `<name>.key`) made with openssl.
-fn make_ca(dir: &Path, name: &str) {
-    let (key, crt, subj) = (
-        format!("{name}.key"),
-        format!("{name}.crt"),
-        format!("/CN={name}"),
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &crt,
-            "-days",
-            "2",
-            "-subj",
-            &subj,
-        ],
-    );
-}
-
 /// Upstream takes https:// webhooks: the call is made over TLS, verified against the system's
 /// roots (`SSL_CERT_FILE` here), and a server whose certificate does not verify fails the hook.
 #[test]
@@ -1474,46 +1430,8 @@ fn webhook_over_https_verified_by_the_system_roots() {
     let up = Upstream::new();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    make_ca(d, "ca");
-    make_ca(d, "other-ca");
-    std::fs::write(d.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    );
+    podmates_testkit::certs::make(d);
+    podmates_testkit::certs::ca(d, "other-ca");
     let port = free_port();
     let _server = Proc::spawn(
         "openssl s_server",
@@ -1999,48 +1917,10 @@ fn github_app_auth_against_a_stand_in_api() {
     let srv = HttpGit::start(&up.srv(), "x-access-token", "ghs_installation_token", None);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    make_ca(d, "ca");
-    std::fs::write(d.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    );
+    podmates_testkit::certs::make(d);
     // The app's key as GitHub hands it out: PKCS#1 PEM.
-    openssl(d, &["genrsa", "-traditional", "-out", "app.pem", "2048"]);
-    openssl(d, &["rsa", "-in", "app.pem", "-pubout", "-out", "app.pub"]);
+    podmates_testkit::certs::openssl(d, &["genrsa", "-traditional", "-out", "app.pem", "2048"]);
+    podmates_testkit::certs::openssl(d, &["rsa", "-in", "app.pem", "-pubout", "-out", "app.pub"]);
     let (api, issued) = github_api_stand_in(d, "ghs_installation_token");
     let ca = d.join("ca.crt").display().to_string();
     let run = |root: &str, key: &str| {
@@ -2065,7 +1945,7 @@ fn github_app_auth_against_a_stand_in_api() {
     );
 
     // Another key: the API refuses the JWT, and the sync fails saying so.
-    openssl(d, &["genrsa", "-traditional", "-out", "other.pem", "2048"]);
+    podmates_testkit::certs::openssl(d, &["genrsa", "-traditional", "-out", "other.pem", "2048"]);
     let (code, log) = run("bad", "other.pem");
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("answered 401"), "{log}");

@@ -51,7 +51,7 @@ impl Nginx {
         let port = free_port();
         let tls_port = free_port();
         let tls_server = if tls {
-            make_certs(dir.path());
+            podmates_testkit::certs::make(dir.path());
             format!(
                 r#"
   server {{
@@ -198,82 +198,6 @@ impl Drop for Nginx {
 fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
-fn make_certs(dir: &Path) {
-    require("/usr/bin/openssl");
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut a = vec!["req", "-x509"];
-    a.extend(ec);
-    a.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-    ]);
-    run(&a);
-    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for (name, cn) in [("server", "127.0.0.1"), ("client", "scraper")] {
-        let mut a = vec!["req"];
-        a.extend(ec);
-        let key = format!("{name}.key");
-        let csr = format!("{name}.csr");
-        let crt = format!("{name}.crt");
-        let ext = format!("{name}.ext");
-        let subj = format!("/CN={cn}");
-        a.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
-        run(&a);
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ]);
-    }
-    for f in [
-        "ca.crt",
-        "server.crt",
-        "server.key",
-        "client.crt",
-        "client.key",
-    ] {
-        set_mode(&dir.join(f), 0o644);
-    }
 }
 
 /// A running exporter (ours or the Go one), killed on drop; its stderr goes to a file.

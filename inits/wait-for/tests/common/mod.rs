@@ -284,71 +284,9 @@ http {{
     (s, tls_port)
 }
 
-/// A CA and a server certificate for 127.0.0.1 and localhost, made with openssl.
+/// A CA and a server certificate for 127.0.0.1 and localhost (the testkit's, made with openssl).
 pub fn make_certs(dir: &Path) {
-    require("/usr/bin/openssl", "openssl");
-    let run = |args: &[&str]| {
-        check_output(
-            Command::new("openssl").args(args).current_dir(dir),
-            &format!("openssl {args:?}"),
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut a = vec!["req", "-x509"];
-    a.extend(ec);
-    a.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=wait-for test CA",
-    ]);
-    run(&a);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    let mut a = vec!["req"];
-    a.extend(ec);
-    a.extend([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    run(&a);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-    ]);
-    for f in ["ca.crt", "server.crt", "server.key"] {
-        set_mode(&dir.join(f), 0o644);
-    }
+    podmates_testkit::certs::make(dir);
 }
 
 // ---------------------------------------------------------------------------------------------
