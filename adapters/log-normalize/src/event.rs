@@ -146,6 +146,8 @@ pub struct Event<'a> {
 
     /// Client address as logged.
     pub source_address: Option<&'a str>,
+    /// Client port, when logged apart from the address (Apache error logs).
+    pub source_port: Option<u16>,
     /// Authenticated user.
     pub user_name: Option<&'a str>,
     /// HTTP method.
@@ -162,6 +164,12 @@ pub struct Event<'a> {
     pub status: Option<u16>,
     /// Response body size.
     pub body_bytes: Option<u64>,
+    /// Bytes sent including headers (nginx `$bytes_sent`, Apache `%O`).
+    pub response_bytes: Option<u64>,
+    /// Bytes received including headers (nginx `$request_length`, Apache `%I`).
+    pub request_bytes: Option<u64>,
+    /// Request id (nginx `$request_id`, Apache `%L` / `UNIQUE_ID`).
+    pub request_id: Option<&'a str>,
     /// Referer header (unescaped).
     pub referrer: Option<Cow<'a, str>>,
     /// User-Agent header (unescaped).
@@ -185,6 +193,8 @@ pub struct Event<'a> {
     pub pid: Option<u32>,
     /// Thread id.
     pub thread_id: Option<u64>,
+    /// Syslog protocol VERSION (RFC 5424).
+    pub syslog_version: Option<u8>,
     /// Syslog MSGID.
     pub msg_id: Option<&'a str>,
     /// Syslog STRUCTURED-DATA.

@@ -62,6 +62,8 @@ pub struct Config {
     pub schema: Schema,
     /// `--add-field`s.
     pub add_fields: Vec<AddField>,
+    /// `--add-resource`s (OTel Resource attributes).
+    pub add_resource: Vec<AddField>,
 }
 
 /// What stops a run.
@@ -242,6 +244,12 @@ impl Normalizer {
         self.writer.write(&ev, observed, out);
     }
 
+    /// Adds OTel Resource attributes (`--add-resource`).
+    pub fn with_resource(mut self, resource: Vec<AddField>) -> Self {
+        self.writer = self.writer.with_resource(resource);
+        self
+    }
+
     fn flush_metrics(&mut self, m: Option<&Metrics>) {
         if let Some(m) = m {
             m.add(&mut self.counts);
@@ -348,8 +356,9 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
         parsers,
         schema,
         add_fields,
+        add_resource,
     } = config;
-    let mut norm = Normalizer::new(parsers, schema, add_fields);
+    let mut norm = Normalizer::new(parsers, schema, add_fields).with_resource(add_resource);
     if follow {
         return follow_paths(norm, inputs, checkpoint_file, metrics, ctx).await;
     }
@@ -566,7 +575,10 @@ mod tests {
                     .map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
                 let original = v["event"]["original"]
                     .as_str()
-                    .or_else(|| v["body"]["stringValue"].as_str());
+                    .or_else(|| {
+                        v["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"]["stringValue"]
+                            .as_str()
+                    });
                 prop_assert!(original.is_some(), "{}", v);
             }
         }

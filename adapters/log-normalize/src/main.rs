@@ -67,6 +67,17 @@ struct Cli {
     )]
     add_fields: Vec<String>,
 
+    /// With --schema otel: an attribute of every record's Resource, `key=value`
+    /// (`service.namespace=shop`, `k8s.pod.name=...`); repeatable. A syslog line's own host and
+    /// program (`host.name`, `service.name`) take precedence. (The environment variable holds
+    /// one attribute.)
+    #[arg(
+        long = "add-resource",
+        env = "LOG_NORMALIZE_ADD_RESOURCE",
+        value_name = "KEY=VALUE"
+    )]
+    add_resource: Vec<String>,
+
     /// Offset from UTC of timestamps logged without a zone (nginx and Apache error logs, RFC 3164
     /// syslog): `+02:00`, `-0700`, `Z`.
     #[arg(
@@ -139,6 +150,11 @@ fn config(cli: Cli) -> Result<Config, String> {
         .iter()
         .map(|a| AddField::parse(a).map_err(|e| format!("--add-field: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let add_resource = cli
+        .add_resource
+        .iter()
+        .map(|a| AddField::parse_resource(a).map_err(|e| format!("--add-resource: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut inputs: Vec<Input> = cli
         .paths
         .iter()
@@ -171,6 +187,7 @@ fn config(cli: Cli) -> Result<Config, String> {
         parsers: Parsers::new(cli.format, custom, reference, offset),
         schema: cli.schema,
         add_fields,
+        add_resource,
     })
 }
 

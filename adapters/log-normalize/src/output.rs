@@ -29,6 +29,16 @@ pub struct AddField {
 impl AddField {
     /// Parses `key=value`; the key is made of letters, digits, `_`, `-`, `@` and dots.
     pub fn parse(s: &str) -> Result<Self, String> {
+        Self::parse_with(s, RESERVED)
+    }
+
+    /// Parses an `--add-resource` `key=value`: the same keys, none reserved (the Resource holds
+    /// only the line's `host.name` and `service.name` otherwise, and those win).
+    pub fn parse_resource(s: &str) -> Result<Self, String> {
+        Self::parse_with(s, &[])
+    }
+
+    fn parse_with(s: &str, reserved: &[&str]) -> Result<Self, String> {
         let (k, v) = s
             .split_once('=')
             .ok_or_else(|| format!("`{s}` is not key=value"))?;
@@ -44,7 +54,7 @@ impl AddField {
                 "`{k}`: keys are dotted names of letters, digits, `_`, `-`, `@`"
             ));
         }
-        if let Some(r) = RESERVED.iter().find(|r| {
+        if let Some(r) = reserved.iter().find(|r| {
             k == **r
                 || k.strip_prefix(**r)
                     .is_some_and(|rest| rest.starts_with('.'))
@@ -127,13 +137,6 @@ const RESERVED: &[&str] = &[
     "process.thread",
 ];
 
-/// The opening of an OTLP attribute with a fixed key, up to its value: one literal, copied once.
-macro_rules! k {
-    ($key:literal) => {
-        concat!("{\"key\":\"", $key, "\",\"value\":")
-    };
-}
-
 /// `-` and the empty string are "no value" in access logs.
 fn present(v: &str) -> bool {
     !v.is_empty() && v != "-"
@@ -179,6 +182,10 @@ pub struct Writer {
     add: Vec<AddField>,
     nested: Nested,
     seconds: SecondCache,
+    /// `--add-resource`s (OTel).
+    resource: Vec<AddField>,
+    /// The keys of the attribute array being written (OTel), reused from line to line.
+    seen: Vec<&'static str>,
 }
 
 impl Writer {
@@ -201,6 +208,8 @@ impl Writer {
             add,
             nested: Nested::default(),
             seconds: SecondCache::default(),
+            resource: Vec::new(),
+            seen: Vec::new(),
         }
     }
 
@@ -211,6 +220,12 @@ impl Writer {
             Schema::Otel => self.otel(ev, observed, out),
         }
         out.push(b'\n');
+    }
+
+    /// Adds `--add-resource`s: attributes of every OTel record's Resource.
+    pub fn with_resource(mut self, resource: Vec<AddField>) -> Self {
+        self.resource = resource;
+        self
     }
 
     fn has(&self, g: usize) -> bool {
@@ -536,39 +551,88 @@ impl Writer {
         out.push(b'}');
     }
 
+    /// One OTLP/JSON `LogsData` per line, as the Collector's `otlpjsonfile` receiver and
+    /// `ExportLogsServiceRequest` decoders read it: the line's own host and program (syslog)
+    /// and the `--add-resource`s on the Resource, the record under this program's scope.
     fn otel(&mut self, ev: &Event<'_>, observed: Timestamp, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"resourceLogs\":[{\"resource\":{\"attributes\":[");
+        self.seen.clear();
+        let mut a = Attrs {
+            out,
+            first: true,
+            seen: &mut self.seen,
+        };
+        if let Some(h) = ev.hostname {
+            a.str("host.name", h);
+        }
+        if let Some(p) = ev.process_name {
+            a.str("service.name", p);
+        }
+        for r in &self.resource {
+            // The line's own host and program win over a configured default.
+            if !a.seen.contains(&r.key) {
+                a.str(r.key, &r.value);
+            }
+        }
+        out.extend_from_slice(SCOPE);
+        self.otel_record(ev, observed, out);
+        out.extend_from_slice(b"]}]}]}");
+    }
+
+    fn otel_record(&mut self, ev: &Event<'_>, observed: Timestamp, out: &mut Vec<u8>) {
         out.push(b'{');
-        if let Some(t) = ev.timestamp {
+        // `fixed64` nanoseconds: a time before 1970 (or after 2262) has none, and the record
+        // keeps only its observed time, as the data model allows.
+        if let Some(t) = ev.timestamp.filter(|t| nanos_fit(*t)) {
             out.extend_from_slice(b"\"timeUnixNano\":\"");
             json::int(out, t.unix_nanos());
             out.extend_from_slice(b"\",");
         }
         out.extend_from_slice(b"\"observedTimeUnixNano\":\"");
-        json::int(out, observed.unix_nanos());
+        json::int(
+            out,
+            if nanos_fit(observed) {
+                observed.unix_nanos()
+            } else {
+                0
+            },
+        );
         out.push(b'"');
         if let Some(s) = ev.severity {
             out.extend_from_slice(b",\"severityNumber\":");
             json::uint(out, u64::from(s.number));
-            out.extend_from_slice(b",\"severityText\":");
-            match &ev.level {
-                Some(l) => json::string(out, l),
-                None => json::string(out, s.text),
+        }
+        match (&ev.level, ev.severity) {
+            (Some(l), _) => {
+                out.extend_from_slice(b",\"severityText\":");
+                json::string(out, l);
             }
+            (None, Some(s)) => {
+                out.extend_from_slice(b",\"severityText\":");
+                json::string(out, s.text);
+            }
+            (None, None) => {}
         }
         let body: &str = ev.message.as_deref().unwrap_or(ev.original);
         out.extend_from_slice(b",\"body\":{\"stringValue\":");
         json::string(out, body);
         out.extend_from_slice(b"},\"attributes\":[");
-        let mut a = Attrs { out, first: true };
+        // The record's eventName: an `event.name` of the line itself, else the dataset.
+        let mut event_name: &str = ev.kind.dataset();
+        self.seen.clear();
+        let mut a = Attrs {
+            out,
+            first: true,
+            seen: &mut self.seen,
+        };
         if body.len() != ev.original.len() {
-            a.str(k!("log.record.original"), ev.original);
+            a.str("log.record.original", ev.original);
         }
-        a.str(k!("event.name"), ev.kind.dataset());
         if let Some(e) = &ev.error {
-            a.str(k!("error.message"), e);
+            a.str("log_normalize.parse_error", e);
         }
         if ev.invalid_utf8 {
-            a.bool(k!("log.record.invalid_utf8"), true);
+            a.bool("log_normalize.invalid_utf8", true);
         }
         if let Some(addr) = ev.source_address {
             // Only an address with a port ("ip:port", "[v6]:port") is split, and every such
@@ -580,88 +644,115 @@ impl Writer {
             };
             match split {
                 Some((ip, Some(port))) => {
-                    a.str(k!("client.address"), &ip.to_string());
-                    a.int(k!("client.port"), i64::from(port));
+                    a.str("client.address", &ip.to_string());
+                    a.int("client.port", i64::from(port));
                 }
-                _ => a.str(k!("client.address"), addr),
+                _ => a.str("client.address", addr),
             }
         }
+        if let Some(p) = ev.source_port {
+            a.int("client.port", i64::from(p));
+        }
         if let Some(u) = ev.user_name {
-            a.str(k!("user.name"), u);
+            a.str("user.name", u);
         }
         if let Some(m) = ev.method {
-            a.str(k!("http.request.method"), m);
+            // Semantic conventions: a method outside the registry is `_OTHER`, the original
+            // kept beside it.
+            if HTTP_METHODS.contains(&m) {
+                a.str("http.request.method", m);
+            } else {
+                a.str("http.request.method", "_OTHER");
+                a.str("http.request.method_original", m);
+            }
         }
         if let Some(u) = ev.url_path {
-            a.str(k!("url.path"), u);
+            a.str("url.path", u);
         }
         if let Some(u) = ev.url_query {
-            a.str(k!("url.query"), u);
+            a.str("url.query", u);
         }
         if let Some(h) = ev.host_header {
-            a.str(k!("server.address"), h);
+            let (host, port) = split_host_port(h);
+            a.str("server.address", host);
+            if let Some(p) = port {
+                a.int("server.port", i64::from(p));
+            }
         } else if let Some(s) = ev.server {
-            a.str(k!("server.address"), s);
+            a.str("server.address", s);
         }
         if let Some(v) = ev.http_version {
-            a.str(k!("network.protocol.name"), "http");
-            a.str(k!("network.protocol.version"), v);
+            a.str("network.protocol.name", "http");
+            a.str("network.protocol.version", v);
         }
         if let Some(s) = ev.status {
-            a.int(k!("http.response.status_code"), i64::from(s));
+            a.int("http.response.status_code", i64::from(s));
         }
         if let Some(b) = ev.body_bytes {
-            a.int(k!("http.response.body.size"), b as i64);
+            a.int("http.response.body.size", clamp_i64(b));
+        }
+        if let Some(b) = ev.response_bytes {
+            a.int("http.response.size", clamp_i64(b));
+        }
+        if let Some(b) = ev.request_bytes {
+            a.int("http.request.size", clamp_i64(b));
         }
         if let Some(r) = &ev.referrer {
-            a.str(k!("http.request.header.referer"), r);
+            // Header attributes are string arrays (a header may repeat).
+            a.open("http.request.header.referer");
+            a.out
+                .extend_from_slice(b"{\"arrayValue\":{\"values\":[{\"stringValue\":");
+            json::string(a.out, r);
+            a.out.extend_from_slice(b"}]}}}");
         }
         if let Some(u) = &ev.user_agent {
-            a.str(k!("user_agent.original"), u);
+            a.str("user_agent.original", u);
         }
         if let Some(d) = ev.duration_ns {
-            a.double(k!("http.server.request.duration"), d as f64 / 1e9);
+            // `http.server.request.duration` is a metric; the time nginx logged stays under
+            // its own name, in seconds as logged.
+            a.double(request_time_key(ev.kind), d as f64 / 1e9);
         }
-        if let Some(h) = ev.hostname {
-            a.str(k!("host.name"), h);
-        }
-        if let Some(p) = ev.process_name {
-            a.str(k!("service.name"), p);
+        if let Some(id) = ev.request_id {
+            a.str("http.request.id", id);
         }
         if let Some(p) = ev.pid {
-            a.int(k!("process.pid"), i64::from(p));
+            a.int("process.pid", i64::from(p));
         }
         if let Some(t) = ev.thread_id {
-            a.int(k!("thread.id"), t as i64);
+            a.int("thread.id", clamp_i64(t));
         }
         if let Some(p) = ev.priority {
-            a.int(k!("syslog.priority"), i64::from(p));
-            a.int(k!("syslog.facility"), i64::from(p / 8));
-            a.int(k!("syslog.severity"), i64::from(p % 8));
+            a.int("syslog.priority", i64::from(p));
+            a.int("syslog.facility", i64::from(p / 8));
+            a.int("syslog.severity", i64::from(p % 8));
+        }
+        if let Some(v) = ev.syslog_version {
+            a.int("syslog.version", i64::from(v));
         }
         if let Some(m) = ev.msg_id {
-            a.str(k!("syslog.msgid"), m);
+            a.str("syslog.msgid", m);
         }
         if let Some(s) = ev.structured_data {
-            a.str(k!("syslog.structured_data"), s);
+            a.str("syslog.structured_data", s);
         }
         if let Some(c) = ev.connection {
-            a.int(k!("nginx.connection_id"), c as i64);
+            a.int("nginx.connection_id", clamp_i64(c));
         }
         if let Some(u) = ev.upstream {
-            a.str(k!("nginx.upstream"), u);
+            a.str("nginx.upstream", u);
         }
         if let Some(m) = ev.module {
-            a.str(k!("apache.module"), m);
+            a.str("apache.module", m);
         }
         if let Some(c) = ev.code {
-            a.str(k!("apache.error_code"), c);
+            a.str("apache.error_code", c);
         }
         if let Some(s) = ev.stream {
-            a.str(k!("log.iostream"), s);
+            a.str("log.iostream", s);
         }
         if ev.partial {
-            a.bool(k!("log.partial"), true);
+            a.bool("log.partial", true);
         }
         if let Some((r, vars)) = ev.access_extra.as_deref() {
             for (slot, name) in vars.iter() {
@@ -674,42 +765,142 @@ impl Writer {
                 }
             }
         }
-        for (k, v) in &ev.extra {
-            a.open(k);
-            match v {
-                Extra::Str(s) => {
-                    a.out.extend_from_slice(b"{\"stringValue\":");
-                    json::string(a.out, s);
-                }
-                Extra::Json(serde_json::Value::Bool(b)) => {
-                    a.out.extend_from_slice(if *b {
-                        b"{\"boolValue\":true"
-                    } else {
-                        b"{\"boolValue\":false"
-                    });
-                }
-                Extra::Json(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => {
-                    a.out.extend_from_slice(b"{\"intValue\":\"");
-                    a.out.extend_from_slice(n.to_string().as_bytes());
-                    a.out.push(b'"');
-                }
-                Extra::Json(serde_json::Value::Number(n)) => {
-                    a.out.extend_from_slice(b"{\"doubleValue\":");
-                    a.out.extend_from_slice(n.to_string().as_bytes());
-                }
-                Extra::Json(v) => {
-                    // Objects, arrays and null: their JSON text, so nothing is lost.
-                    a.out.extend_from_slice(b"{\"stringValue\":");
-                    json::string(a.out, &v.to_string());
-                }
+        let fixed = a.seen.len();
+        let mut out_first = a.first;
+        for (i, (k, v)) in ev.extra.iter().enumerate() {
+            if k.is_empty() {
+                // Not a valid attribute key; the line is still in the body or
+                // log.record.original.
+                continue;
             }
-            a.out.extend_from_slice(b"}}");
+            if k == "event.name"
+                && let Extra::Str(s) = v
+                && !s.is_empty()
+            {
+                event_name = s;
+                continue;
+            }
+            // A key this program already wrote, or one the line repeats (logfmt may): the
+            // first is kept, as one key may appear once.
+            if self.seen[..fixed].iter().any(|s| *s == k.as_ref())
+                || ev.extra[..i].iter().any(|(e, _)| e == k)
+            {
+                continue;
+            }
+            key(out, &mut out_first, b"{\"key\":");
+            json::string(out, k);
+            out.extend_from_slice(b",\"value\":");
+            any_value(out, v);
+            out.push(b'}');
         }
         for f in &self.add {
-            a.str_named(f.key, &f.value);
+            if self.seen[..fixed].contains(&f.key)
+                || ev.extra.iter().any(|(e, _)| e == f.key)
+                || (f.key == "event.name")
+            {
+                continue;
+            }
+            key(out, &mut out_first, b"{\"key\":\"");
+            out.extend_from_slice(f.key.as_bytes());
+            out.extend_from_slice(b"\",\"value\":{\"stringValue\":");
+            json::string(out, &f.value);
+            out.extend_from_slice(b"}}");
         }
-        out.extend_from_slice(b"]}");
+        out.extend_from_slice(b"],\"eventName\":");
+        json::string(out, event_name);
+        out.push(b'}');
     }
+}
+
+/// The scope, and the opening of its records, after the Resource's attributes.
+const SCOPE: &[u8] = concat!(
+    "]},\"scopeLogs\":[{\"scope\":{\"name\":\"log-normalize\",\"version\":\"",
+    env!("CARGO_PKG_VERSION"),
+    "\"},\"logRecords\":["
+)
+.as_bytes();
+
+/// The methods of the semantic conventions' `http.request.method` registry.
+const HTTP_METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+];
+
+/// Whether a time is writable as OTLP's unsigned 64-bit nanoseconds.
+fn nanos_fit(t: Timestamp) -> bool {
+    (0..=9_223_372_035).contains(&t.secs)
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn request_time_key(kind: crate::event::Kind) -> &'static str {
+    match kind.namespace() {
+        "apache" => "apache.access.request_time",
+        _ => "nginx.access.request_time",
+    }
+}
+
+/// `host:port` (`[v6]:port`) of a Host header split; a host without a valid port is whole.
+pub(crate) fn split_host_port(h: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = h.strip_prefix('[') {
+        if let Some((host, tail)) = rest.split_once(']') {
+            let port = tail.strip_prefix(':').and_then(|p| p.parse().ok());
+            return (host, port);
+        }
+        return (h, None);
+    }
+    match h.rsplit_once(':') {
+        // One colon only: more is an IPv6 address without brackets.
+        Some((host, p)) if !host.contains(':') && !host.is_empty() => match p.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (h, None),
+        },
+        _ => (h, None),
+    }
+}
+
+/// An OTLP `AnyValue` for a JSON or logfmt value. Integers beyond int64 keep their digits as
+/// text (a double would round them); objects and arrays keep their JSON text.
+fn any_value(out: &mut Vec<u8>, v: &Extra<'_>) {
+    match v {
+        Extra::Str(s) => {
+            out.extend_from_slice(b"{\"stringValue\":");
+            json::string(out, s);
+        }
+        Extra::Json(serde_json::Value::Bool(b)) => {
+            out.extend_from_slice(if *b {
+                b"{\"boolValue\":true"
+            } else {
+                b"{\"boolValue\":false"
+            });
+        }
+        Extra::Json(serde_json::Value::Number(n)) if n.is_i64() => {
+            out.extend_from_slice(b"{\"intValue\":\"");
+            out.extend_from_slice(n.to_string().as_bytes());
+            out.push(b'"');
+        }
+        Extra::Json(serde_json::Value::Number(n)) if n.is_u64() => {
+            out.extend_from_slice(b"{\"stringValue\":\"");
+            out.extend_from_slice(n.to_string().as_bytes());
+            out.push(b'"');
+        }
+        Extra::Json(serde_json::Value::Number(n)) => match n.as_f64() {
+            Some(f) if f.is_finite() => {
+                out.extend_from_slice(b"{\"doubleValue\":");
+                out.extend_from_slice(n.to_string().as_bytes());
+            }
+            _ => {
+                out.extend_from_slice(b"{\"stringValue\":");
+                json::string(out, &n.to_string());
+            }
+        },
+        Extra::Json(v) => {
+            out.extend_from_slice(b"{\"stringValue\":");
+            json::string(out, &v.to_string());
+        }
+    }
+    out.push(b'}');
 }
 
 fn extra_value(out: &mut Vec<u8>, v: &Extra<'_>) {
@@ -719,36 +910,22 @@ fn extra_value(out: &mut Vec<u8>, v: &Extra<'_>) {
     }
 }
 
-/// The OTLP `attributes` array being written.
+/// An OTLP `attributes` array being written; `seen` collects the keys, so that keys from the
+/// input never repeat one.
 struct Attrs<'o> {
     out: &'o mut Vec<u8>,
     first: bool,
+    seen: &'o mut Vec<&'static str>,
 }
 
 impl Attrs<'_> {
-    /// Opens an attribute whose key comes from the input (escaped).
-    fn open(&mut self, name: &str) {
-        key(self.out, &mut self.first, b"{\"key\":");
-        json::string(self.out, name);
-        self.out.extend_from_slice(b",\"value\":");
-    }
-
-    /// Opens an attribute with one of this program's keys: `opening` is the attribute up to its
-    /// value, made by [`k!`] at compile time, so that it is one copy instead of three.
+    /// Opens an attribute with one of this program's keys (plain, no escaping needed).
     #[inline]
-    fn open_plain(&mut self, opening: &'static str) {
-        key(self.out, &mut self.first, opening.as_bytes());
-    }
-
-    /// A string attribute whose key is known only at run time (an `--add-field` key, validated
-    /// as plain when parsed).
-    fn str_named(&mut self, name: &str, v: &str) {
+    fn open(&mut self, name: &'static str) {
         key(self.out, &mut self.first, b"{\"key\":\"");
         self.out.extend_from_slice(name.as_bytes());
-        self.out
-            .extend_from_slice(b"\",\"value\":{\"stringValue\":");
-        json::string(self.out, v);
-        self.out.extend_from_slice(b"}}");
+        self.out.extend_from_slice(b"\",\"value\":");
+        self.seen.push(name);
     }
 
     fn key_prefixed(&mut self, ns: &str, name: &str) {
@@ -759,34 +936,34 @@ impl Attrs<'_> {
         self.out.extend_from_slice(b"\",\"value\":");
     }
 
-    /// `key`: the attribute's opening from [`k!`].
     fn str(&mut self, key: &'static str, v: &str) {
-        self.open_plain(key);
+        self.open(key);
         self.out.extend_from_slice(b"{\"stringValue\":");
         json::string(self.out, v);
         self.out.extend_from_slice(b"}}");
     }
 
-    /// `key`: the attribute's opening from [`k!`].
     fn int(&mut self, key: &'static str, v: i64) {
-        self.open_plain(key);
+        self.open(key);
         // OTLP JSON writes 64-bit integers as strings.
         self.out.extend_from_slice(b"{\"intValue\":\"");
         json::int(self.out, v);
         self.out.extend_from_slice(b"\"}}");
     }
 
-    /// `key`: the attribute's opening from [`k!`].
     fn double(&mut self, key: &'static str, v: f64) {
-        self.open_plain(key);
+        self.open(key);
         self.out.extend_from_slice(b"{\"doubleValue\":");
-        self.out.extend_from_slice(format!("{v}").as_bytes());
+        if v.is_finite() {
+            self.out.extend_from_slice(format!("{v}").as_bytes());
+        } else {
+            self.out.push(b'0');
+        }
         self.out.extend_from_slice(b"}}");
     }
 
-    /// `key`: the attribute's opening from [`k!`].
     fn bool(&mut self, key: &'static str, v: bool) {
-        self.open_plain(key);
+        self.open(key);
         self.out.extend_from_slice(if v {
             b"{\"boolValue\":true}}"
         } else {

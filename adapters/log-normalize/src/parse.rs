@@ -64,6 +64,12 @@ const MAPPED: &[&str] = &[
     "http_user_agent",
     "request_time",
     "request_time_us",
+    "bytes_sent",
+    "request_length",
+    "request_id",
+    "request_log_id",
+    "host",
+    "http_host",
 ];
 
 impl Access {
@@ -317,6 +323,19 @@ fn fill_access<'a>(
     }
     ev.status = r.status();
     ev.body_bytes = r.body_bytes_sent();
+    ev.response_bytes = r.bytes_sent();
+    ev.request_bytes = r
+        .get("request_length")
+        .and_then(present)
+        .and_then(|v| v.parse().ok());
+    ev.request_id = r
+        .get("request_id")
+        .or_else(|| r.get("request_log_id"))
+        .and_then(present);
+    ev.host_header = r
+        .get("host")
+        .or_else(|| r.get("http_host"))
+        .and_then(present);
     ev.referrer = r.referer().map(unescape);
     ev.user_agent = r.user_agent().map(unescape);
     ev.duration_ns = r
@@ -567,6 +586,23 @@ fn parse_any_time(s: &str) -> Option<Timestamp> {
     if let Ok(t) = time::parse_rfc3339(s, 0) {
         return Some(t);
     }
+    // Integers exactly: epoch nanoseconds need 19 digits, more than a double holds.
+    if let Ok(n) = s.parse::<u64>() {
+        let (per_sec, secs_max) = match n {
+            n if n < 100_000_000_000 => (1, n),
+            n if n < 100_000_000_000_000 => (1_000, n / 1_000),
+            n if n < 100_000_000_000_000_000 => (1_000_000, n / 1_000_000),
+            n => (1_000_000_000, n / 1_000_000_000),
+        };
+        if secs_max > 253_402_300_799 {
+            return None;
+        }
+        let frac = n % per_sec;
+        return Some(Timestamp {
+            secs: secs_max as i64,
+            nanos: (frac * (1_000_000_000 / per_sec)) as u32,
+        });
+    }
     let f: f64 = s.parse().ok()?;
     if !f.is_finite() || f < 0.0 {
         return None;
@@ -619,6 +655,13 @@ fn json<'a>(line: &'a str, ev: &mut Event<'a>) {
             }
             (Some(1), serde_json::Value::String(s)) if ev.level.is_none() => {
                 set_level(ev, Cow::Owned(s));
+            }
+            // pino and bunyan write the level as a number.
+            (Some(1), serde_json::Value::Number(n))
+                if ev.level.is_none()
+                    && n.as_u64().and_then(level::severity_of_number).is_some() =>
+            {
+                set_level(ev, Cow::Owned(n.to_string()));
             }
             (Some(2), serde_json::Value::String(s)) if ev.message.is_none() => {
                 ev.message = Some(Cow::Owned(s));
