@@ -189,6 +189,8 @@ pub struct Event<'a> {
     pub hostname: Option<&'a str>,
     /// Program name (syslog APP-NAME / TAG).
     pub process_name: Option<&'a str>,
+    /// Syslog PROCID as logged (a number or a name).
+    pub proc_id: Option<&'a str>,
     /// Process id.
     pub pid: Option<u32>,
     /// Thread id.

@@ -13,6 +13,7 @@
 //! No line is ever dropped: one that does not parse is written with `event.original`, what time
 //! could be read, and `error.message`; invalid UTF-8 is repaired lossily and tagged.
 
+pub mod ecs_fields;
 pub mod event;
 pub mod json;
 pub mod output;

@@ -1,8 +1,9 @@
 //! Writing an [`Event`] as one JSON line in the chosen schema.
 
-use crate::event::{Event, Extra, ip_port};
+use crate::event::{Event, Extra, Kind, ip_port};
 use crate::json::{self, Nested};
 use podmates_logparse::Timestamp;
+use podmates_logparse::syslog::severity_name;
 use podmates_logparse::time::write_rfc3339_seconds;
 
 /// The output schema.
@@ -105,6 +106,7 @@ const RESERVED: &[&str] = &[
     "message",
     "stream",
     "tags",
+    "ecs",
     "nginx",
     "apache",
     "json",
@@ -115,6 +117,10 @@ const RESERVED: &[&str] = &[
     "event.original",
     "event.dataset",
     "event.duration",
+    "event.kind",
+    "event.category",
+    "event.type",
+    "event.outcome",
     "error.message",
     "log.level",
     "log.partial",
@@ -130,6 +136,7 @@ const RESERVED: &[&str] = &[
     "url.path",
     "url.query",
     "url.domain",
+    "url.port",
     "user_agent.original",
     "host.hostname",
     "process.name",
@@ -216,7 +223,7 @@ impl Writer {
     /// Appends the event as one JSON line (with its newline). `observed` is when it was read.
     pub fn write(&mut self, ev: &Event<'_>, observed: Timestamp, out: &mut Vec<u8>) {
         match self.schema {
-            Schema::Ecs => self.ecs(ev, out),
+            Schema::Ecs => self.ecs(ev, observed, out),
             Schema::Otel => self.otel(ev, observed, out),
         }
         out.push(b'\n');
@@ -254,14 +261,13 @@ impl Writer {
 
     /// ECS, written object by object with fixed key fragments: the common case (access logs)
     /// costs a few copies per field and no key comparisons.
-    fn ecs(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) {
-        out.push(b'{');
-        let mut top = true;
-        if let Some(t) = ev.timestamp {
-            key(out, &mut top, b"\"@timestamp\":\"");
-            self.seconds.write(t, out);
-            out.push(b'"');
-        }
+    fn ecs(&mut self, ev: &Event<'_>, observed: Timestamp, out: &mut Vec<u8>) {
+        // `@timestamp` is required on every event: a line without a time of its own gets the
+        // time it was read, as ECS prescribes.
+        out.extend_from_slice(b"{\"@timestamp\":\"");
+        self.seconds.write(ev.timestamp.unwrap_or(observed), out);
+        out.extend_from_slice(ECS_VERSION);
+        let mut top = false;
         if let Some(m) = &ev.message {
             key(out, &mut top, b"\"message\":");
             json::string(out, m);
@@ -272,6 +278,7 @@ impl Writer {
         out.extend_from_slice(b",\"dataset\":\"");
         out.extend_from_slice(ev.kind.dataset().as_bytes());
         out.push(b'"');
+        out.extend_from_slice(event_categorization(ev));
         if let Some(d) = ev.duration_ns {
             out.extend_from_slice(b",\"duration\":");
             json::uint(out, d);
@@ -291,16 +298,13 @@ impl Writer {
             out.push(b'}');
         }
 
-        let syslog = ev.priority.is_some() || ev.msg_id.is_some() || ev.structured_data.is_some();
-        if ev.level.is_some() || ev.partial || syslog || self.has(G_LOG) {
+        let syslog = ev.kind == Kind::Syslog && ev.error.is_none();
+        if ev.level.is_some() || syslog || self.has(G_LOG) {
             key(out, &mut top, b"\"log\":{");
             let mut f = true;
             if let Some(l) = &ev.level {
                 key(out, &mut f, b"\"level\":");
                 json::string(out, l);
-            }
-            if ev.partial {
-                key(out, &mut f, b"\"partial\":true");
             }
             if syslog {
                 key(out, &mut f, b"\"syslog\":{");
@@ -310,17 +314,34 @@ impl Writer {
                     json::uint(out, u64::from(p));
                     out.extend_from_slice(b",\"facility\":{\"code\":");
                     json::uint(out, u64::from(p / 8));
-                    out.extend_from_slice(b"},\"severity\":{\"code\":");
+                    out.extend_from_slice(b",\"name\":\"");
+                    out.extend_from_slice(facility_name(p / 8).as_bytes());
+                    out.extend_from_slice(b"\"},\"severity\":{\"code\":");
                     json::uint(out, u64::from(p % 8));
-                    out.push(b'}');
+                    out.extend_from_slice(b",\"name\":\"");
+                    out.extend_from_slice(severity_name(p % 8).as_bytes());
+                    out.extend_from_slice(b"\"}");
                 }
-                if let Some(m) = ev.msg_id {
-                    key(out, &mut s, b"\"msgid\":");
-                    json::string(out, m);
+                for (k, v) in [
+                    (&b"\"hostname\":"[..], ev.hostname),
+                    (b"\"appname\":", ev.process_name),
+                    (b"\"procid\":", ev.proc_id),
+                    (b"\"msgid\":", ev.msg_id),
+                ] {
+                    if let Some(v) = v {
+                        key(out, &mut s, k);
+                        json::string(out, v);
+                    }
+                }
+                if let Some(v) = ev.syslog_version {
+                    key(out, &mut s, b"\"version\":\"");
+                    json::uint(out, u64::from(v));
+                    out.push(b'"');
                 }
                 if let Some(sd) = ev.structured_data {
+                    // ECS type `flattened`: an object of SD-IDs, each an object of params.
                     key(out, &mut s, b"\"structured_data\":");
-                    json::string(out, sd);
+                    structured_data(out, sd);
                 }
                 out.push(b'}');
             }
@@ -348,6 +369,10 @@ impl Writer {
                     }
                     None => {}
                 }
+                if let Some(p) = ev.source_port {
+                    out.extend_from_slice(b",\"port\":");
+                    json::uint(out, u64::from(p));
+                }
             }
             self.adds(G_SOURCE, out, &mut f);
             out.push(b'}');
@@ -364,8 +389,12 @@ impl Writer {
             out.push(b'}');
         }
 
-        let request = ev.method.is_some() || ev.referrer.is_some();
-        let response = ev.status.is_some() || ev.body_bytes.is_some();
+        let request = ev.method.is_some()
+            || ev.referrer.is_some()
+            || ev.request_id.is_some()
+            || ev.request_bytes.is_some();
+        let response =
+            ev.status.is_some() || ev.body_bytes.is_some() || ev.response_bytes.is_some();
         if request || response || ev.http_version.is_some() || self.has(G_HTTP) {
             key(out, &mut top, b"\"http\":{");
             let mut f = true;
@@ -380,6 +409,14 @@ impl Writer {
                     key(out, &mut r, b"\"referrer\":");
                     json::string(out, x);
                 }
+                if let Some(x) = ev.request_id {
+                    key(out, &mut r, b"\"id\":");
+                    json::string(out, x);
+                }
+                if let Some(b) = ev.request_bytes {
+                    key(out, &mut r, b"\"bytes\":");
+                    json::uint(out, b);
+                }
                 out.push(b'}');
             }
             if response {
@@ -393,6 +430,10 @@ impl Writer {
                     key(out, &mut r, b"\"body\":{\"bytes\":");
                     json::uint(out, b);
                     out.push(b'}');
+                }
+                if let Some(b) = ev.response_bytes {
+                    key(out, &mut r, b"\"bytes\":");
+                    json::uint(out, b);
                 }
                 out.push(b'}');
             }
@@ -411,16 +452,27 @@ impl Writer {
         {
             key(out, &mut top, b"\"url\":{");
             let mut f = true;
+            let (domain, port) = match ev.host_header {
+                Some(h) => {
+                    let (d, p) = split_host_port(h);
+                    (Some(d), p)
+                }
+                None => (None, None),
+            };
             for (k, v) in [
                 (&b"\"original\":"[..], ev.url_original),
                 (b"\"path\":", ev.url_path),
                 (b"\"query\":", ev.url_query),
-                (b"\"domain\":", ev.host_header),
+                (b"\"domain\":", domain),
             ] {
                 if let Some(v) = v {
                     key(out, &mut f, k);
                     json::string(out, v);
                 }
+            }
+            if let Some(p) = port {
+                key(out, &mut f, b"\"port\":");
+                json::uint(out, u64::from(p));
             }
             self.adds(G_URL, out, &mut f);
             out.push(b'}');
@@ -473,8 +525,12 @@ impl Writer {
         }
 
         if let Some(st) = ev.stream {
+            // Filebeat's container-log field (not an ECS field; no ECS field holds the stream).
             key(out, &mut top, b"\"stream\":");
             json::string(out, st);
+        }
+        if ev.partial {
+            key(out, &mut top, b"\"cri\":{\"partial\":true}");
         }
 
         // Format-specific fields: `nginx.*`, `apache.*`.
@@ -754,6 +810,9 @@ impl Writer {
         if ev.partial {
             a.bool("log.partial", true);
         }
+        if let Some(p) = ev.proc_id.filter(|_| ev.pid.is_none()) {
+            a.str("syslog.procid", p);
+        }
         if let Some((r, vars)) = ev.access_extra.as_deref() {
             for (slot, name) in vars.iter() {
                 let v = r.get_slot(*slot);
@@ -812,6 +871,104 @@ impl Writer {
     }
 }
 
+/// The ECS release whose field definitions the output follows, written as `ecs.version` after
+/// `@timestamp` (which it closes).
+const ECS_VERSION: &[u8] = b"\",\"ecs\":{\"version\":\"8.17.0\"}";
+
+/// `event.kind`, `event.category`, `event.type`, `event.outcome` (after a member of `event`):
+/// access logs are web access events with an outcome from the status, error logs web errors,
+/// lines that did not parse `pipeline_error`.
+fn event_categorization(ev: &Event<'_>) -> &'static [u8] {
+    if ev.error.is_some() {
+        return b",\"kind\":\"pipeline_error\"";
+    }
+    match ev.kind {
+        Kind::NginxCombined
+        | Kind::NginxMain
+        | Kind::NginxCustom
+        | Kind::ApacheCommon
+        | Kind::ApacheCombined
+        | Kind::ApacheCustom => match ev.status {
+            Some(s) if s >= 400 => {
+                b",\"kind\":\"event\",\"category\":[\"web\"],\"type\":[\"access\"],\"outcome\":\"failure\""
+            }
+            Some(_) => {
+                b",\"kind\":\"event\",\"category\":[\"web\"],\"type\":[\"access\"],\"outcome\":\"success\""
+            }
+            None => b",\"kind\":\"event\",\"category\":[\"web\"],\"type\":[\"access\"]",
+        },
+        Kind::NginxError | Kind::ApacheError => {
+            b",\"kind\":\"event\",\"category\":[\"web\"],\"type\":[\"error\"]"
+        }
+        _ => b",\"kind\":\"event\"",
+    }
+}
+
+/// Syslog facility keywords, by code (RFC 5424 table 1, as rsyslog names them).
+fn facility_name(code: u8) -> &'static str {
+    const NAMES: [&str; 24] = [
+        "kern",
+        "user",
+        "mail",
+        "daemon",
+        "auth",
+        "syslog",
+        "lpr",
+        "news",
+        "uucp",
+        "cron",
+        "authpriv",
+        "ftp",
+        "ntp",
+        "security",
+        "console",
+        "solaris-cron",
+        "local0",
+        "local1",
+        "local2",
+        "local3",
+        "local4",
+        "local5",
+        "local6",
+        "local7",
+    ];
+    NAMES.get(usize::from(code)).copied().unwrap_or("unknown")
+}
+
+/// RFC 5424 STRUCTURED-DATA as a JSON object: `{"SD-ID":{"PARAM":"value"}}`, values
+/// unescaped (`\"`, `\\`, `\]`). A repeated SD-ID or PARAM-NAME keeps its first value (a
+/// JSON object has one member per key); the whole text stays in `event.original`.
+fn structured_data(out: &mut Vec<u8>, sd: &str) {
+    out.push(b'{');
+    let mut ids: Vec<&str> = Vec::new();
+    for (id, params) in podmates_logparse::syslog::sd_elements(sd) {
+        if ids.contains(&id) {
+            continue;
+        }
+        if !ids.is_empty() {
+            out.push(b',');
+        }
+        ids.push(id);
+        json::string(out, id);
+        out.extend_from_slice(b":{");
+        let mut names: Vec<&str> = Vec::new();
+        for (name, value) in params {
+            if names.contains(&name) {
+                continue;
+            }
+            if !names.is_empty() {
+                out.push(b',');
+            }
+            names.push(name);
+            json::string(out, name);
+            out.push(b':');
+            json::string(out, &value);
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
 /// The scope, and the opening of its records, after the Resource's attributes.
 const SCOPE: &[u8] = concat!(
     "]},\"scopeLogs\":[{\"scope\":{\"name\":\"log-normalize\",\"version\":\"",
@@ -834,7 +991,7 @@ fn clamp_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn request_time_key(kind: crate::event::Kind) -> &'static str {
+fn request_time_key(kind: Kind) -> &'static str {
     match kind.namespace() {
         "apache" => "apache.access.request_time",
         _ => "nginx.access.request_time",

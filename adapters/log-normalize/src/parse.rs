@@ -539,6 +539,8 @@ fn syslog<'a>(p: &Parsers, line: &'a str, ev: &mut Event<'a>) {
             ev.hostname = r.hostname;
             ev.process_name = r.app_name;
             ev.pid = r.pid();
+            ev.proc_id = r.proc_id;
+            ev.syslog_version = r.rfc5424.then_some(1);
             ev.msg_id = r.msg_id;
             ev.structured_data = r.structured_data;
             ev.message = Some(Cow::Borrowed(r.message));

@@ -8,6 +8,7 @@
 //!   (`Oct 11 22:14:15 host su: message`) and `RSYSLOG_FileFormat`
 //!   (`2003-10-11T22:14:15.003+02:00 host su: message`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::time::{self, Timestamp};
@@ -248,6 +249,73 @@ fn sd_end(b: &[u8]) -> Option<usize> {
         }
     }
     Some(i)
+}
+
+/// The elements of RFC 5424 STRUCTURED-DATA (`[id k="v" k2="v2"][id2]`): each SD-ID with its
+/// params, values unescaped (`\"`, `\\`, `\]`). Stops at the first malformed element.
+pub fn sd_elements(sd: &str) -> impl Iterator<Item = (&str, Vec<(&str, Cow<'_, str>)>)> {
+    let mut rest = sd;
+    std::iter::from_fn(move || {
+        let body = rest.strip_prefix('[')?;
+        let b = body.as_bytes();
+        let id_end = b.iter().position(|c| *c == b' ' || *c == b']')?;
+        let id = &body[..id_end];
+        let mut i = id_end;
+        let mut params = Vec::new();
+        loop {
+            match b.get(i)? {
+                b']' => {
+                    i += 1;
+                    break;
+                }
+                b' ' => i += 1,
+                _ => {
+                    let eq = i + memchr::memchr(b'=', &b[i..])?;
+                    let name = &body[i..eq];
+                    if b.get(eq + 1) != Some(&b'"') {
+                        return None;
+                    }
+                    let start = eq + 2;
+                    let mut j = start;
+                    let mut escaped = false;
+                    loop {
+                        match *b.get(j)? {
+                            b'\\' => {
+                                escaped = true;
+                                j += 2;
+                            }
+                            b'"' => break,
+                            _ => j += 1,
+                        }
+                    }
+                    let raw = body.get(start..j)?;
+                    let value = if escaped {
+                        Cow::Owned(unescape_param(raw))
+                    } else {
+                        Cow::Borrowed(raw)
+                    };
+                    params.push((name, value));
+                    i = j + 1;
+                }
+            }
+        }
+        rest = &body[i..];
+        Some((id, params))
+    })
+}
+
+/// RFC 5424 PARAM-VALUE escapes: `\` before `"`, `\` or `]` is dropped; any other `\` stays.
+fn unescape_param(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && matches!(chars.peek(), Some('"' | '\\' | ']')) {
+            out.push(chars.next().unwrap_or('\\'));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// RFC 3164 TAG: `app[pid]: msg` or `app: msg`; a first word without the colon is not a tag.
