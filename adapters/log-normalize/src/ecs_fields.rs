@@ -17,6 +17,8 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("event.outcome", "keyword"),
     ("error.message", "match_only_text"),
     ("log.level", "keyword"),
+    ("log.origin.file.name", "keyword"),
+    ("log.origin.file.line", "long"),
     ("log.syslog.priority", "long"),
     ("log.syslog.facility.code", "long"),
     ("log.syslog.facility.name", "keyword"),

@@ -26,6 +26,10 @@ pub enum Kind {
     ApacheCustom,
     /// Apache `ErrorLog`.
     ApacheError,
+    /// Debian's Apache `vhost_combined`.
+    ApacheVhostCombined,
+    /// klog (Kubernetes components).
+    Klog,
     /// Syslog (RFC 5424, RFC 3164, rsyslog's file formats).
     Syslog,
     /// JSON objects.
@@ -41,7 +45,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in metric order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::NginxCombined,
         Kind::NginxMain,
         Kind::NginxCustom,
@@ -50,6 +54,8 @@ impl Kind {
         Kind::ApacheCombined,
         Kind::ApacheCustom,
         Kind::ApacheError,
+        Kind::ApacheVhostCombined,
+        Kind::Klog,
         Kind::Syslog,
         Kind::Json,
         Kind::Logfmt,
@@ -68,6 +74,8 @@ impl Kind {
             Kind::ApacheCombined => "apache-combined",
             Kind::ApacheCustom => "apache-custom",
             Kind::ApacheError => "apache-error",
+            Kind::ApacheVhostCombined => "apache-vhost-combined",
+            Kind::Klog => "klog",
             Kind::Syslog => "syslog",
             Kind::Json => "json",
             Kind::Logfmt => "logfmt",
@@ -81,8 +89,12 @@ impl Kind {
         match self {
             Kind::NginxCombined | Kind::NginxMain | Kind::NginxCustom => "nginx.access",
             Kind::NginxError => "nginx.error",
-            Kind::ApacheCommon | Kind::ApacheCombined | Kind::ApacheCustom => "apache.access",
+            Kind::ApacheCommon
+            | Kind::ApacheCombined
+            | Kind::ApacheCustom
+            | Kind::ApacheVhostCombined => "apache.access",
             Kind::ApacheError => "apache.error",
+            Kind::Klog => "kubernetes.klog",
             Kind::Syslog => "system.syslog",
             Kind::Json => "json",
             Kind::Logfmt => "logfmt",
@@ -95,9 +107,12 @@ impl Kind {
     pub fn namespace(self) -> &'static str {
         match self {
             Kind::NginxCombined | Kind::NginxMain | Kind::NginxCustom | Kind::NginxError => "nginx",
-            Kind::ApacheCommon | Kind::ApacheCombined | Kind::ApacheCustom | Kind::ApacheError => {
-                "apache"
-            }
+            Kind::ApacheCommon
+            | Kind::ApacheCombined
+            | Kind::ApacheCustom
+            | Kind::ApacheError
+            | Kind::ApacheVhostCombined => "apache",
+            Kind::Klog => "klog",
             Kind::Syslog => "syslog",
             Kind::Json => "json",
             Kind::Logfmt => "logfmt",
@@ -148,14 +163,14 @@ pub struct Event<'a> {
     pub source_address: Option<&'a str>,
     /// Client port, when logged apart from the address (Apache error logs).
     pub source_port: Option<u16>,
-    /// Authenticated user.
-    pub user_name: Option<&'a str>,
+    /// Authenticated user (nginx's `\xHH` escapes decoded).
+    pub user_name: Option<Cow<'a, str>>,
     /// HTTP method.
     pub method: Option<&'a str>,
     /// Request target as sent.
     pub url_original: Option<&'a str>,
-    /// Target path.
-    pub url_path: Option<&'a str>,
+    /// Target path (nginx's `\xHH` escapes decoded).
+    pub url_path: Option<Cow<'a, str>>,
     /// Target query.
     pub url_query: Option<&'a str>,
     /// `1.1`, `2.0`.
@@ -195,6 +210,8 @@ pub struct Event<'a> {
     pub pid: Option<u32>,
     /// Thread id.
     pub thread_id: Option<u64>,
+    /// Source file and line that logged (klog).
+    pub origin: Option<(&'a str, u32)>,
     /// Syslog protocol VERSION (RFC 5424).
     pub syslog_version: Option<u8>,
     /// Syslog MSGID.

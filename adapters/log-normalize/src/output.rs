@@ -125,6 +125,7 @@ const RESERVED: &[&str] = &[
     "log.level",
     "log.partial",
     "log.syslog",
+    "log.origin",
     "source.address",
     "source.ip",
     "source.port",
@@ -299,12 +300,19 @@ impl Writer {
         }
 
         let syslog = ev.kind == Kind::Syslog && ev.error.is_none();
-        if ev.level.is_some() || syslog || self.has(G_LOG) {
+        if ev.level.is_some() || syslog || ev.origin.is_some() || self.has(G_LOG) {
             key(out, &mut top, b"\"log\":{");
             let mut f = true;
             if let Some(l) = &ev.level {
                 key(out, &mut f, b"\"level\":");
                 json::string(out, l);
+            }
+            if let Some((file, line)) = ev.origin {
+                key(out, &mut f, b"\"origin\":{\"file\":{\"name\":");
+                json::string(out, file);
+                out.extend_from_slice(b",\"line\":");
+                json::uint(out, u64::from(line));
+                out.extend_from_slice(b"}}");
             }
             if syslog {
                 key(out, &mut f, b"\"syslog\":{");
@@ -381,7 +389,7 @@ impl Writer {
         if ev.user_name.is_some() || self.has(G_USER) {
             key(out, &mut top, b"\"user\":{");
             let mut f = true;
-            if let Some(u) = ev.user_name {
+            if let Some(u) = &ev.user_name {
                 key(out, &mut f, b"\"name\":");
                 json::string(out, u);
             }
@@ -461,7 +469,7 @@ impl Writer {
             };
             for (k, v) in [
                 (&b"\"original\":"[..], ev.url_original),
-                (b"\"path\":", ev.url_path),
+                (b"\"path\":", ev.url_path.as_deref()),
                 (b"\"query\":", ev.url_query),
                 (b"\"domain\":", domain),
             ] {
@@ -709,7 +717,7 @@ impl Writer {
         if let Some(p) = ev.source_port {
             a.int("client.port", i64::from(p));
         }
-        if let Some(u) = ev.user_name {
+        if let Some(u) = &ev.user_name {
             a.str("user.name", u);
         }
         if let Some(m) = ev.method {
@@ -722,7 +730,7 @@ impl Writer {
                 a.str("http.request.method_original", m);
             }
         }
-        if let Some(u) = ev.url_path {
+        if let Some(u) = &ev.url_path {
             a.str("url.path", u);
         }
         if let Some(u) = ev.url_query {
@@ -777,6 +785,10 @@ impl Writer {
         }
         if let Some(t) = ev.thread_id {
             a.int("thread.id", clamp_i64(t));
+        }
+        if let Some((file, line)) = ev.origin {
+            a.str("code.file.path", file);
+            a.int("code.line.number", i64::from(line));
         }
         if let Some(p) = ev.priority {
             a.int("syslog.priority", i64::from(p));
