@@ -30,6 +30,8 @@ pub enum Kind {
     ApacheVhostCombined,
     /// klog (Kubernetes components).
     Klog,
+    /// `--pattern`.
+    Pattern,
     /// Syslog (RFC 5424, RFC 3164, rsyslog's file formats).
     Syslog,
     /// JSON objects.
@@ -45,7 +47,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in metric order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::NginxCombined,
         Kind::NginxMain,
         Kind::NginxCustom,
@@ -56,6 +58,7 @@ impl Kind {
         Kind::ApacheError,
         Kind::ApacheVhostCombined,
         Kind::Klog,
+        Kind::Pattern,
         Kind::Syslog,
         Kind::Json,
         Kind::Logfmt,
@@ -76,6 +79,7 @@ impl Kind {
             Kind::ApacheError => "apache-error",
             Kind::ApacheVhostCombined => "apache-vhost-combined",
             Kind::Klog => "klog",
+            Kind::Pattern => "pattern",
             Kind::Syslog => "syslog",
             Kind::Json => "json",
             Kind::Logfmt => "logfmt",
@@ -95,6 +99,7 @@ impl Kind {
             | Kind::ApacheVhostCombined => "apache.access",
             Kind::ApacheError => "apache.error",
             Kind::Klog => "kubernetes.klog",
+            Kind::Pattern => "pattern",
             Kind::Syslog => "system.syslog",
             Kind::Json => "json",
             Kind::Logfmt => "logfmt",
@@ -113,6 +118,7 @@ impl Kind {
             | Kind::ApacheError
             | Kind::ApacheVhostCombined => "apache",
             Kind::Klog => "klog",
+            Kind::Pattern => "pattern",
             Kind::Syslog => "syslog",
             Kind::Json => "json",
             Kind::Logfmt => "logfmt",

@@ -37,7 +37,7 @@ use crate::output::Writer;
 use crate::parse::{Parsers, TimeCache};
 
 pub use crate::output::{AddField, Schema};
-pub use crate::parse::{Access, Format};
+pub use crate::parse::{Access, Format, Pattern};
 
 /// Where lines come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -54,6 +54,19 @@ struct Cli {
     )]
     apache_log_format: Option<String>,
 
+    /// A dissect pattern for application logs, tried on every line before detection:
+    /// `%{@timestamp}#%{level} %{message}`; `%{name:int}` (float, bool) converts, `%{name->}`
+    /// skips padding, `%{}` skips a value. `@timestamp`, `message` and `level` fill the schema's
+    /// fields; other keys go under `pattern` (ECS) or are attributes (OTel).
+    #[arg(long, env = "LOG_NORMALIZE_PATTERN", value_name = "PATTERN")]
+    pattern: Option<String>,
+
+    /// With --pattern: the layout of its `@timestamp`, strftime-style
+    /// (`%a %b %e %H:%M:%S %Z %Y`); default: RFC 3339, epoch numbers, `date`'s output and
+    /// `%Y-%m-%d %H:%M:%S[.%f]`.
+    #[arg(long, env = "LOG_NORMALIZE_TIMESTAMP_FORMAT", value_name = "LAYOUT")]
+    timestamp_format: Option<String>,
+
     /// Output schema.
     #[arg(long, env = "LOG_NORMALIZE_SCHEMA", value_enum, default_value_t = Schema::Ecs)]
     schema: Schema,
@@ -145,6 +158,24 @@ fn config(cli: Cli) -> Result<Config, String> {
             .map_err(|_| format!("--year-reference: `{r}` is not an RFC 3339 time"))?,
         None => Timestamp::now(),
     };
+    if cli.timestamp_format.is_some() && cli.pattern.is_none() {
+        return Err("--timestamp-format: only meaningful with --pattern".to_owned());
+    }
+    let pattern = match &cli.pattern {
+        Some(p) => {
+            if cli.format != Format::Auto {
+                return Err(format!(
+                    "--pattern: lines the pattern does not match are detected, so it needs --format auto (not {:?})",
+                    cli.format
+                ));
+            }
+            Some(
+                log_normalize::Pattern::new(p, cli.timestamp_format.clone())
+                    .map_err(|e| format!("--pattern / --timestamp-format: {e}"))?,
+            )
+        }
+        None => None,
+    };
     let add_fields = cli
         .add_fields
         .iter()
@@ -184,7 +215,7 @@ fn config(cli: Cli) -> Result<Config, String> {
         inputs,
         follow: cli.follow,
         checkpoint_file: cli.checkpoint_file,
-        parsers: Parsers::new(cli.format, custom, reference, offset),
+        parsers: Parsers::new(cli.format, custom, reference, offset).with_pattern(pattern),
         schema: cli.schema,
         add_fields,
         add_resource,

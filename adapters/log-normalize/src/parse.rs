@@ -119,9 +119,45 @@ fn key_safe(name: &'static str) -> &'static str {
     Box::leak(clean.into_boxed_str())
 }
 
+/// `--pattern` with its `--timestamp-format`.
+#[derive(Debug)]
+pub struct Pattern {
+    dissect: podmates_logparse::dissect::Dissect,
+    timestamp_format: Option<String>,
+}
+
+/// Layouts tried for a pattern's time without `--timestamp-format`, after RFC 3339 and epoch
+/// numbers: `date`'s default output and the common `yyyy-mm-dd hh:mm:ss` forms.
+const DEFAULT_LAYOUTS: &[&str] = &[
+    "%a %b %e %H:%M:%S %Z %Y",
+    "%a %b %e %H:%M:%S %Y",
+    "%F %T",
+    "%F %T.%f",
+    "%F %T,%f",
+    "%Y/%m/%d %T",
+    "%d/%b/%Y:%T %z",
+];
+
+impl Pattern {
+    /// Compiles `--pattern` and checks `--timestamp-format`.
+    pub fn new(pattern: &str, timestamp_format: Option<String>) -> Result<Self, String> {
+        let dissect =
+            podmates_logparse::dissect::Dissect::new(pattern).map_err(|e| e.to_string())?;
+        if let Some(f) = &timestamp_format {
+            podmates_logparse::strftime::validate(f)?;
+        }
+        Ok(Self {
+            dissect,
+            timestamp_format,
+        })
+    }
+}
+
 /// The parsers a run uses, built once from the configuration.
 #[derive(Debug)]
 pub struct Parsers {
+    /// `--pattern`, tried first.
+    pub pattern: Option<Pattern>,
     /// `--format`.
     pub format: Format,
     /// `--nginx-log-format` / `--apache-log-format`, tried first in auto mode.
@@ -148,6 +184,7 @@ impl Parsers {
             .slot("http_user_agent")
             .expect("combined logs the user agent");
         Self {
+            pattern: None,
             format,
             custom,
             nginx_combined: Access::new(combined, Kind::NginxCombined),
@@ -167,6 +204,14 @@ impl Parsers {
             syslog: SyslogParser { reference, offset },
             offset,
         }
+    }
+}
+
+impl Parsers {
+    /// Adds `--pattern`, tried on every line first.
+    pub fn with_pattern(mut self, pattern: Option<Pattern>) -> Self {
+        self.pattern = pattern;
+        self
     }
 }
 
@@ -197,6 +242,13 @@ impl TimeCache {
 /// are large).
 pub fn parse<'a>(p: &'a Parsers, tc: &mut TimeCache, line: &'a str, ev: &mut Event<'a>) {
     ev.original = line;
+    // A line the pattern does not match is detected like any other (a stack trace's
+    // continuation lines become plain events).
+    if let Some(pat) = &p.pattern
+        && pattern_line(p, pat, line, ev)
+    {
+        return;
+    }
     match p.format {
         Format::Auto => auto(p, tc, line, ev, true),
         Format::NginxCombined => match &p.custom {
@@ -609,6 +661,80 @@ fn syslog<'a>(p: &Parsers, line: &'a str, ev: &mut Event<'a>) {
         }
         Err(e) => ev.error = Some(e.to_string()),
     }
+}
+
+/// Fills `ev` from `--pattern` when the line matches; `false` leaves `ev` untouched.
+fn pattern_line<'a>(p: &Parsers, pat: &'a Pattern, line: &'a str, ev: &mut Event<'a>) -> bool {
+    use podmates_logparse::dissect::Conversion;
+    let Ok(fields) = pat.dissect.parse(line) else {
+        return false;
+    };
+    ev.kind = Kind::Pattern;
+    for (name, value, conv) in fields {
+        match name {
+            "@timestamp" | "timestamp" | "time" if ev.timestamp.is_none() => {
+                let t = match &pat.timestamp_format {
+                    Some(f) => {
+                        podmates_logparse::strftime::parse(value, f, p.syslog.reference, p.offset)
+                            .ok()
+                    }
+                    None => parse_any_time(value).or_else(|| {
+                        DEFAULT_LAYOUTS.iter().find_map(|f| {
+                            podmates_logparse::strftime::parse(
+                                value,
+                                f,
+                                p.syslog.reference,
+                                p.offset,
+                            )
+                            .ok()
+                        })
+                    }),
+                };
+                ev.timestamp = t;
+                if t.is_none() {
+                    let expected = match &pat.timestamp_format {
+                        Some(f) => format!("--timestamp-format {f:?}"),
+                        None => "any known time layout (set --timestamp-format)".to_owned(),
+                    };
+                    ev.error = Some(format!(
+                        "pattern: `{name}` {value:?} does not match {expected}"
+                    ));
+                    ev.extra
+                        .push((Cow::Borrowed(name), Extra::Str(Cow::Borrowed(value))));
+                }
+            }
+            "message" | "msg" if ev.message.is_none() => ev.message = Some(Cow::Borrowed(value)),
+            "level" | "log.level" if ev.level.is_none() => set_level(ev, Cow::Borrowed(value)),
+            _ => {
+                let typed = match conv {
+                    Conversion::Text => None,
+                    Conversion::Int => value
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .map(serde_json::Value::from),
+                    Conversion::Float => value
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(serde_json::Value::Number),
+                    Conversion::Bool => match value.trim() {
+                        "true" | "TRUE" | "True" => Some(serde_json::Value::Bool(true)),
+                        "false" | "FALSE" | "False" => Some(serde_json::Value::Bool(false)),
+                        _ => None,
+                    },
+                };
+                let v = match typed {
+                    Some(v) => Extra::Json(v),
+                    // A value that does not convert is kept as text.
+                    None => Extra::Str(Cow::Borrowed(value)),
+                };
+                ev.extra.push((Cow::Borrowed(name), v));
+            }
+        }
+    }
+    true
 }
 
 fn klog_line<'a>(p: &Parsers, line: &'a str, ev: &mut Event<'a>) {

@@ -128,6 +128,17 @@ const CASES: &[(&str, &[&str])] = &[
     ("app/cri.log", &["--format", "cri"]),
     ("schema/corpus.log", &[]),
     ("schema/corpus.log", &["--format", "plain"]),
+    (
+        "schema/pattern.log",
+        &[
+            "--pattern",
+            "%{@timestamp}#%{level} %{ms:int} %{cached:bool} %{ratio:float} %{message}",
+        ],
+    ),
+    (
+        "schema/pattern.log",
+        &["--pattern", "%{@timestamp}#%{message}"],
+    ),
 ];
 
 #[test]
