@@ -27,10 +27,10 @@ fn fits(ty: &str, v: &Value) -> bool {
 fn check(path: &str, v: &Value, line: &Value) {
     if let Some(ty) = type_of(path) {
         assert!(fits(ty, v), "{path} is {ty} in ECS, written as {v}: {line}");
-        if let Value::String(s) = v {
-            if ty == "ip" {
-                assert!(s.parse::<std::net::IpAddr>().is_ok(), "{path}: {line}");
-            }
+        if let Value::String(s) = v
+            && ty == "ip"
+        {
+            assert!(s.parse::<std::net::IpAddr>().is_ok(), "{path}: {line}");
         }
         return;
     }
