@@ -113,6 +113,8 @@ const RESERVED: &[&str] = &[
     "logfmt",
     "cri",
     "plain",
+    "klog",
+    "pattern",
     "syslog",
     "event.original",
     "event.dataset",
@@ -144,6 +146,16 @@ const RESERVED: &[&str] = &[
     "process.pid",
     "process.thread",
 ];
+
+/// An OTLP attribute key with its opening (see [`Key`]), built at compile time.
+macro_rules! k {
+    ($key:literal) => {
+        Key {
+            name: $key,
+            opening: Some(concat!("{\"key\":\"", $key, "\",\"value\":")),
+        }
+    };
+}
 
 /// `-` and the empty string are "no value" in access logs.
 fn present(v: &str) -> bool {
@@ -627,15 +639,15 @@ impl Writer {
             seen: &mut self.seen,
         };
         if let Some(h) = ev.hostname {
-            a.str("host.name", h);
+            a.str(k!("host.name"), h);
         }
         if let Some(p) = ev.process_name {
-            a.str("service.name", p);
+            a.str(k!("service.name"), p);
         }
         for r in &self.resource {
             // The line's own host and program win over a configured default.
             if !a.seen.contains(&r.key) {
-                a.str(r.key, &r.value);
+                a.str(Key::runtime(r.key), &r.value);
             }
         }
         out.extend_from_slice(SCOPE);
@@ -690,13 +702,13 @@ impl Writer {
             seen: &mut self.seen,
         };
         if body.len() != ev.original.len() {
-            a.str("log.record.original", ev.original);
+            a.str(k!("log.record.original"), ev.original);
         }
         if let Some(e) = &ev.error {
-            a.str("log_normalize.parse_error", e);
+            a.str(k!("log_normalize.parse_error"), e);
         }
         if ev.invalid_utf8 {
-            a.bool("log_normalize.invalid_utf8", true);
+            a.bool(k!("log_normalize.invalid_utf8"), true);
         }
         if let Some(addr) = ev.source_address {
             // Only an address with a port ("ip:port", "[v6]:port") is split, and every such
@@ -708,69 +720,69 @@ impl Writer {
             };
             match split {
                 Some((ip, Some(port))) => {
-                    a.str("client.address", &ip.to_string());
-                    a.int("client.port", i64::from(port));
+                    a.str(k!("client.address"), &ip.to_string());
+                    a.int(k!("client.port"), i64::from(port));
                 }
-                _ => a.str("client.address", addr),
+                _ => a.str(k!("client.address"), addr),
             }
         }
         if let Some(p) = ev.source_port {
-            a.int("client.port", i64::from(p));
+            a.int(k!("client.port"), i64::from(p));
         }
         if let Some(u) = &ev.user_name {
-            a.str("user.name", u);
+            a.str(k!("user.name"), u);
         }
         if let Some(m) = ev.method {
             // Semantic conventions: a method outside the registry is `_OTHER`, the original
             // kept beside it.
             if HTTP_METHODS.contains(&m) {
-                a.str("http.request.method", m);
+                a.str(k!("http.request.method"), m);
             } else {
-                a.str("http.request.method", "_OTHER");
-                a.str("http.request.method_original", m);
+                a.str(k!("http.request.method"), "_OTHER");
+                a.str(k!("http.request.method_original"), m);
             }
         }
         if let Some(u) = &ev.url_path {
-            a.str("url.path", u);
+            a.str(k!("url.path"), u);
         }
         if let Some(u) = ev.url_query {
-            a.str("url.query", u);
+            a.str(k!("url.query"), u);
         }
         if let Some(h) = ev.host_header {
             let (host, port) = split_host_port(h);
-            a.str("server.address", host);
+            a.str(k!("server.address"), host);
             if let Some(p) = port {
-                a.int("server.port", i64::from(p));
+                a.int(k!("server.port"), i64::from(p));
             }
         } else if let Some(s) = ev.server {
-            a.str("server.address", s);
+            a.str(k!("server.address"), s);
         }
         if let Some(v) = ev.http_version {
-            a.str("network.protocol.name", "http");
-            a.str("network.protocol.version", v);
+            a.str(k!("network.protocol.name"), "http");
+            a.str(k!("network.protocol.version"), v);
         }
         if let Some(s) = ev.status {
-            a.int("http.response.status_code", i64::from(s));
+            a.int(k!("http.response.status_code"), i64::from(s));
         }
         if let Some(b) = ev.body_bytes {
-            a.int("http.response.body.size", clamp_i64(b));
+            a.int(k!("http.response.body.size"), clamp_i64(b));
         }
         if let Some(b) = ev.response_bytes {
-            a.int("http.response.size", clamp_i64(b));
+            a.int(k!("http.response.size"), clamp_i64(b));
         }
         if let Some(b) = ev.request_bytes {
-            a.int("http.request.size", clamp_i64(b));
+            a.int(k!("http.request.size"), clamp_i64(b));
         }
         if let Some(r) = &ev.referrer {
             // Header attributes are string arrays (a header may repeat).
-            a.open("http.request.header.referer");
+            a.open(k!("http.request.header.referer"));
             a.out
                 .extend_from_slice(b"{\"arrayValue\":{\"values\":[{\"stringValue\":");
             json::string(a.out, r);
             a.out.extend_from_slice(b"}]}}}");
         }
         if let Some(u) = &ev.user_agent {
-            a.str("user_agent.original", u);
+            a.str(k!("user_agent.original"), u);
         }
         if let Some(d) = ev.duration_ns {
             // `http.server.request.duration` is a metric; the time nginx logged stays under
@@ -778,52 +790,52 @@ impl Writer {
             a.double(request_time_key(ev.kind), d as f64 / 1e9);
         }
         if let Some(id) = ev.request_id {
-            a.str("http.request.id", id);
+            a.str(k!("http.request.id"), id);
         }
         if let Some(p) = ev.pid {
-            a.int("process.pid", i64::from(p));
+            a.int(k!("process.pid"), i64::from(p));
         }
         if let Some(t) = ev.thread_id {
-            a.int("thread.id", clamp_i64(t));
+            a.int(k!("thread.id"), clamp_i64(t));
         }
         if let Some((file, line)) = ev.origin {
-            a.str("code.file.path", file);
-            a.int("code.line.number", i64::from(line));
+            a.str(k!("code.file.path"), file);
+            a.int(k!("code.line.number"), i64::from(line));
         }
         if let Some(p) = ev.priority {
-            a.int("syslog.priority", i64::from(p));
-            a.int("syslog.facility", i64::from(p / 8));
-            a.int("syslog.severity", i64::from(p % 8));
+            a.int(k!("syslog.priority"), i64::from(p));
+            a.int(k!("syslog.facility"), i64::from(p / 8));
+            a.int(k!("syslog.severity"), i64::from(p % 8));
         }
         if let Some(v) = ev.syslog_version {
-            a.int("syslog.version", i64::from(v));
+            a.int(k!("syslog.version"), i64::from(v));
         }
         if let Some(m) = ev.msg_id {
-            a.str("syslog.msgid", m);
+            a.str(k!("syslog.msgid"), m);
         }
         if let Some(s) = ev.structured_data {
-            a.str("syslog.structured_data", s);
+            a.str(k!("syslog.structured_data"), s);
         }
         if let Some(c) = ev.connection {
-            a.int("nginx.connection_id", clamp_i64(c));
+            a.int(k!("nginx.connection_id"), clamp_i64(c));
         }
         if let Some(u) = ev.upstream {
-            a.str("nginx.upstream", u);
+            a.str(k!("nginx.upstream"), u);
         }
         if let Some(m) = ev.module {
-            a.str("apache.module", m);
+            a.str(k!("apache.module"), m);
         }
         if let Some(c) = ev.code {
-            a.str("apache.error_code", c);
+            a.str(k!("apache.error_code"), c);
         }
         if let Some(s) = ev.stream {
-            a.str("log.iostream", s);
+            a.str(k!("log.iostream"), s);
         }
         if ev.partial {
-            a.bool("log.partial", true);
+            a.bool(k!("log.partial"), true);
         }
         if let Some(p) = ev.proc_id.filter(|_| ev.pid.is_none()) {
-            a.str("syslog.procid", p);
+            a.str(k!("syslog.procid"), p);
         }
         if let Some((r, vars)) = ev.access_extra.as_deref() {
             for (slot, name) in vars.iter() {
@@ -1003,10 +1015,10 @@ fn clamp_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn request_time_key(kind: Kind) -> &'static str {
+fn request_time_key(kind: Kind) -> Key {
     match kind.namespace() {
-        "apache" => "apache.access.request_time",
-        _ => "nginx.access.request_time",
+        "apache" => k!("apache.access.request_time"),
+        _ => k!("nginx.access.request_time"),
     }
 }
 
@@ -1079,6 +1091,24 @@ fn extra_value(out: &mut Vec<u8>, v: &Extra<'_>) {
     }
 }
 
+/// An attribute key of this program: the name, and (for keys known at compile time) the
+/// attribute's opening up to its value, made by [`k!`], so that it is one copy instead of three.
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    name: &'static str,
+    opening: Option<&'static str>,
+}
+
+impl Key {
+    /// A key known only at run time (an `--add-resource` key, validated as plain when parsed).
+    fn runtime(name: &'static str) -> Self {
+        Self {
+            name,
+            opening: None,
+        }
+    }
+}
+
 /// An OTLP `attributes` array being written; `seen` collects the keys, so that keys from the
 /// input never repeat one.
 struct Attrs<'o> {
@@ -1090,11 +1120,16 @@ struct Attrs<'o> {
 impl Attrs<'_> {
     /// Opens an attribute with one of this program's keys (plain, no escaping needed).
     #[inline]
-    fn open(&mut self, name: &'static str) {
-        key(self.out, &mut self.first, b"{\"key\":\"");
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\",\"value\":");
-        self.seen.push(name);
+    fn open(&mut self, k: Key) {
+        match k.opening {
+            Some(o) => key(self.out, &mut self.first, o.as_bytes()),
+            None => {
+                key(self.out, &mut self.first, b"{\"key\":\"");
+                self.out.extend_from_slice(k.name.as_bytes());
+                self.out.extend_from_slice(b"\",\"value\":");
+            }
+        }
+        self.seen.push(k.name);
     }
 
     fn key_prefixed(&mut self, ns: &str, name: &str) {
@@ -1105,14 +1140,14 @@ impl Attrs<'_> {
         self.out.extend_from_slice(b"\",\"value\":");
     }
 
-    fn str(&mut self, key: &'static str, v: &str) {
+    fn str(&mut self, key: Key, v: &str) {
         self.open(key);
         self.out.extend_from_slice(b"{\"stringValue\":");
         json::string(self.out, v);
         self.out.extend_from_slice(b"}}");
     }
 
-    fn int(&mut self, key: &'static str, v: i64) {
+    fn int(&mut self, key: Key, v: i64) {
         self.open(key);
         // OTLP JSON writes 64-bit integers as strings.
         self.out.extend_from_slice(b"{\"intValue\":\"");
@@ -1120,7 +1155,7 @@ impl Attrs<'_> {
         self.out.extend_from_slice(b"\"}}");
     }
 
-    fn double(&mut self, key: &'static str, v: f64) {
+    fn double(&mut self, key: Key, v: f64) {
         self.open(key);
         self.out.extend_from_slice(b"{\"doubleValue\":");
         if v.is_finite() {
@@ -1131,7 +1166,7 @@ impl Attrs<'_> {
         self.out.extend_from_slice(b"}}");
     }
 
-    fn bool(&mut self, key: &'static str, v: bool) {
+    fn bool(&mut self, key: Key, v: bool) {
         self.open(key);
         self.out.extend_from_slice(if v {
             b"{\"boolValue\":true}}"
