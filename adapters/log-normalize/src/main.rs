@@ -67,6 +67,11 @@ struct Cli {
     #[arg(long, env = "LOG_NORMALIZE_TIMESTAMP_FORMAT", value_name = "LAYOUT")]
     timestamp_format: Option<String>,
 
+    /// Ship the JSON lines to a syslog receiver over TCP instead of stdout: RFC 5424 messages
+    /// with octet counting (RFC 6587), `HOST:PORT`. Reconnects with backoff; at-least-once.
+    #[arg(long, env = "LOG_NORMALIZE_SYSLOG_TCP", value_name = "HOST:PORT")]
+    syslog_tcp: Option<String>,
+
     /// Output schema.
     #[arg(long, env = "LOG_NORMALIZE_SCHEMA", value_enum, default_value_t = Schema::Ecs)]
     schema: Schema,
@@ -219,6 +224,12 @@ fn config(cli: Cli) -> Result<Config, String> {
         schema: cli.schema,
         add_fields,
         add_resource,
+        syslog_tcp: match cli.syslog_tcp {
+            Some(a) if !a.contains(':') || a.ends_with(':') => {
+                return Err(format!("--syslog-tcp: `{a}` is not HOST:PORT"));
+            }
+            other => other,
+        },
     })
 }
 
