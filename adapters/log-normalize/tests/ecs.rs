@@ -69,6 +69,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("app/cri.log", &["--format", "cri"]),
     ("schema/corpus.log", &[]),
     ("schema/corpus.log", &["--format", "plain"]),
+    ("schema/parsing.log", &[]),
     (
         "schema/pattern.log",
         &[
