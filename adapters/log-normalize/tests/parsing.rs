@@ -254,3 +254,42 @@ fn logfmt_quoted_keys() {
     assert_eq!(v["logfmt"]["user id"], "7");
     assert_eq!(v["message"], "hi");
 }
+
+#[test]
+fn vrl_common_log() {
+    // log_line_valid.
+    let v = ecs(
+        &["--format", "apache-common"],
+        r#"127.0.0.1 bob frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#,
+    );
+    assert_eq!(v["@timestamp"], "2000-10-10T20:55:36Z");
+    assert_eq!(
+        (v["source"]["ip"].as_str(), v["user"]["name"].as_str()),
+        (Some("127.0.0.1"), Some("frank"))
+    );
+    assert_eq!(v["http"]["request"]["method"], "GET");
+    assert_eq!(v["http"]["response"]["status_code"], 200);
+    assert_eq!(v["http"]["response"]["body"]["bytes"], 2326);
+    // log_line_valid_empty_variant: every field absent, none invented.
+    let v = ecs(&["--format", "apache-common"], r#"- - - [-] "-" - -"#);
+    for k in ["source", "user", "http", "url"] {
+        assert!(v.get(k).is_none(), "{k}: {v}");
+    }
+    // log_line_invalid, log_line_invalid_timestamp: errors, with the line kept. (vrl also
+    // accepts `- - - - - - -`, with no brackets or quotes; here it is an error, line kept.)
+    for line in [
+        "not a common log line",
+        "- - - [1234] - - -",
+        "- - - - - - -",
+    ] {
+        let (out, _, ok) = normalize(
+            &["--format", "apache-common"],
+            format!("{line}\n").as_bytes(),
+        );
+        assert!(ok);
+        let v = &json_lines(&out)[0];
+        assert!(v["error"]["message"].is_string(), "{v}");
+        assert_eq!(v["event"]["original"], line);
+        assert_eq!(v["event"]["kind"], "pipeline_error");
+    }
+}
