@@ -186,6 +186,12 @@ fn config(cli: Cli) -> Result<Config, String> {
         .iter()
         .map(|a| AddField::parse(a).map_err(|e| format!("--add-field: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
+    if !cli.add_resource.is_empty() && cli.schema != Schema::Otel {
+        return Err(
+            "--add-resource: only meaningful with --schema otel (use --add-field for ECS)"
+                .to_owned(),
+        );
+    }
     let add_resource = cli
         .add_resource
         .iter()

@@ -35,7 +35,11 @@ fn bad_settings_exit_64() {
     usage_error(&["--add-field", "http.request.id=x"], "--add-field");
     usage_error(&["--add-field", "pattern.x=1"], "--add-field");
     usage_error(&["--add-field", "ecs.version=1"], "--add-field");
-    usage_error(&["--add-resource", "=x"], "--add-resource");
+    usage_error(
+        &["--schema", "otel", "--add-resource", "=x"],
+        "--add-resource",
+    );
+    usage_error(&["--add-resource", "k=v"], "--add-resource");
     usage_error(&["--pattern", "%{a}%{b}"], "--pattern");
     usage_error(&["--timezone-offset", "+25:00"], "--timezone-offset");
     usage_error(&["--year-reference", "yesterday"], "--year-reference");
