@@ -26,6 +26,12 @@ pub enum Kind {
     ApacheCustom,
     /// Apache `ErrorLog`.
     ApacheError,
+    /// Debian's Apache `vhost_combined`.
+    ApacheVhostCombined,
+    /// klog (Kubernetes components).
+    Klog,
+    /// `--pattern`.
+    Pattern,
     /// Syslog (RFC 5424, RFC 3164, rsyslog's file formats).
     Syslog,
     /// JSON objects.
@@ -41,7 +47,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in metric order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 16] = [
         Kind::NginxCombined,
         Kind::NginxMain,
         Kind::NginxCustom,
@@ -50,6 +56,9 @@ impl Kind {
         Kind::ApacheCombined,
         Kind::ApacheCustom,
         Kind::ApacheError,
+        Kind::ApacheVhostCombined,
+        Kind::Klog,
+        Kind::Pattern,
         Kind::Syslog,
         Kind::Json,
         Kind::Logfmt,
@@ -68,6 +77,9 @@ impl Kind {
             Kind::ApacheCombined => "apache-combined",
             Kind::ApacheCustom => "apache-custom",
             Kind::ApacheError => "apache-error",
+            Kind::ApacheVhostCombined => "apache-vhost-combined",
+            Kind::Klog => "klog",
+            Kind::Pattern => "pattern",
             Kind::Syslog => "syslog",
             Kind::Json => "json",
             Kind::Logfmt => "logfmt",
@@ -81,8 +93,13 @@ impl Kind {
         match self {
             Kind::NginxCombined | Kind::NginxMain | Kind::NginxCustom => "nginx.access",
             Kind::NginxError => "nginx.error",
-            Kind::ApacheCommon | Kind::ApacheCombined | Kind::ApacheCustom => "apache.access",
+            Kind::ApacheCommon
+            | Kind::ApacheCombined
+            | Kind::ApacheCustom
+            | Kind::ApacheVhostCombined => "apache.access",
             Kind::ApacheError => "apache.error",
+            Kind::Klog => "kubernetes.klog",
+            Kind::Pattern => "pattern",
             Kind::Syslog => "system.syslog",
             Kind::Json => "json",
             Kind::Logfmt => "logfmt",
@@ -95,9 +112,13 @@ impl Kind {
     pub fn namespace(self) -> &'static str {
         match self {
             Kind::NginxCombined | Kind::NginxMain | Kind::NginxCustom | Kind::NginxError => "nginx",
-            Kind::ApacheCommon | Kind::ApacheCombined | Kind::ApacheCustom | Kind::ApacheError => {
-                "apache"
-            }
+            Kind::ApacheCommon
+            | Kind::ApacheCombined
+            | Kind::ApacheCustom
+            | Kind::ApacheError
+            | Kind::ApacheVhostCombined => "apache",
+            Kind::Klog => "klog",
+            Kind::Pattern => "pattern",
             Kind::Syslog => "syslog",
             Kind::Json => "json",
             Kind::Logfmt => "logfmt",
@@ -146,14 +167,16 @@ pub struct Event<'a> {
 
     /// Client address as logged.
     pub source_address: Option<&'a str>,
-    /// Authenticated user.
-    pub user_name: Option<&'a str>,
+    /// Client port, when logged apart from the address (Apache error logs).
+    pub source_port: Option<u16>,
+    /// Authenticated user (nginx's `\xHH` escapes decoded).
+    pub user_name: Option<Cow<'a, str>>,
     /// HTTP method.
     pub method: Option<&'a str>,
     /// Request target as sent.
     pub url_original: Option<&'a str>,
-    /// Target path.
-    pub url_path: Option<&'a str>,
+    /// Target path (nginx's `\xHH` escapes decoded).
+    pub url_path: Option<Cow<'a, str>>,
     /// Target query.
     pub url_query: Option<&'a str>,
     /// `1.1`, `2.0`.
@@ -162,6 +185,12 @@ pub struct Event<'a> {
     pub status: Option<u16>,
     /// Response body size.
     pub body_bytes: Option<u64>,
+    /// Bytes sent including headers (nginx `$bytes_sent`, Apache `%O`).
+    pub response_bytes: Option<u64>,
+    /// Bytes received including headers (nginx `$request_length`, Apache `%I`).
+    pub request_bytes: Option<u64>,
+    /// Request id (nginx `$request_id`, Apache `%L` / `UNIQUE_ID`).
+    pub request_id: Option<&'a str>,
     /// Referer header (unescaped).
     pub referrer: Option<Cow<'a, str>>,
     /// User-Agent header (unescaped).
@@ -181,10 +210,16 @@ pub struct Event<'a> {
     pub hostname: Option<&'a str>,
     /// Program name (syslog APP-NAME / TAG).
     pub process_name: Option<&'a str>,
+    /// Syslog PROCID as logged (a number or a name).
+    pub proc_id: Option<&'a str>,
     /// Process id.
     pub pid: Option<u32>,
     /// Thread id.
     pub thread_id: Option<u64>,
+    /// Source file and line that logged (klog).
+    pub origin: Option<(&'a str, u32)>,
+    /// Syslog protocol VERSION (RFC 5424).
+    pub syslog_version: Option<u8>,
     /// Syslog MSGID.
     pub msg_id: Option<&'a str>,
     /// Syslog STRUCTURED-DATA.

@@ -13,10 +13,12 @@
 //! No line is ever dropped: one that does not parse is written with `event.original`, what time
 //! could be read, and `error.message`; invalid UTF-8 is repaired lossily and tagged.
 
+pub mod ecs_fields;
 pub mod event;
 pub mod json;
 pub mod output;
 pub mod parse;
+pub mod syslog_sink;
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -36,7 +38,7 @@ use crate::output::Writer;
 use crate::parse::{Parsers, TimeCache};
 
 pub use crate::output::{AddField, Schema};
-pub use crate::parse::{Access, Format};
+pub use crate::parse::{Access, Format, Pattern};
 
 /// Where lines come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +64,10 @@ pub struct Config {
     pub schema: Schema,
     /// `--add-field`s.
     pub add_fields: Vec<AddField>,
+    /// `--add-resource`s (OTel Resource attributes).
+    pub add_resource: Vec<AddField>,
+    /// `--syslog-tcp`: ship to a syslog receiver instead of stdout.
+    pub syslog_tcp: Option<String>,
 }
 
 /// What stops a run.
@@ -86,7 +92,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Input { path, source } => write!(f, "cannot read {path}: {source}"),
-            Self::Output(e) => write!(f, "cannot write to stdout: {e}"),
+            Self::Output(e) => write!(f, "cannot write the output: {e}"),
             Self::Follow(e) => write!(f, "--follow: {e}"),
             Self::Task(e) => write!(f, "reader task failed: {e}"),
         }
@@ -191,6 +197,8 @@ pub struct Normalizer {
     times: TimeCache,
     writer: Writer,
     counts: Counts,
+    /// `--syslog-tcp`: this host's name and the JSON of the line being framed.
+    framing: Option<(String, Vec<u8>)>,
 }
 
 impl Normalizer {
@@ -201,7 +209,15 @@ impl Normalizer {
             times: TimeCache::default(),
             writer: Writer::new(schema, add_fields),
             counts: Counts::default(),
+            framing: None,
         }
+    }
+
+    /// Frames each line as an RFC 5424 message with octet counting (`--syslog-tcp`), with
+    /// `hostname` for events that carry no host of their own.
+    pub fn with_syslog_framing(mut self, hostname: String) -> Self {
+        self.framing = Some((hostname, Vec::new()));
+        self
     }
 
     /// Appends the JSON line for one input line (without its newline). `observed` is when it was
@@ -239,7 +255,25 @@ impl Normalizer {
         } else {
             self.counts.parsed[k] += 1;
         }
-        self.writer.write(&ev, observed, out);
+        match &mut self.framing {
+            None => self.writer.write(&ev, observed, out),
+            Some((host, json)) => {
+                json.clear();
+                syslog_sink::header(&ev, host, json);
+                self.writer.write(&ev, observed, json);
+                // The JSON's newline is not part of the message.
+                json.pop();
+                out.extend_from_slice(json.len().to_string().as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(json);
+            }
+        }
+    }
+
+    /// Adds OTel Resource attributes (`--add-resource`).
+    pub fn with_resource(mut self, resource: Vec<AddField>) -> Self {
+        self.writer = self.writer.with_resource(resource);
+        self
     }
 
     fn flush_metrics(&mut self, m: Option<&Metrics>) {
@@ -348,17 +382,28 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
         parsers,
         schema,
         add_fields,
+        add_resource,
+        syslog_tcp,
     } = config;
-    let mut norm = Normalizer::new(parsers, schema, add_fields);
+    let mut norm = Normalizer::new(parsers, schema, add_fields).with_resource(add_resource);
+    if syslog_tcp.is_some() {
+        norm = norm.with_syslog_framing(syslog_sink::local_hostname());
+    }
+    let stop = ctx.shutdown.token();
+    let sink = move || -> Box<dyn Write + Send> {
+        match syslog_tcp {
+            Some(addr) => Box::new(syslog_sink::SyslogTcp::new(addr, stop.clone())),
+            None => Box::new(io::stdout()),
+        }
+    };
     if follow {
-        return follow_paths(norm, inputs, checkpoint_file, metrics, ctx).await;
+        return follow_paths(norm, inputs, checkpoint_file, metrics, sink(), ctx).await;
     }
     ctx.admin.readiness().set(true);
     let stop = ctx.shutdown.token();
     tokio::task::spawn_blocking(move || {
-        // Locked once: stdout is ours alone, and the output buffer already batches writes.
-        let stdout = io::stdout();
-        let mut w = stdout.lock();
+        // The output buffer already batches writes: one write per read.
+        let mut w = sink();
         for input in inputs {
             let (name, res) = match &input {
                 Input::Stdin => (
@@ -401,6 +446,7 @@ async fn follow_paths(
     inputs: Vec<Input>,
     checkpoint_file: Option<PathBuf>,
     metrics: Metrics,
+    mut stdout: Box<dyn Write + Send>,
     ctx: Context,
 ) -> Result<(), Error> {
     let paths: Vec<String> = inputs
@@ -422,7 +468,6 @@ async fn follow_paths(
     // Ready once the files are open and their metrics registered.
     ctx.admin.readiness().set(true);
     let mut out = Vec::with_capacity(1 << 20);
-    let mut stdout = io::stdout();
     while let Some(line) = follower.next().await {
         norm.line(&line.bytes, Timestamp::now(), &mut out);
         if follower.is_idle() || out.len() > (1 << 20) {
@@ -566,7 +611,10 @@ mod tests {
                     .map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
                 let original = v["event"]["original"]
                     .as_str()
-                    .or_else(|| v["body"]["stringValue"].as_str());
+                    .or_else(|| {
+                        v["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"]["stringValue"]
+                            .as_str()
+                    });
                 prop_assert!(original.is_some(), "{}", v);
             }
         }

@@ -54,6 +54,24 @@ struct Cli {
     )]
     apache_log_format: Option<String>,
 
+    /// A dissect pattern for application logs, tried on every line before detection:
+    /// `%{@timestamp}#%{level} %{message}`; `%{name:int}` (float, bool) converts, `%{name->}`
+    /// skips padding, `%{}` skips a value. `@timestamp`, `message` and `level` fill the schema's
+    /// fields; other keys go under `pattern` (ECS) or are attributes (OTel).
+    #[arg(long, env = "LOG_NORMALIZE_PATTERN", value_name = "PATTERN")]
+    pattern: Option<String>,
+
+    /// With --pattern: the layout of its `@timestamp`, strftime-style
+    /// (`%a %b %e %H:%M:%S %Z %Y`); default: RFC 3339, epoch numbers, `date`'s output and
+    /// `%Y-%m-%d %H:%M:%S[.%f]`.
+    #[arg(long, env = "LOG_NORMALIZE_TIMESTAMP_FORMAT", value_name = "LAYOUT")]
+    timestamp_format: Option<String>,
+
+    /// Ship the JSON lines to a syslog receiver over TCP instead of stdout: RFC 5424 messages
+    /// with octet counting (RFC 6587), `HOST:PORT`. Reconnects with backoff; at-least-once.
+    #[arg(long, env = "LOG_NORMALIZE_SYSLOG_TCP", value_name = "HOST:PORT")]
+    syslog_tcp: Option<String>,
+
     /// Output schema.
     #[arg(long, env = "LOG_NORMALIZE_SCHEMA", value_enum, default_value_t = Schema::Ecs)]
     schema: Schema,
@@ -66,6 +84,17 @@ struct Cli {
         value_name = "KEY=VALUE"
     )]
     add_fields: Vec<String>,
+
+    /// With --schema otel: an attribute of every record's Resource, `key=value`
+    /// (`service.namespace=shop`, `k8s.pod.name=...`); repeatable. A syslog line's own host and
+    /// program (`host.name`, `service.name`) take precedence. (The environment variable holds
+    /// one attribute.)
+    #[arg(
+        long = "add-resource",
+        env = "LOG_NORMALIZE_ADD_RESOURCE",
+        value_name = "KEY=VALUE"
+    )]
+    add_resource: Vec<String>,
 
     /// Offset from UTC of timestamps logged without a zone (nginx and Apache error logs, RFC 3164
     /// syslog): `+02:00`, `-0700`, `Z`.
@@ -134,10 +163,39 @@ fn config(cli: Cli) -> Result<Config, String> {
             .map_err(|_| format!("--year-reference: `{r}` is not an RFC 3339 time"))?,
         None => Timestamp::now(),
     };
+    if cli.timestamp_format.is_some() && cli.pattern.is_none() {
+        return Err("--timestamp-format: only meaningful with --pattern".to_owned());
+    }
+    let pattern = match &cli.pattern {
+        Some(p) => {
+            if cli.format != Format::Auto {
+                return Err(format!(
+                    "--pattern: lines the pattern does not match are detected, so it needs --format auto (not {:?})",
+                    cli.format
+                ));
+            }
+            Some(
+                log_normalize::Pattern::new(p, cli.timestamp_format.clone())
+                    .map_err(|e| format!("--pattern / --timestamp-format: {e}"))?,
+            )
+        }
+        None => None,
+    };
     let add_fields = cli
         .add_fields
         .iter()
         .map(|a| AddField::parse(a).map_err(|e| format!("--add-field: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !cli.add_resource.is_empty() && cli.schema != Schema::Otel {
+        return Err(
+            "--add-resource: only meaningful with --schema otel (use --add-field for ECS)"
+                .to_owned(),
+        );
+    }
+    let add_resource = cli
+        .add_resource
+        .iter()
+        .map(|a| AddField::parse_resource(a).map_err(|e| format!("--add-resource: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let mut inputs: Vec<Input> = cli
         .paths
@@ -168,9 +226,16 @@ fn config(cli: Cli) -> Result<Config, String> {
         inputs,
         follow: cli.follow,
         checkpoint_file: cli.checkpoint_file,
-        parsers: Parsers::new(cli.format, custom, reference, offset),
+        parsers: Parsers::new(cli.format, custom, reference, offset).with_pattern(pattern),
         schema: cli.schema,
         add_fields,
+        add_resource,
+        syslog_tcp: match cli.syslog_tcp {
+            Some(a) if !a.contains(':') || a.ends_with(':') => {
+                return Err(format!("--syslog-tcp: `{a}` is not HOST:PORT"));
+            }
+            other => other,
+        },
     })
 }
 

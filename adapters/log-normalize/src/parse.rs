@@ -6,7 +6,9 @@ use std::borrow::Cow;
 
 use podmates_logparse::access::{AccessFormat, unescape};
 use podmates_logparse::syslog::{SyslogParser, severity_name};
-use podmates_logparse::{Family, Request, Timestamp, cri, detect, errorlog, level, logfmt, time};
+use podmates_logparse::{
+    Family, Request, Timestamp, cri, detect, errorlog, klog, level, logfmt, time,
+};
 
 use crate::event::{Event, Extra, ExtraVars, Kind};
 
@@ -28,6 +30,10 @@ pub enum Format {
     ApacheCombined,
     /// Apache `ErrorLog`.
     ApacheError,
+    /// Debian's Apache `vhost_combined` (`%v:%p` before `combined`).
+    ApacheVhostCombined,
+    /// klog, Kubernetes components' format: `I1202 07:00:00.123456 12345 file.go:42] msg`.
+    Klog,
     /// RFC 5424, RFC 3164 and rsyslog's file formats.
     Syslog,
     /// One JSON object per line.
@@ -64,6 +70,12 @@ const MAPPED: &[&str] = &[
     "http_user_agent",
     "request_time",
     "request_time_us",
+    "bytes_sent",
+    "request_length",
+    "request_id",
+    "request_log_id",
+    "host",
+    "http_host",
 ];
 
 impl Access {
@@ -107,9 +119,45 @@ fn key_safe(name: &'static str) -> &'static str {
     Box::leak(clean.into_boxed_str())
 }
 
+/// `--pattern` with its `--timestamp-format`.
+#[derive(Debug)]
+pub struct Pattern {
+    dissect: podmates_logparse::dissect::Dissect,
+    timestamp_format: Option<String>,
+}
+
+/// Layouts tried for a pattern's time without `--timestamp-format`, after RFC 3339 and epoch
+/// numbers: `date`'s default output and the common `yyyy-mm-dd hh:mm:ss` forms.
+const DEFAULT_LAYOUTS: &[&str] = &[
+    "%a %b %e %H:%M:%S %Z %Y",
+    "%a %b %e %H:%M:%S %Y",
+    "%F %T",
+    "%F %T.%f",
+    "%F %T,%f",
+    "%Y/%m/%d %T",
+    "%d/%b/%Y:%T %z",
+];
+
+impl Pattern {
+    /// Compiles `--pattern` and checks `--timestamp-format`.
+    pub fn new(pattern: &str, timestamp_format: Option<String>) -> Result<Self, String> {
+        let dissect =
+            podmates_logparse::dissect::Dissect::new(pattern).map_err(|e| e.to_string())?;
+        if let Some(f) = &timestamp_format {
+            podmates_logparse::strftime::validate(f)?;
+        }
+        Ok(Self {
+            dissect,
+            timestamp_format,
+        })
+    }
+}
+
 /// The parsers a run uses, built once from the configuration.
 #[derive(Debug)]
 pub struct Parsers {
+    /// `--pattern`, tried first.
+    pub pattern: Option<Pattern>,
     /// `--format`.
     pub format: Format,
     /// `--nginx-log-format` / `--apache-log-format`, tried first in auto mode.
@@ -119,6 +167,9 @@ pub struct Parsers {
     nginx_main: Access,
     apache_combined: Access,
     apache_common: Access,
+    apache_vhost: Access,
+    /// Apache `combined` with the referer and agent written as bare `- -`.
+    apache_combined_bare: Access,
     /// Syslog year inference and zone.
     pub syslog: SyslogParser,
     /// Offset east of UTC of timestamps logged without a zone (error logs, RFC 3164).
@@ -133,6 +184,7 @@ impl Parsers {
             .slot("http_user_agent")
             .expect("combined logs the user agent");
         Self {
+            pattern: None,
             format,
             custom,
             nginx_combined: Access::new(combined, Kind::NginxCombined),
@@ -140,9 +192,26 @@ impl Parsers {
             nginx_main: Access::new(AccessFormat::nginx_main(), Kind::NginxMain),
             apache_combined: Access::new(AccessFormat::apache_combined(), Kind::ApacheCombined),
             apache_common: Access::new(AccessFormat::apache_common(), Kind::ApacheCommon),
+            apache_vhost: Access::new(
+                AccessFormat::apache_vhost_combined(),
+                Kind::ApacheVhostCombined,
+            ),
+            apache_combined_bare: Access::new(
+                AccessFormat::apache(r#"%h %l %u %t "%r" %>s %O - -"#)
+                    .expect("built-in format compiles"),
+                Kind::ApacheCombined,
+            ),
             syslog: SyslogParser { reference, offset },
             offset,
         }
+    }
+}
+
+impl Parsers {
+    /// Adds `--pattern`, tried on every line first.
+    pub fn with_pattern(mut self, pattern: Option<Pattern>) -> Self {
+        self.pattern = pattern;
+        self
     }
 }
 
@@ -173,6 +242,13 @@ impl TimeCache {
 /// are large).
 pub fn parse<'a>(p: &'a Parsers, tc: &mut TimeCache, line: &'a str, ev: &mut Event<'a>) {
     ev.original = line;
+    // A line the pattern does not match is detected like any other (a stack trace's
+    // continuation lines become plain events).
+    if let Some(pat) = &p.pattern
+        && pattern_line(p, pat, line, ev)
+    {
+        return;
+    }
     match p.format {
         Format::Auto => auto(p, tc, line, ev, true),
         Format::NginxCombined => match &p.custom {
@@ -186,14 +262,18 @@ pub fn parse<'a>(p: &'a Parsers, tc: &mut TimeCache, line: &'a str, ev: &mut Eve
             }
         },
         Format::NginxMain => access(p.custom.as_ref().unwrap_or(&p.nginx_main), tc, line, ev),
-        Format::ApacheCombined => {
-            access(
-                p.custom.as_ref().unwrap_or(&p.apache_combined),
-                tc,
-                line,
-                ev,
-            );
+        Format::ApacheCombined => match &p.custom {
+            Some(c) => access(c, tc, line, ev),
+            None => {
+                if !try_access(&p.apache_combined_bare, tc, line, ev) {
+                    access(&p.apache_combined, tc, line, ev);
+                }
+            }
+        },
+        Format::ApacheVhostCombined => {
+            access(p.custom.as_ref().unwrap_or(&p.apache_vhost), tc, line, ev);
         }
+        Format::Klog => klog_line(p, line, ev),
         Format::ApacheCommon => access(p.custom.as_ref().unwrap_or(&p.apache_common), tc, line, ev),
         Format::NginxError => nginx_error(p, line, ev),
         Format::ApacheError => apache_error(p, line, ev),
@@ -219,6 +299,10 @@ fn auto<'a>(
     }
     match detect(line.as_bytes()) {
         Family::Access => {
+            // `vhost:port` first: no other access format starts with a port.
+            if first_word_has_port(line.as_bytes()) && try_access(&p.apache_vhost, tc, line, ev) {
+                return;
+            }
             // `combined` first, the most common. A `main` line also matches it, with the user
             // agent swallowing `" "$http_x_forwarded_for`: an unescaped quote in the agent
             // (nginx writes quotes as \x22, Apache as \") gives that away, and `main` is tried.
@@ -237,8 +321,11 @@ fn auto<'a>(
                 return;
             }
             // Apache's combined differs from nginx's only by a non-`-` ident; `common` lacks
-            // the last two fields.
-            if try_access(&p.apache_combined, tc, line, ev) {
+            // the last two fields; `vhost_combined` has `vhost:port` first.
+            if try_access(&p.apache_combined, tc, line, ev)
+                || try_access(&p.apache_combined_bare, tc, line, ev)
+                || try_access(&p.apache_vhost, tc, line, ev)
+            {
                 return;
             }
             access(&p.apache_common, tc, line, ev);
@@ -252,7 +339,30 @@ fn auto<'a>(
         Family::ApacheError => apache_error(p, line, ev),
         Family::Cri if allow_cri => cri_line(p, tc, line, ev),
         Family::Logfmt => logfmt_line(line, ev),
+        Family::Klog => klog_line(p, line, ev),
         Family::Cri | Family::Plain => plain(line, ev),
+    }
+}
+
+/// Whether the line's first word is `host:digits` with one colon (Apache's `%v:%p`; an IPv6
+/// client address has several).
+fn first_word_has_port(b: &[u8]) -> bool {
+    let first = &b[..memchr::memchr(b' ', b).unwrap_or(b.len())];
+    match memchr::memchr(b':', first) {
+        Some(c) => c > 0 && c + 1 < first.len() && first[c + 1..].iter().all(u8::is_ascii_digit),
+        None => false,
+    }
+}
+
+/// A `combined` user agent up to its first unescaped quote: nginx writes quotes inside values
+/// as `\x22`, so an unescaped one ends the agent, and what follows is a field `combined` does
+/// not have (`"$http_x_forwarded_for"`, `"$gzip_ratio"`), kept in `event.original` only.
+fn cut_agent(ua: &str) -> &str {
+    match memchr::memchr_iter(b'"', ua.as_bytes())
+        .find(|&i| i == 0 || ua.as_bytes()[i - 1] != b'\\')
+    {
+        Some(i) => &ua[..i],
+        None => ua,
     }
 }
 
@@ -301,7 +411,7 @@ fn fill_access<'a>(
 ) {
     ev.kind = a.kind;
     ev.source_address = r.remote_addr();
-    ev.user_name = r.remote_user();
+    ev.user_name = r.remote_user().map(unescape);
     if let Some(t) = r.time_text() {
         ev.timestamp = tc.get(t, |_| r.time().and_then(Result::ok));
         if ev.timestamp.is_none() {
@@ -311,14 +421,33 @@ fn fill_access<'a>(
     if let Some(q) = r.request() {
         ev.method = Some(q.method);
         ev.url_original = q.target;
-        ev.url_path = q.path;
+        ev.url_path = q.path.map(unescape);
         ev.url_query = q.query;
         ev.http_version = q.version();
     }
     ev.status = r.status();
     ev.body_bytes = r.body_bytes_sent();
+    ev.response_bytes = r.bytes_sent();
+    ev.request_bytes = r
+        .get("request_length")
+        .and_then(present)
+        .and_then(|v| v.parse().ok());
+    ev.request_id = r
+        .get("request_id")
+        .or_else(|| r.get("request_log_id"))
+        .and_then(present);
+    ev.host_header = r
+        .get("host")
+        .or_else(|| r.get("http_host"))
+        .and_then(present);
     ev.referrer = r.referer().map(unescape);
-    ev.user_agent = r.user_agent().map(unescape);
+    ev.user_agent = r.user_agent().map(|ua| {
+        if a.kind == Kind::NginxCombined {
+            unescape(cut_agent(ua))
+        } else {
+            unescape(ua)
+        }
+    });
     ev.duration_ns = r
         .request_time()
         .filter(|s| s.is_finite() && *s >= 0.0)
@@ -429,7 +558,7 @@ fn fill_combined<'a>(tc: &mut TimeCache, line: &'a str, s: &CombinedSpans, ev: &
     let kind = Kind::NginxCombined;
     ev.kind = kind;
     ev.source_address = present(get(s.addr));
-    ev.user_name = present(get(s.user));
+    ev.user_name = present(get(s.user)).map(unescape);
     if let Some(t) = present(get(s.time)) {
         ev.timestamp = tc.get(t, |t| time::parse_time_local(t).ok());
         if ev.timestamp.is_none() {
@@ -439,14 +568,14 @@ fn fill_combined<'a>(tc: &mut TimeCache, line: &'a str, s: &CombinedSpans, ev: &
     if let Some(q) = Request::parse(get(s.request)) {
         ev.method = Some(q.method);
         ev.url_original = q.target;
-        ev.url_path = q.path;
+        ev.url_path = q.path.map(unescape);
         ev.url_query = q.query;
         ev.http_version = q.version();
     }
     ev.status = present(get(s.status)).and_then(|v| v.parse().ok());
     ev.body_bytes = present(get(s.body)).and_then(|v| v.parse().ok());
     ev.referrer = present(get(s.referer)).map(unescape);
-    ev.user_agent = present(get(s.agent)).map(unescape);
+    ev.user_agent = present(get(s.agent)).map(|ua| unescape(cut_agent(ua)));
     if let Some(st) = ev.status {
         ev.severity = Some(level::severity_of_status(st));
     }
@@ -471,7 +600,7 @@ fn nginx_error<'a>(p: &Parsers, line: &'a str, ev: &mut Event<'a>) {
             if let Some(q) = r.request.and_then(Request::parse) {
                 ev.method = Some(q.method);
                 ev.url_original = q.target;
-                ev.url_path = q.path;
+                ev.url_path = q.path.map(unescape);
                 ev.url_query = q.query;
                 ev.http_version = q.version();
             }
@@ -493,7 +622,11 @@ fn apache_error<'a>(p: &Parsers, line: &'a str, ev: &mut Event<'a>) {
             ev.module = r.module;
             ev.pid = r.pid;
             ev.thread_id = r.tid;
-            ev.source_address = r.client;
+            if let Some(c) = r.client {
+                let (addr, port) = errorlog::split_client(c);
+                ev.source_address = Some(addr);
+                ev.source_port = port;
+            }
             ev.code = r.code;
             ev.message = Some(Cow::Borrowed(r.message));
         }
@@ -520,8 +653,99 @@ fn syslog<'a>(p: &Parsers, line: &'a str, ev: &mut Event<'a>) {
             ev.hostname = r.hostname;
             ev.process_name = r.app_name;
             ev.pid = r.pid();
+            ev.proc_id = r.proc_id;
+            ev.syslog_version = r.rfc5424.then_some(1);
             ev.msg_id = r.msg_id;
             ev.structured_data = r.structured_data;
+            ev.message = Some(Cow::Borrowed(r.message));
+        }
+        Err(e) => ev.error = Some(e.to_string()),
+    }
+}
+
+/// Fills `ev` from `--pattern` when the line matches; `false` leaves `ev` untouched.
+fn pattern_line<'a>(p: &Parsers, pat: &'a Pattern, line: &'a str, ev: &mut Event<'a>) -> bool {
+    use podmates_logparse::dissect::Conversion;
+    let Ok(fields) = pat.dissect.parse(line) else {
+        return false;
+    };
+    ev.kind = Kind::Pattern;
+    for (name, value, conv) in fields {
+        match name {
+            "@timestamp" | "timestamp" | "time" if ev.timestamp.is_none() => {
+                let t = match &pat.timestamp_format {
+                    Some(f) => {
+                        podmates_logparse::strftime::parse(value, f, p.syslog.reference, p.offset)
+                            .ok()
+                    }
+                    None => parse_any_time(value).or_else(|| {
+                        DEFAULT_LAYOUTS.iter().find_map(|f| {
+                            podmates_logparse::strftime::parse(
+                                value,
+                                f,
+                                p.syslog.reference,
+                                p.offset,
+                            )
+                            .ok()
+                        })
+                    }),
+                };
+                ev.timestamp = t;
+                if t.is_none() {
+                    let expected = match &pat.timestamp_format {
+                        Some(f) => format!("--timestamp-format {f:?}"),
+                        None => "any known time layout (set --timestamp-format)".to_owned(),
+                    };
+                    ev.error = Some(format!(
+                        "pattern: `{name}` {value:?} does not match {expected}"
+                    ));
+                    ev.extra
+                        .push((Cow::Borrowed(name), Extra::Str(Cow::Borrowed(value))));
+                }
+            }
+            "message" | "msg" if ev.message.is_none() => ev.message = Some(Cow::Borrowed(value)),
+            "level" | "log.level" if ev.level.is_none() => set_level(ev, Cow::Borrowed(value)),
+            _ => {
+                let typed = match conv {
+                    Conversion::Text => None,
+                    Conversion::Int => value
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .map(serde_json::Value::from),
+                    Conversion::Float => value
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(serde_json::Value::Number),
+                    Conversion::Bool => match value.trim() {
+                        "true" | "TRUE" | "True" => Some(serde_json::Value::Bool(true)),
+                        "false" | "FALSE" | "False" => Some(serde_json::Value::Bool(false)),
+                        _ => None,
+                    },
+                };
+                let v = match typed {
+                    Some(v) => Extra::Json(v),
+                    // A value that does not convert is kept as text.
+                    None => Extra::Str(Cow::Borrowed(value)),
+                };
+                ev.extra.push((Cow::Borrowed(name), v));
+            }
+        }
+    }
+    true
+}
+
+fn klog_line<'a>(p: &Parsers, line: &'a str, ev: &mut Event<'a>) {
+    ev.kind = Kind::Klog;
+    match klog::parse_klog(line, p.syslog.reference, p.offset) {
+        Ok(r) => {
+            ev.timestamp = Some(r.timestamp);
+            ev.level = Some(Cow::Borrowed(r.level));
+            ev.severity = level::severity_of(r.level);
+            ev.thread_id = Some(r.thread_id);
+            ev.origin = Some((r.file, r.line));
             ev.message = Some(Cow::Borrowed(r.message));
         }
         Err(e) => ev.error = Some(e.to_string()),
@@ -566,6 +790,23 @@ fn key_role(k: &str) -> Option<u8> {
 fn parse_any_time(s: &str) -> Option<Timestamp> {
     if let Ok(t) = time::parse_rfc3339(s, 0) {
         return Some(t);
+    }
+    // Integers exactly: epoch nanoseconds need 19 digits, more than a double holds.
+    if let Ok(n) = s.parse::<u64>() {
+        let (per_sec, secs_max) = match n {
+            n if n < 100_000_000_000 => (1, n),
+            n if n < 100_000_000_000_000 => (1_000, n / 1_000),
+            n if n < 100_000_000_000_000_000 => (1_000_000, n / 1_000_000),
+            n => (1_000_000_000, n / 1_000_000_000),
+        };
+        if secs_max > 253_402_300_799 {
+            return None;
+        }
+        let frac = n % per_sec;
+        return Some(Timestamp {
+            secs: secs_max as i64,
+            nanos: (frac * (1_000_000_000 / per_sec)) as u32,
+        });
     }
     let f: f64 = s.parse().ok()?;
     if !f.is_finite() || f < 0.0 {
@@ -620,6 +861,13 @@ fn json<'a>(line: &'a str, ev: &mut Event<'a>) {
             (Some(1), serde_json::Value::String(s)) if ev.level.is_none() => {
                 set_level(ev, Cow::Owned(s));
             }
+            // pino and bunyan write the level as a number.
+            (Some(1), serde_json::Value::Number(n))
+                if ev.level.is_none()
+                    && n.as_u64().and_then(level::severity_of_number).is_some() =>
+            {
+                set_level(ev, Cow::Owned(n.to_string()));
+            }
             (Some(2), serde_json::Value::String(s)) if ev.message.is_none() => {
                 ev.message = Some(Cow::Owned(s));
             }
@@ -634,16 +882,16 @@ fn json<'a>(line: &'a str, ev: &mut Event<'a>) {
 fn logfmt_line<'a>(line: &'a str, ev: &mut Event<'a>) {
     ev.kind = Kind::Logfmt;
     for (k, v) in logfmt::parse_logfmt(line) {
-        match key_role(k) {
+        match key_role(&k) {
             Some(0) if ev.timestamp.is_none() => {
                 ev.timestamp = parse_any_time(&v);
                 if ev.timestamp.is_none() {
-                    ev.extra.push((Cow::Borrowed(k), Extra::Str(v)));
+                    ev.extra.push((k, Extra::Str(v)));
                 }
             }
             Some(1) if ev.level.is_none() => set_level(ev, v),
             Some(2) if ev.message.is_none() => ev.message = Some(v),
-            _ => ev.extra.push((Cow::Borrowed(k), Extra::Str(v))),
+            _ => ev.extra.push((k, Extra::Str(v))),
         }
     }
 }

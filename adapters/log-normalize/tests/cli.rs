@@ -33,6 +33,14 @@ fn bad_settings_exit_64() {
     usage_error(&["--add-field", "novalue"], "--add-field");
     usage_error(&["--add-field", "event.original=x"], "--add-field");
     usage_error(&["--add-field", "http.request.id=x"], "--add-field");
+    usage_error(&["--add-field", "pattern.x=1"], "--add-field");
+    usage_error(&["--add-field", "ecs.version=1"], "--add-field");
+    usage_error(
+        &["--schema", "otel", "--add-resource", "=x"],
+        "--add-resource",
+    );
+    usage_error(&["--add-resource", "k=v"], "--add-resource");
+    usage_error(&["--pattern", "%{a}%{b}"], "--pattern");
     usage_error(&["--timezone-offset", "+25:00"], "--timezone-offset");
     usage_error(&["--year-reference", "yesterday"], "--year-reference");
     usage_error(&["--follow"], "--follow");
@@ -55,6 +63,7 @@ fn env_vars_set_flags() {
         .env("LOG_NORMALIZE_SCHEMA", "otel")
         .env("LOG_NORMALIZE_FORMAT", "syslog")
         .env("LOG_NORMALIZE_ADD_FIELD", "k8s.pod=web-1")
+        .env("LOG_NORMALIZE_ADD_RESOURCE", "service.namespace=shop")
         .env("LOG_NORMALIZE_YEAR_REFERENCE", "2026-01-01T00:00:00Z")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -65,7 +74,16 @@ fn env_vars_set_flags() {
             c.wait_with_output()
         })
         .unwrap();
-    let v = json_lines(&String::from_utf8(out.stdout).unwrap());
+    let lines = json_lines(&String::from_utf8(out.stdout).unwrap());
+    let resource = &lines[0]["resourceLogs"][0]["resource"]["attributes"];
+    assert!(
+        resource
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["key"] == "service.namespace" && a["value"]["stringValue"] == "shop")
+    );
+    let v = [&lines[0]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]];
     assert_eq!(v[0]["severityNumber"], 18);
     assert_eq!(
         v[0]["timeUnixNano"], "1760220855000000000",

@@ -126,12 +126,9 @@ fn real_nginx_logs_parse_completely() {
     assert!(ok, "{err}");
     let ev = json_lines(&out);
     check_access(&ev, false);
-    // $request_time becomes event.duration (ns); $host lands under nginx.access.
+    // $request_time becomes event.duration (ns); $host is url.domain.
     assert!(ev.iter().all(|e| e["event"]["duration"].is_u64()));
-    assert_eq!(
-        find(&ev, "/index.html")["nginx"]["access"]["host"],
-        "localhost"
-    );
+    assert_eq!(find(&ev, "/index.html")["url"]["domain"], "localhost");
 
     let error = read("error.log");
     let (out, err, ok) = normalize(&["--format", "nginx-error"], &error);
@@ -163,6 +160,7 @@ fn real_nginx_logs_parse_completely() {
     let ev = json_lines(&out);
     assert_eq!(ev.len(), lines);
     for e in &ev {
+        let e = &e["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
         assert!(e["timeUnixNano"].as_str().unwrap().parse::<u64>().is_ok());
         assert!(e["severityNumber"].as_u64().unwrap() >= 9);
         let attrs = e["attributes"].as_array().unwrap();

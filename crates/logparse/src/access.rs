@@ -39,8 +39,13 @@ pub const NGINX_MAIN: &str = r#"$remote_addr - $remote_user [$time_local] "$requ
 /// Apache's `common` (CLF) `LogFormat`.
 pub const APACHE_COMMON: &str = r#"%h %l %u %t "%r" %>s %b"#;
 
-/// Apache's `combined` `LogFormat`.
-pub const APACHE_COMBINED: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i""#;
+/// Apache's `combined` `LogFormat` as Debian and Ubuntu ship it (`apache2.conf`): `%O`, the
+/// bytes sent including headers, where upstream's `httpd.conf` has `%b` (body only).
+pub const APACHE_COMBINED: &str = r#"%h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i""#;
+
+/// Debian's `vhost_combined`: `combined` after the virtual host and port.
+pub const APACHE_VHOST_COMBINED: &str =
+    r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i""#;
 
 /// A format definition that cannot be compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,6 +301,11 @@ impl AccessFormat {
     /// Apache `combined`.
     pub fn apache_combined() -> Self {
         Self::apache(APACHE_COMBINED).expect("built-in format compiles")
+    }
+
+    /// Debian's Apache `vhost_combined`.
+    pub fn apache_vhost_combined() -> Self {
+        Self::apache(APACHE_VHOST_COMBINED).expect("built-in format compiles")
     }
 
     fn from_parts(parts: Vec<Part>) -> Result<Self, FormatError> {

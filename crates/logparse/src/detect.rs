@@ -20,6 +20,8 @@ pub enum Family {
     Cri,
     /// `key=value ...`.
     Logfmt,
+    /// `I1202 07:00:00.123456 12345 file.go:42] ...` (Kubernetes components).
+    Klog,
     /// None of the above.
     Plain,
 }
@@ -62,12 +64,11 @@ pub fn detect(b: &[u8]) -> Family {
                 return Family::Syslog;
             }
         }
+        b'I' | b'W' | b'E' | b'F' if crate::klog::looks_like_klog(b) => return Family::Klog,
         b'A'..=b'Z'
-            if b.len() >= 16
-                && b[3] == b' '
-                && b[9] == b':'
-                && b[12] == b':'
-                && month_from_abbr(&b[..3]).is_some() =>
+            if b.len() >= 14
+                && month_from_abbr(&b[..3]).is_some()
+                && crate::time::rfc3164_shape(b).is_some() =>
         {
             return Family::Syslog;
         }
@@ -82,16 +83,29 @@ pub fn detect(b: &[u8]) -> Family {
     Family::Plain
 }
 
-/// `word word word [`: client, ident and user, then the bracketed time.
+/// `word word word [`: client, ident and user, then the bracketed time; or four words, the
+/// first `vhost:port` (Apache's `vhost_combined`).
 fn looks_like_access(b: &[u8]) -> bool {
     let mut at = 0;
-    for _ in 0..3 {
+    for n in 0..4 {
         match memchr::memchr(b' ', &b[at..]) {
             Some(k) if k > 0 => at += k + 1,
             _ => return false,
         }
+        if n == 2 && b.get(at) == Some(&b'[') {
+            return true;
+        }
     }
-    b.get(at) == Some(&b'[')
+    b.get(at) == Some(&b'[') && vhost_port(b)
+}
+
+/// Whether the first word ends in `:port`.
+fn vhost_port(b: &[u8]) -> bool {
+    let first = &b[..memchr::memchr(b' ', b).unwrap_or(b.len())];
+    match memchr::memrchr(b':', first) {
+        Some(c) => c + 1 < first.len() && first[c + 1..].iter().all(u8::is_ascii_digit),
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +122,17 @@ mod tests {
             (r#"{"a":1}"#, Family::Json),
             ("<34>Oct 11 22:14:15 h su: x", Family::Syslog),
             ("Oct 11 22:14:15 h su: x", Family::Syslog),
+            ("Jun 8 11:54:08 h su: x", Family::Syslog),
+            (
+                "<131>Jun 8 11:54:08 master apache_error [x]",
+                Family::Syslog,
+            ),
+            ("I1202 07:00:00.123456 12345 file.go:42] msg", Family::Klog),
+            ("Info: not klog", Family::Plain),
+            (
+                r#"www.example.com:80 ::1 - - [22/Nov/2026:01:47:31 +0000] "GET / HTTP/1.1" 200 1 "-" "c""#,
+                Family::Access,
+            ),
             ("2026-11-22T01:47:31.1+00:00 h su: x", Family::Syslog),
             ("2026-11-22T01:47:31.1Z stdout F x", Family::Cri),
             ("2026/11/22 01:47:31 [error] 1#1: x", Family::NginxError),

@@ -214,6 +214,27 @@ pub fn parse_apache_error(line: &str, offset: i64) -> Result<ApacheError<'_>, Er
     Ok(rec)
 }
 
+/// Splits an Apache error-log client (`1.2.3.4:5678`, `::1:34840`, `[::1]:34840`, or an
+/// address alone on 2.2) into the address and the port. Apache 2.4 appends `:port` to IPv6
+/// addresses without brackets, so the last colon splits when what is before it is an address.
+pub fn split_client(client: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = client.strip_prefix('[')
+        && let Some((addr, port)) = rest.split_once("]:")
+    {
+        return (addr, port.parse().ok());
+    }
+    if client.parse::<std::net::IpAddr>().is_ok() && client.matches(':').count() < 2 {
+        return (client, None);
+    }
+    if let Some((addr, port)) = client.rsplit_once(':')
+        && let Ok(p) = port.parse::<u16>()
+        && addr.parse::<std::net::IpAddr>().is_ok()
+    {
+        return (addr, Some(p));
+    }
+    (client, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +290,30 @@ mod tests {
             (None, "error", Some("127.0.0.1"))
         );
         assert_eq!(r.timestamp.to_string(), "2000-10-11T14:32:52Z");
+    }
+
+    #[test]
+    fn apache_ipv6_client() {
+        let r = parse_apache_error(
+            "[Wed Dec 02 07:00:00.123456 2026] [authz_core:error] [pid 4242:tid 4243] [client ::1:34840] AH01630: client denied by server configuration: /var/www/html/private",
+            0,
+        )
+        .unwrap();
+        assert_eq!(split_client(r.client.unwrap()), ("::1", Some(34840)));
+        assert_eq!(r.code, Some("AH01630"));
+        for (c, want) in [
+            ("1.2.3.4:5678", ("1.2.3.4", Some(5678))),
+            ("127.0.0.1", ("127.0.0.1", None)),
+            ("[::1]:80", ("::1", Some(80))),
+            ("::1", ("::1", None)),
+            // vrl's parse_apache_log error_line_ip_v6.
+            (
+                "eda7:35d:3ceb:ef1e:2133:e7bf:116e:24cc:24259",
+                ("eda7:35d:3ceb:ef1e:2133:e7bf:116e:24cc", Some(24259)),
+            ),
+            ("fe80::1%eth0:80", ("fe80::1%eth0:80", None)),
+        ] {
+            assert_eq!(split_client(c), want, "{c}");
+        }
     }
 }

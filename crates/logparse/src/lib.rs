@@ -13,6 +13,9 @@
 //! - [`syslog`]: RFC 5424, RFC 3164 and rsyslog's file formats.
 //! - [`cri`]: container runtime log lines (`/var/log/pods`).
 //! - [`logfmt`]: `key=value` lines.
+//! - [`klog`]: Kubernetes components' klog lines.
+//! - [`dissect`]: user-defined dissect patterns (`%{@timestamp}#%{message}`), and
+//!   [`strftime`]: times in a user-given layout.
 //! - [`level`]: level words, syslog severities and HTTP statuses on the OpenTelemetry severity
 //!   scale.
 //! - [`detect`]: which family a line belongs to, from a few bytes.
@@ -21,10 +24,13 @@
 pub mod access;
 pub mod cri;
 pub mod detect;
+pub mod dissect;
 pub mod errorlog;
+pub mod klog;
 pub mod level;
 pub mod logfmt;
 pub mod request;
+pub mod strftime;
 pub mod syslog;
 pub mod time;
 

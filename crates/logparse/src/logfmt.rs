@@ -24,8 +24,35 @@ pub fn looks_like_logfmt(line: &[u8]) -> bool {
     key_len > 0 && line.get(key_len) == Some(&b'=')
 }
 
+/// A quoted string at the start of `q` (after its opening quote): the value (unescaped when it
+/// had escapes) and the rest after the closing quote. An unterminated quote runs to the end.
+fn quoted(q: &str) -> (Cow<'_, str>, &str) {
+    let qb = q.as_bytes();
+    let mut i = 0;
+    let mut escaped = false;
+    while i < qb.len() {
+        match qb[i] {
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            b'"' => break,
+            _ => i += 1,
+        }
+    }
+    let end = i.min(qb.len());
+    let raw = &q[..end];
+    let rest = q.get(end + 1..).unwrap_or("");
+    let value = if escaped {
+        Cow::Owned(unescape(raw))
+    } else {
+        Cow::Borrowed(raw)
+    };
+    (value, rest)
+}
+
 impl<'a> Iterator for Logfmt<'a> {
-    type Item = (&'a str, Cow<'a, str>);
+    type Item = (Cow<'a, str>, Cow<'a, str>);
 
     fn next(&mut self) -> Option<Self::Item> {
         let s = self.rest.trim_start_matches([' ', '\t']);
@@ -33,39 +60,23 @@ impl<'a> Iterator for Logfmt<'a> {
             self.rest = s;
             return None;
         }
-        let b = s.as_bytes();
-        let key_end = b
-            .iter()
-            .position(|c| matches!(c, b'=' | b' ' | b'\t'))
-            .unwrap_or(b.len());
-        let key = &s[..key_end];
-        if b.get(key_end) != Some(&b'=') {
-            self.rest = &s[key_end..];
+        // A quoted key (`"user id"=7`), as go-logfmt and others write keys with spaces.
+        let (key, after) = if let Some(q) = s.strip_prefix('"') {
+            quoted(q)
+        } else {
+            let key_end = s
+                .bytes()
+                .position(|c| matches!(c, b'=' | b' ' | b'\t'))
+                .unwrap_or(s.len());
+            (Cow::Borrowed(&s[..key_end]), &s[key_end..])
+        };
+        let Some(v) = after.strip_prefix('=') else {
+            self.rest = after;
             return Some((key, Cow::Borrowed("")));
-        }
-        let v = &s[key_end + 1..];
+        };
         if let Some(q) = v.strip_prefix('"') {
-            let qb = q.as_bytes();
-            let mut i = 0;
-            let mut escaped = false;
-            while i < qb.len() {
-                match qb[i] {
-                    b'\\' => {
-                        escaped = true;
-                        i += 2;
-                    }
-                    b'"' => break,
-                    _ => i += 1,
-                }
-            }
-            let end = i.min(qb.len());
-            let raw = &q[..end.min(q.len())];
-            self.rest = q.get(end + 1..).unwrap_or("");
-            let value = if escaped {
-                Cow::Owned(unescape(raw))
-            } else {
-                Cow::Borrowed(raw)
-            };
+            let (value, rest) = quoted(q);
+            self.rest = rest;
             Some((key, value))
         } else {
             let end = v
@@ -105,14 +116,38 @@ mod tests {
     fn pairs() {
         let v: Vec<_> =
             parse_logfmt(r#"level=info msg="hello \"world\"" flag dur=12ms x="#).collect();
+        let v: Vec<(&str, &str)> = v.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
         assert_eq!(
             v,
             [
-                ("level", Cow::Borrowed("info")),
-                ("msg", Cow::Owned(r#"hello "world""#.to_owned())),
-                ("flag", Cow::Borrowed("")),
-                ("dur", Cow::Borrowed("12ms")),
-                ("x", Cow::Borrowed("")),
+                ("level", "info"),
+                ("msg", r#"hello "world""#),
+                ("flag", ""),
+                ("dur", "12ms"),
+                ("x", ""),
+            ]
+        );
+        let v: Vec<(String, String)> = parse_logfmt(r#""user id"=7 "say \"hi\""="a b" plain=1"#)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            v,
+            [
+                ("user id".to_owned(), "7".to_owned()),
+                (r#"say "hi""#.to_owned(), "a b".to_owned()),
+                ("plain".to_owned(), "1".to_owned()),
+            ]
+        );
+        // vrl's parse_logfmt examples.
+        let v: Vec<(String, String)> = parse_logfmt("zork=zook plonk zonk=nork")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            v,
+            [
+                ("zork".to_owned(), "zook".to_owned()),
+                ("plonk".to_owned(), String::new()),
+                ("zonk".to_owned(), "nork".to_owned()),
             ]
         );
         assert_eq!(parse_logfmt(r#"a="unterminated \"#).count(), 1);

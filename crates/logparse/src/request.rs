@@ -20,7 +20,9 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// Splits a request line. Returns `None` for an empty line or `-`.
+    /// Splits a request line. Returns `None` for an empty line, `-`, or a line whose first
+    /// word is not an HTTP token (RFC 9110 `tchar`s): bytes that are no request at all, such
+    /// as a TLS handshake sent to a plain-HTTP port, which nginx logs as `\x16\x03\x01...`.
     pub fn parse(line: &'a str) -> Option<Self> {
         let line = line.trim_matches(' ');
         if line.is_empty() || line == "-" {
@@ -30,6 +32,9 @@ impl<'a> Request<'a> {
             Some(i) => (&line[..i], line[i + 1..].trim_start_matches(' ')),
             None => (line, ""),
         };
+        if !method.bytes().all(is_tchar) {
+            return None;
+        }
         if rest.is_empty() {
             return Some(Self {
                 method,
@@ -71,6 +76,28 @@ impl<'a> Request<'a> {
     }
 }
 
+/// RFC 9110 `tchar`: the characters of a method.
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,8 +112,20 @@ mod tests {
         assert_eq!(r.version(), Some("1.1"));
         let r = Request::parse("GET /").unwrap();
         assert_eq!((r.path, r.protocol), (Some("/"), None));
-        let r = Request::parse("\\x16\\x03\\x01").unwrap();
-        assert_eq!((r.method, r.target), ("\\x16\\x03\\x01", None));
+        // A TLS ClientHello on a plain port, and vrl's parse_nginx_log bot request.
+        assert_eq!(Request::parse("\\x16\\x03\\x01"), None);
+        assert_eq!(
+            Request::parse(r"\x16\x03\x01\x02\x00\x01\x00\x01\xFC\x03\x03"),
+            None
+        );
+        assert_eq!(
+            Request::parse(r"]&\xDF\xBDV\xE7\xBB<\x10;\xA2b}\xDFM\x1D"),
+            None
+        );
+        assert_eq!(
+            Request::parse("PROPFIND /dav HTTP/1.1").unwrap().method,
+            "PROPFIND"
+        );
         assert_eq!(Request::parse("-"), None);
         let r = Request::parse("PRI * HTTP/2.0").unwrap();
         assert_eq!((r.path, r.version()), (Some("*"), Some("2.0")));

@@ -436,6 +436,20 @@ pub fn parse_rfc3164(b: &[u8], reference: Timestamp, offset: i64) -> Result<Time
     let month = month_from_abbr(&b[0..3]).ok_or(TimeError)?;
     let day = padded_day(b, 4).ok_or(TimeError)?;
     let (hour, minute, second) = hms(b, 7).ok_or(TimeError)?;
+    infer_year(month, day, (hour, minute, second), reference, offset)
+        .map(Timestamp::from_secs)
+        .ok_or(TimeError)
+}
+
+/// Seconds since the epoch of a date without a year (RFC 3164, klog): the year that puts it at
+/// most a month after `reference`; Feb 29 takes the last leap year.
+pub fn infer_year(
+    month: u8,
+    day: u8,
+    (hour, minute, second): (u8, u8, u8),
+    reference: Timestamp,
+    offset: i64,
+) -> Option<i64> {
     let ref_year = reference.civil().year;
     let at = |year| {
         unix_from_civil(Civil {
@@ -448,14 +462,106 @@ pub fn parse_rfc3164(b: &[u8], reference: Timestamp, offset: i64) -> Result<Time
         })
         .map(|t| t - offset)
     };
-    // Feb 29 exists only in leap years: try the reference year, then the one before.
-    let t = match at(ref_year) {
-        Some(t) if t <= reference.secs + 31 * 86_400 => t,
-        _ => (1..=8)
-            .find_map(|back| at(ref_year - back))
-            .ok_or(TimeError)?,
-    };
-    Ok(Timestamp::from_secs(t))
+    match at(ref_year) {
+        Some(t) if t <= reference.secs + 31 * 86_400 => Some(t),
+        _ => (1..=8).find_map(|back| at(ref_year - back)),
+    }
+}
+
+/// An RFC 3164 timestamp as syslog daemons and devices write it: `Mmm dd hh:mm:ss` with the day
+/// space-padded (`Jun  8`) or not (`Jun 8`), optionally a year before the time
+/// (`Jun  8 2021 11:54:08`, Cisco and rsyslog's `date-rfc3164-year`) and a fraction
+/// (`11:54:08.123`). Without a year it is inferred as in [`parse_rfc3164`]. Returns the
+/// timestamp and the bytes read.
+pub fn parse_rfc3164_prefix(
+    b: &[u8],
+    reference: Timestamp,
+    offset: i64,
+) -> Result<(Timestamp, usize), TimeError> {
+    let (p, len) = rfc3164_shape(b).ok_or(TimeError)?;
+    let secs = match p.year {
+        Some(year) => unix_from_civil(Civil {
+            year: i64::from(year),
+            month: p.month,
+            day: p.day,
+            hour: p.hms.0,
+            minute: p.hms.1,
+            second: p.hms.2,
+        })
+        .map(|t| t - offset),
+        None => infer_year(p.month, p.day, p.hms, reference, offset),
+    }
+    .ok_or(TimeError)?;
+    Ok((
+        Timestamp {
+            secs,
+            nanos: p.nanos,
+        },
+        len,
+    ))
+}
+
+/// The parts of an RFC 3164 timestamp.
+#[derive(Debug, Clone, Copy)]
+pub struct Rfc3164Parts {
+    month: u8,
+    day: u8,
+    year: Option<u32>,
+    hms: (u8, u8, u8),
+    nanos: u32,
+}
+
+/// Reads the shape of [`parse_rfc3164_prefix`]'s timestamps without converting them: the parts
+/// and the bytes read. Cheap enough for format detection.
+pub fn rfc3164_shape(b: &[u8]) -> Option<(Rfc3164Parts, usize)> {
+    let month = month_from_abbr(b.get(0..3)?)?;
+    let mut i = 3;
+    if b.get(i) != Some(&b' ') {
+        return None;
+    }
+    i += 1;
+    if b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let d0 = *b.get(i)?;
+    if !d0.is_ascii_digit() {
+        return None;
+    }
+    let mut day = d0 - b'0';
+    i += 1;
+    if let Some(&d1) = b.get(i)
+        && d1.is_ascii_digit()
+    {
+        day = day * 10 + (d1 - b'0');
+        i += 1;
+    }
+    if b.get(i) != Some(&b' ') || day == 0 || day > 31 {
+        return None;
+    }
+    i += 1;
+    let mut year = None;
+    if b.get(i + 4) == Some(&b' ') {
+        year = Some(digits(b, i, 4)?);
+        i += 5;
+    }
+    let hms = hms(b, i)?;
+    i += 8;
+    let (nanos, flen) = fraction(b, i);
+    i += flen;
+    // The timestamp ends at a space or the end of the line, not inside a word.
+    if b.get(i).is_some_and(|c| *c != b' ') {
+        return None;
+    }
+    Some((
+        Rfc3164Parts {
+            month,
+            day,
+            year,
+            hms,
+            nanos,
+        },
+        i,
+    ))
 }
 
 /// Apache error log `Wed Oct 11 14:32:52.123456 2000` (the fraction is optional), taken as
@@ -524,6 +630,33 @@ mod tests {
         assert_eq!(t.to_string(), "2027-01-01T00:00:01Z");
         let t = parse_rfc3164(b"Feb 29 00:00:00", jan, 0).unwrap();
         assert_eq!(t.to_string(), "2024-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn rfc3164_forms_in_the_wild() {
+        let jan = parse_rfc3339("2027-01-02T00:00:00Z", 0).unwrap();
+        for (text, want, len) in [
+            ("Jun  8 11:54:08 h", "2026-06-08T11:54:08Z", 15),
+            ("Jun 8 11:54:08 h", "2026-06-08T11:54:08Z", 14),
+            ("Jun 18 11:54:08", "2026-06-18T11:54:08Z", 15),
+            ("Jun  8 2021 11:54:08 h", "2021-06-08T11:54:08Z", 20),
+            ("Jun 8 11:54:08.123 h", "2026-06-08T11:54:08.123Z", 18),
+        ] {
+            let (t, n) = parse_rfc3164_prefix(text.as_bytes(), jan, 0).unwrap();
+            assert_eq!((t.to_string().as_str(), n), (want, len), "{text}");
+        }
+        for bad in [
+            "Jun 0 11:54:08",
+            "Jun 32 11:54:08",
+            "Jun  8 11:54",
+            "Jux 8 11:54:08",
+            "Jun 8 11:54:08x",
+        ] {
+            assert!(
+                parse_rfc3164_prefix(bad.as_bytes(), jan, 0).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use podmates_logparse::access::{AccessFormat, NGINX_COMBINED};
 use podmates_logparse::syslog::SyslogParser;
-use podmates_logparse::{Request, Timestamp, cri, detect, errorlog, level, logfmt, time};
+use podmates_logparse::{
+    Request, Timestamp, cri, detect, errorlog, klog, level, logfmt, syslog, time,
+};
 use proptest::prelude::*;
 
 /// Fragments that appear in real lines, glued together at random.
@@ -33,6 +35,10 @@ fn pieces() -> impl Strategy<Value = String> {
         Just("2026-11-22T01:47:31.123Z".to_owned()),
         Just("2026/11/22 01:47:31".to_owned()),
         Just("Oct 11 22:14:15".to_owned()),
+        Just("Jun 8 2021 11:54:08".to_owned()),
+        Just("I1202 07:00:00.123456 ".to_owned()),
+        Just(" file.go:42] ".to_owned()),
+        Just("[id k=\"v\"]".to_owned()),
         Just("Wed Oct 11 14:32:52.123456 2000".to_owned()),
         Just("stdout F".to_owned()),
         Just(", client: ".to_owned()),
@@ -95,6 +101,10 @@ proptest! {
         let _ = time::parse_epoch_seconds(&s);
         let _ = time::parse_ctime_prefix(s.as_bytes(), 0);
         let _ = time::parse_rfc3164(s.as_bytes(), Timestamp::from_secs(0), 0);
+        let _ = time::parse_rfc3164_prefix(s.as_bytes(), Timestamp::from_secs(1_800_000_000), 0);
+        let _ = klog::parse_klog(&s, Timestamp::from_secs(1_800_000_000), 0);
+        let _ = syslog::sd_elements(&s).count();
+        let _ = errorlog::split_client(&s);
     }
 
     /// Whatever values a combined line carries (within what nginx can write), they come back.

@@ -33,6 +33,8 @@ pub const TEST_PACKAGES: &[Package] = &[
     // TLS certificates for the nginx-exporter's https tests.
     pkg("openssl", "/usr/bin/openssl"),
     pkg("liblognorm-utils", "/usr/bin/lognormalizer"),
+    // The syslog receiver log-normalize's --syslog-tcp test ships to.
+    pkg("rsyslog", "/usr/sbin/rsyslogd"),
     pkg("logrotate", "/usr/sbin/logrotate"),
     pkg("openssh-server", "/usr/sbin/sshd"),
     pkg("openssh-client", "/usr/bin/ssh-keygen"),
