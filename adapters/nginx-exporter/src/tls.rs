@@ -5,11 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
+use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The TLS settings of the command line.
 #[derive(Debug, Clone, Default)]
@@ -78,8 +76,8 @@ pub fn client_config(s: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, TlsEr
                     .map_err(|e| TlsError(format!("--nginx.ssl-ca-cert {}: {e}", ca.display())))?;
             }
         } else {
-            let native = rustls_native_certs::load_native_certs();
-            let (added, _) = roots.add_parsable_certificates(native.certs);
+            let (system, added) = podmates_tls::system_roots();
+            roots = system;
             if added == 0 {
                 tracing::warn!(
                     "no system CA certificates found; https targets will fail verification unless --nginx.ssl-ca-cert is set"
@@ -90,7 +88,7 @@ pub fn client_config(s: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, TlsEr
     } else {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_custom_certificate_verifier(podmates_tls::accept_any(provider))
     };
     let config = match (&s.client_cert, &s.client_key) {
         (Some(cert), Some(key)) => {
@@ -113,54 +111,4 @@ pub fn client_config(s: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, TlsEr
         }
     };
     Ok(Arc::new(config))
-}
-
-/// `--nginx.ssl-verify=false`: any certificate is accepted, but handshake signatures are still
-/// checked so the session keys belong to the certificate presented.
-#[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

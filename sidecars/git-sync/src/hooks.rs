@@ -184,21 +184,17 @@ async fn run_exec(h: &ExecHook, job: &Job, redactor: &Redactor) -> Result<(), St
 /// TLS toward https:// webhooks: the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured),
 /// as Go's net/http in upstream's image uses them.
 fn tls_config() -> Result<rustls::ClientConfig, String> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(found.certs);
+    let (roots, added) = podmates_tls::system_roots();
     if added == 0 {
-        return Err(format!(
-            "no CA certificates found for an https:// webhook ({:?})",
-            found.errors
-        ));
+        return Err("no CA certificates found for an https:// URL".to_owned());
     }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    Ok(
+        rustls::ClientConfig::builder_with_provider(podmates_tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 /// An HTTP/1 client for `url`: TLS toward https:// with the system roots.
@@ -215,13 +211,11 @@ pub(crate) fn http_client(url: &str) -> Result<HttpClient, String> {
     } else {
         // Plain http:// never reads the roots.
         connector.with_tls_config(
-            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth(),
+            rustls::ClientConfig::builder_with_provider(podmates_tls::provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS setup: {e}"))?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
         )
     };
     Ok(Client::builder(TokioExecutor::new())
