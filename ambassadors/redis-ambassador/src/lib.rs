@@ -15,7 +15,9 @@ pub mod command;
 pub mod config;
 pub mod dist;
 pub mod hash;
+pub mod info;
 pub mod pool;
+pub mod pubsub;
 pub mod resp;
 pub mod stats;
 
