@@ -729,9 +729,10 @@ fn scan(round: &mut Round, pool: &Pool, req: &[u8], args: &[(usize, usize)]) {
 fn ded_conn<'a>(client: &'a mut Client, pool: &Arc<Pool>, server: usize) -> &'a mpsc::Sender<Batch> {
     if !client.ded_pool.as_ref().is_some_and(|p| Arc::ptr_eq(p, pool)) {
         // A reload replaced the pool: its servers may have changed.
+        if client.ded_pool.replace(pool.clone()).is_some() {
+            client.watch = None;
+        }
         client.ded.clear();
-        client.ded_pool = Some(pool.clone());
-        client.watch = None;
     }
     if client.ded.len() != pool.servers.len() {
         client.ded.resize_with(pool.servers.len(), || None);

@@ -122,12 +122,24 @@ fn pipelining_split_commands_and_local_commands() {
     assert!(c.q("COMMAND COUNT").starts_with(':'));
     let h = c.q("HELLO 2");
     assert!(h.starts_with("*14\r\n") && h.contains("proto\r\n:2"), "{h}");
-    assert!(c.q("HELLO 3").starts_with("-NOPROTO"));
     assert!(c.q("HELLO").starts_with("*14\r\n"));
+    assert!(c.q("HELLO 4").starts_with("-NOPROTO"));
+    // HELLO 3: a map, and from then on the servers' own RESP3 replies.
+    let h = c.q("HELLO 3");
+    assert!(h.starts_with("%7\r\n") && h.contains("proto\r\n:3"), "{h}");
+    assert_eq!(c.q("HSET {u1}:h f v"), ":1\r\n");
+    assert_eq!(c.q("HGETALL {u1}:h"), "%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
+    assert_eq!(c.q("GET {u1}:none"), "_\r\n");
+    assert_eq!(c.q("CLIENT GETNAME"), "$3\r\napp\r\n");
+    assert!(c.q("INFO server").starts_with('='));
+    assert!(c.q("HELLO 2").starts_with("*14\r\n"));
+    assert_eq!(c.q("GET {u1}:none"), "$-1\r\n");
 
     // Unknown and unsupported commands: an error naming the command, the connection stays.
-    let e = c.q("KEYS *");
-    assert!(e.starts_with("-ERR") && e.contains("'KEYS'"), "{e}");
+    let e = c.q("MIGRATE h 1 k 0 10");
+    assert!(e.starts_with("-ERR") && e.contains("'MIGRATE'"), "{e}");
+    let e = c.q("FLUSHALL");
+    assert!(e.starts_with("-ERR") && e.contains("allow_flush"), "{e}");
     let e = c.q("FOOBAR 1 2");
     assert!(e.contains("'FOOBAR'"), "{e}");
     assert!(
@@ -560,4 +572,99 @@ fn sigterm_finishes_requests_in_flight() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(st.success(), "{st}");
+}
+
+/// A transaction whose keys live on two servers is refused at EXEC and nothing of it runs: before,
+/// the refused MULTI let `SET x 1; INCR x` run one by one and left x = 2.
+#[test]
+fn refused_transaction_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = [redis(), redis()];
+    let ports: Vec<u16> = shards.iter().map(|s| s.port).collect();
+    let listen = free_ports(1)[0];
+    let text = pool_text("alpha", listen, "  hash_tag: \"{}\"\n", &ports);
+    let conf = write(dir.path(), "n.yml", &text);
+    let pool = &redis_ambassador::config::parse(&text).unwrap()[0];
+    let p = ours(&conf, listen, &[]);
+    let mut c = Client::connect(p.proc.port);
+    let (a, b) = (keys_on(pool, 0, "ta", 1).remove(0), keys_on(pool, 1, "tb", 1).remove(0));
+    assert_eq!(c.q(&format!("SET {a} 0")), "+OK\r\n");
+    assert_eq!(c.q("MULTI"), "+OK\r\n");
+    assert_eq!(c.q(&format!("SET {a} 1")), "+QUEUED\r\n");
+    assert_eq!(c.q(&format!("INCR {a}")), "+QUEUED\r\n");
+    assert_eq!(c.q(&format!("SET {b} 1")), "+QUEUED\r\n");
+    let e = c.q("EXEC");
+    assert!(e.starts_with("-CROSSSHARD Transaction discarded"), "{e}");
+    assert_eq!(c.q(&format!("GET {a}")), "$1\r\n0\r\n");
+    assert_eq!(c.q(&format!("EXISTS {b}")), ":0\r\n");
+    // On one server it runs, atomically, with the replies of EXEC.
+    assert_eq!(c.q("MULTI"), "+OK\r\n");
+    assert_eq!(c.q("SET {t}x 1"), "+QUEUED\r\n");
+    assert_eq!(c.q("INCR {t}x"), "+QUEUED\r\n");
+    assert_eq!(c.q("EXEC"), "*2\r\n+OK\r\n:2\r\n");
+    // A queueing error discards the whole transaction, as in Redis.
+    assert_eq!(c.q("MULTI"), "+OK\r\n");
+    assert_eq!(c.q("SET {t}x 5"), "+QUEUED\r\n");
+    assert!(c.q("NOSUCHCMD").starts_with("-ERR"));
+    assert!(c.q("EXEC").starts_with("-EXECABORT"));
+    assert_eq!(c.q("GET {t}x"), "$1\r\n2\r\n");
+    assert_eq!(c.q("DISCARD"), "-ERR DISCARD without MULTI\r\n");
+    // WATCH: a change by another client aborts EXEC (null reply).
+    assert_eq!(c.q("WATCH {t}x"), "+OK\r\n");
+    let mut other = Client::connect(p.proc.port);
+    assert_eq!(other.q("SET {t}x 9"), "+OK\r\n");
+    assert_eq!(c.q("MULTI"), "+OK\r\n");
+    assert_eq!(c.q("SET {t}x 3"), "+QUEUED\r\n");
+    assert_eq!(c.q("EXEC"), "*-1\r\n");
+    assert_eq!(c.q("GET {t}x"), "$1\r\n9\r\n");
+}
+
+/// SCAN walks every server (each key exactly once), DBSIZE and INFO's keyspace sum the servers,
+/// KEYS merges them.
+#[test]
+fn scan_dbsize_info_keys_over_every_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = [redis(), redis()];
+    let ports: Vec<u16> = shards.iter().map(|s| s.port).collect();
+    let listen = free_ports(1)[0];
+    let text = pool_text("alpha", listen, "", &ports);
+    let conf = write(dir.path(), "n.yml", &text);
+    let p = ours(&conf, listen, &[]);
+    let mut c = Client::connect(p.proc.port);
+    let cmds: Vec<Vec<u8>> = (0..300)
+        .map(|i| cmd(&[b"SET", format!("s{i}").as_bytes(), b"v"]))
+        .collect();
+    c.pipeline(&cmds);
+    let on: Vec<usize> = ports
+        .iter()
+        .map(|&pt| {
+            let r = Client::connect(pt).q("DBSIZE");
+            r[1..r.len() - 2].parse().unwrap()
+        })
+        .collect();
+    assert!(on[0] > 0 && on[1] > 0, "{on:?}");
+    assert_eq!(c.q("DBSIZE"), ":300\r\n");
+    let info = c.q("INFO keyspace");
+    assert!(info.contains("db0:keys=300,"), "{info}");
+    let info = c.q("INFO");
+    assert!(info.contains("loading:0") && info.contains("role:master"), "{info}");
+    assert!(c.q("KEYS s1*").starts_with("*111\r\n"));
+    let mut seen = std::collections::HashMap::new();
+    let mut cursor = "0".to_owned();
+    loop {
+        let r = c.call(&[b"SCAN", cursor.as_bytes(), b"COUNT", b"50"]);
+        let els = redis_ambassador::resp::array_elements(&r).unwrap();
+        let cur = redis_ambassador::resp::bulk_value(&r[els[0].0..els[0].1]).unwrap();
+        cursor = String::from_utf8(cur.to_vec()).unwrap();
+        let keys = &r[els[1].0..els[1].1];
+        for (s, e) in redis_ambassador::resp::array_elements(keys).unwrap() {
+            let k = redis_ambassador::resp::bulk_value(&keys[s..e]).unwrap().to_vec();
+            *seen.entry(k).or_insert(0) += 1;
+        }
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 300);
+    assert!(seen.values().all(|&n| n == 1));
 }
