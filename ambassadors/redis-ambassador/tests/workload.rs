@@ -70,3 +70,31 @@ fn redis_py_default_settings() {
 fn redis_py_protocol_2() {
     run_workload("redis-py (protocol=2)", python("2"));
 }
+
+fn node(script: &str, proto: &str) -> Command {
+    let mut c = Command::new("node");
+    c.env("NODE_PATH", podmates_testkit::clients::node_modules());
+    c.arg(format!("{}/tests/workload/{script}", env!("CARGO_MANIFEST_DIR")));
+    c.arg(proto);
+    c
+}
+
+#[test]
+fn ioredis_default_settings() {
+    run_workload("ioredis (default: HELLO 3, INFO ready check)", node("ioredis.js", "default"));
+}
+
+#[test]
+fn ioredis_protocol_2() {
+    run_workload("ioredis (protocol: 2)", node("ioredis.js", "2"));
+}
+
+#[test]
+fn node_redis_default_settings() {
+    run_workload("node-redis (default: HELLO 3)", node("node-redis.js", "default"));
+}
+
+#[test]
+fn node_redis_resp_2() {
+    run_workload("node-redis (RESP: 2)", node("node-redis.js", "2"));
+}
