@@ -98,3 +98,130 @@ fn node_redis_default_settings() {
 fn node_redis_resp_2() {
     run_workload("node-redis (RESP: 2)", node("node-redis.js", "2"));
 }
+
+/// The workload with redis-cli, in RESP2 (its default) or RESP3 (`-3`): each step one redis-cli
+/// run (stdin lines share one connection), subscribers and BLPOP in a process of their own.
+fn redis_cli_workload(resp3: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let shards: [Proc; 2] = [redis(), redis()];
+    let listen = free_ports(1)[0];
+    let text = format!(
+        "p:\n  listen: 127.0.0.1:{listen}\n  redis: true\n  hash_tag: \"{{}}\"\n  servers:\n   - 127.0.0.1:{}:1\n   - 127.0.0.1:{}:1\n",
+        shards[0].port, shards[1].port
+    );
+    let conf = write(dir.path(), "n.yml", &text);
+    let mut proxy = ours(&conf, listen, &[]);
+    let port = listen.to_string();
+    let base = move || {
+        let mut c = Command::new("/usr/bin/redis-cli");
+        c.args(["-h", "127.0.0.1", "-p", &port]);
+        if resp3 {
+            c.arg("-3");
+        }
+        c
+    };
+    let run = |args: &[&str], stdin: &str| -> String {
+        let mut c = base();
+        let mut child = c
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run redis-cli (Debian package redis-tools)");
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(run(&["PING"], ""), "PONG\n");
+    assert_eq!(run(&["SET", "a", "1"], ""), "OK\n");
+    assert_eq!(run(&["GET", "a"], ""), "1\n");
+    let pipe: String = (0..1000)
+        .map(|i| {
+            let (k, v) = (format!("k{i}"), i.to_string());
+            format!("*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n", k.len(), v.len())
+        })
+        .collect();
+    let out = run(&["--pipe"], &pipe);
+    assert!(out.contains("errors: 0, replies: 1000"), "{out}");
+    let many: Vec<String> = (0..1000).map(|i| format!("k{i}")).collect();
+    let mut mget = vec!["MGET"];
+    mget.extend(many.iter().map(String::as_str));
+    let want: String = (0..1000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(run(&mget, ""), want);
+    assert_eq!(run(&["MSET", "m1", "x", "m2", "y", "m3", "z"], ""), "OK\n");
+    assert_eq!(run(&["MGET", "m1", "m2", "none", "m3"], ""), "x\ny\n\nz\n");
+    run(&["HSET", "h", "f1", "v1"], "");
+    let h = run(&["HGETALL", "h"], "");
+    assert!(h == "f1\nv1\n" || h == "f1 v1\n", "{h}");
+    run(&["RPUSH", "l", "x", "y"], "");
+    assert_eq!(run(&["LRANGE", "l", "0", "-1"], ""), "x\ny\n");
+    run(&["SADD", "s", "a"], "");
+    assert_eq!(run(&["SMEMBERS", "s"], ""), "a\n");
+    run(&["ZADD", "z", "2.5", "two"], "");
+    assert_eq!(run(&["ZSCORE", "z", "two"], ""), "2.5\n");
+    assert_eq!(run(&["EXPIRE", "a", "100"], ""), "1\n");
+    let ttl: i64 = run(&["TTL", "a"], "").trim().parse().unwrap();
+    assert!(ttl > 0 && ttl <= 100);
+    assert_eq!(
+        run(&["EVAL", "return redis.call('INCRBY', KEYS[1], 5)", "1", "{t}n"], ""),
+        "5\n"
+    );
+    assert!(run(&["INFO"], "").contains("loading:0"));
+    // A transaction on one connection (stdin lines), and one over two servers: refused whole.
+    let out = run(&[], "MULTI\nSET {t}x 1\nINCR {t}x\nEXEC\n");
+    assert!(out.ends_with("OK\n2\n"), "{out}");
+    let mut tx = String::from("MULTI\nSET {t}x 10\nINCR {t}x\n");
+    for k in &many {
+        tx.push_str(&format!("SET {k} x\n"));
+    }
+    tx.push_str("EXEC\n");
+    let out = run(&[], &tx);
+    assert!(out.contains("CROSSSHARD"), "{out}");
+    assert_eq!(run(&["GET", "{t}x"], ""), "2\n");
+    assert_eq!(run(&mget, ""), want);
+    // pub/sub: a subscriber process, a publisher run.
+    let mut sub = base()
+        .args(["SUBSCRIBE", "news"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut got = Vec::new();
+    common::eventually("a subscriber on news", 15, || {
+        run(&["PUBLISH", "news", "hello"], "") == "1\n"
+    });
+    let _ = sub.kill();
+    std::io::Read::read_to_end(sub.stdout.as_mut().unwrap(), &mut got).unwrap();
+    let _ = sub.wait();
+    assert!(String::from_utf8_lossy(&got).contains("hello"), "{}", String::from_utf8_lossy(&got));
+    // BLPOP woken by LPUSH.
+    let blpop = base()
+        .args(["BLPOP", "q", "20"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(run(&["LPUSH", "q", "job"], ""), "1\n");
+    let out = blpop.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "q\njob\n");
+    // SCAN over every key, each exactly once.
+    let keys = run(&["--scan"], "");
+    let keys: Vec<&str> = keys.lines().collect();
+    let set: std::collections::HashSet<&str> = keys.iter().copied().collect();
+    assert_eq!(keys.len(), set.len());
+    assert_eq!(run(&["DBSIZE"], "").trim(), keys.len().to_string());
+    // A restarted proxy serves the next connection.
+    drop(proxy);
+    proxy = ours(&conf, listen, &[]);
+    assert_eq!(run(&["GET", "k7"], ""), "7\n");
+    drop(proxy);
+}
+
+#[test]
+fn redis_cli_resp2() {
+    redis_cli_workload(false);
+}
+
+#[test]
+fn redis_cli_resp3() {
+    redis_cli_workload(true);
+}
