@@ -187,7 +187,11 @@ pub struct ConnKind {
 }
 
 /// Starts the connection task; returns the sender clients use.
-pub fn spawn_connection(srv: Arc<ServerShared>, queue: usize, kind: ConnKind) -> mpsc::Sender<Batch> {
+pub fn spawn_connection(
+    srv: Arc<ServerShared>,
+    queue: usize,
+    kind: ConnKind,
+) -> mpsc::Sender<Batch> {
     let (tx, rx) = mpsc::channel(queue);
     tokio::spawn(connection_task(srv, rx, kind));
     tx

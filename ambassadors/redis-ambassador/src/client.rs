@@ -354,8 +354,16 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: Client
             break;
         }
         if let Some((server, first)) = client.subscribe.take() {
-            match crate::pubsub::relay(&mut stream, &mut buf, &pool, server, first, client.resp3, &ctx)
-                .await
+            match crate::pubsub::relay(
+                &mut stream,
+                &mut buf,
+                &pool,
+                server,
+                first,
+                client.resp3,
+                &ctx,
+            )
+            .await
             {
                 crate::pubsub::End::Normal => {
                     need_read = buf.is_empty();
@@ -599,10 +607,7 @@ fn plan(
     }
     let first = round.key_servers[0];
     if round.key_servers.iter().any(|&s| s != first) {
-        if matches!(
-            cmd.kind,
-            Kind::SplitSum | Kind::SplitMget | Kind::SplitMset
-        ) {
+        if matches!(cmd.kind, Kind::SplitSum | Kind::SplitMget | Kind::SplitMset) {
             let step = if cmd.kind == Kind::SplitMset { 2 } else { 1 };
             split(round, pool, cmd_idx, req, args, step);
         } else {
@@ -726,8 +731,16 @@ fn scan(round: &mut Round, pool: &Pool, req: &[u8], args: &[(usize, usize)]) {
 }
 
 /// The client's own connection to `server`, opened when first needed.
-fn ded_conn<'a>(client: &'a mut Client, pool: &Arc<Pool>, server: usize) -> &'a mpsc::Sender<Batch> {
-    if !client.ded_pool.as_ref().is_some_and(|p| Arc::ptr_eq(p, pool)) {
+fn ded_conn<'a>(
+    client: &'a mut Client,
+    pool: &Arc<Pool>,
+    server: usize,
+) -> &'a mpsc::Sender<Batch> {
+    if !client
+        .ded_pool
+        .as_ref()
+        .is_some_and(|p| Arc::ptr_eq(p, pool))
+    {
         // A reload replaced the pool: its servers may have changed.
         if client.ded_pool.replace(pool.clone()).is_some() {
             client.watch = None;
@@ -773,7 +786,10 @@ fn transaction(
         "UNWATCH" => {
             if let Some(w) = client.watch.take() {
                 let idx = round.queue_ded(w, |o| encode(o, b"UNWATCH", req, std::iter::empty()));
-                let cmd = COMMANDS.iter().position(|c| c.name == "UNWATCH").unwrap_or(0);
+                let cmd = COMMANDS
+                    .iter()
+                    .position(|c| c.name == "UNWATCH")
+                    .unwrap_or(0);
                 round.plans.push(Plan::Ded {
                     server: w,
                     idx,
@@ -817,7 +833,9 @@ fn transaction(
             let refuse = if tx.error {
                 Some("EXECABORT Transaction discarded because of previous errors.")
             } else if tx.cross || (watch.is_some() && tx.server.is_some() && tx.server != watch) {
-                Some("CROSSSHARD Transaction discarded: its keys map to different servers, so nothing of it was run; keep the keys of a transaction on one server with a hash tag such as {user42}")
+                Some(
+                    "CROSSSHARD Transaction discarded: its keys map to different servers, so nothing of it was run; keep the keys of a transaction on one server with a hash tag such as {user42}",
+                )
             } else {
                 None
             };
@@ -1202,7 +1220,11 @@ async fn execute(
             count: b.count as u32,
             reply: tx,
         };
-        pool.servers[s].shared.stats.requests.fetch_add(b.count as u64, Relaxed);
+        pool.servers[s]
+            .shared
+            .stats
+            .requests
+            .fetch_add(b.count as u64, Relaxed);
         if ded_conn(client, pool, s).send(batch).await.is_err() {
             round.ded_results[s] = Some(Err(BackendError::Lost));
         }
@@ -1333,18 +1355,24 @@ async fn execute(
 /// Re-encodes a server's SCAN reply: its cursor combined with the server's index, or the next
 /// server's start when this server is done.
 fn scan_reply(r: &[u8], server: usize, n: usize, out: &mut BytesMut) {
-    let parsed = resp::array_elements(r).filter(|e| e.len() == 2).and_then(|e| {
-        let c = &r[e[0].0..e[0].1];
-        let c = resp::bulk_value(c)?;
-        let c: u128 = std::str::from_utf8(c).ok()?.parse().ok()?;
-        Some((c, e[1]))
-    });
+    let parsed = resp::array_elements(r)
+        .filter(|e| e.len() == 2)
+        .and_then(|e| {
+            let c = &r[e[0].0..e[0].1];
+            let c = resp::bulk_value(c)?;
+            let c: u128 = std::str::from_utf8(c).ok()?.parse().ok()?;
+            Some((c, e[1]))
+        });
     let Some((c, keys)) = parsed else {
         out.extend_from_slice(r);
         return;
     };
     let next = if c == 0 {
-        if server + 1 < n { (server + 1) as u128 } else { 0 }
+        if server + 1 < n {
+            (server + 1) as u128
+        } else {
+            0
+        }
     } else {
         c * n as u128 + server as u128
     };
@@ -1389,11 +1417,16 @@ fn fan_merge(
     }
     match fan {
         Fan::Sum => {
-            let total: i64 = replies.iter().filter_map(|r| resp::parse_int_reply(r)).sum();
+            let total: i64 = replies
+                .iter()
+                .filter_map(|r| resp::parse_int_reply(r))
+                .sum();
             resp::put_int(out, total);
         }
-        Fan::Ok => out.extend_from_slice(b"+OK
-"),
+        Fan::Ok => out.extend_from_slice(
+            b"+OK
+",
+        ),
         Fan::Concat => {
             let mut elems = Vec::new();
             for r in &replies {

@@ -70,9 +70,11 @@ pub fn merge(texts: &[String], clients: i64) -> String {
                 out.push_str(&format!("connected_clients:{clients}\r\n"))
             }
             Some(("role", _)) => out.push_str("role:master\r\n"),
-            Some(("loading", _)) => {
-                out.push_str(if loading { "loading:1\r\n" } else { "loading:0\r\n" })
-            }
+            Some(("loading", _)) => out.push_str(if loading {
+                "loading:1\r\n"
+            } else {
+                "loading:0\r\n"
+            }),
             Some(("connected_slaves", _)) => out.push_str("connected_slaves:0\r\n"),
             Some(("master_host" | "master_port" | "master_link_status", _)) => {}
             _ => {
@@ -101,7 +103,10 @@ mod tests {
         let m = merge(&[a, b], 4);
         assert!(m.contains("redis_version:7.0.15\r\n"), "{m}");
         assert!(m.contains("connected_clients:4\r\n"), "{m}");
-        assert!(m.contains("role:master\r\n") && !m.contains("master_host"), "{m}");
+        assert!(
+            m.contains("role:master\r\n") && !m.contains("master_host"),
+            "{m}"
+        );
         assert!(m.contains("loading:0\r\n"), "{m}");
         assert!(m.contains("db0:keys=7,expires=1,avg_ttl=10\r\n"), "{m}");
         assert!(m.contains("db1:keys=1,expires=0,avg_ttl=0\r\n"), "{m}");

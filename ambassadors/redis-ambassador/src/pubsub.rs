@@ -42,7 +42,10 @@ pub async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(Stream::Unix(up)) => relay_on(client, buf, up, first, pool, server, ctx).await,
         Err(e) => {
             let mut o = BytesMut::new();
-            resp::put_error(&mut o, &format!("ERR server {} unavailable: {e}", srv.cfg.label));
+            resp::put_error(
+                &mut o,
+                &format!("ERR server {} unavailable: {e}", srv.cfg.label),
+            );
             if client.write_all(&o).await.is_err() {
                 return End::Close;
             }
@@ -129,7 +132,10 @@ where
                     buf.advance(n);
                 }
                 Err(e) => {
-                    resp::put_error(&mut to_client, &format!("ERR Protocol error: {}", e.reason()));
+                    resp::put_error(
+                        &mut to_client,
+                        &format!("ERR Protocol error: {}", e.reason()),
+                    );
                     let _ = client.write_all(&to_client).await;
                     return End::Close;
                 }

@@ -587,7 +587,10 @@ fn refused_transaction_runs_nothing() {
     let pool = &redis_ambassador::config::parse(&text).unwrap()[0];
     let p = ours(&conf, listen, &[]);
     let mut c = Client::connect(p.proc.port);
-    let (a, b) = (keys_on(pool, 0, "ta", 1).remove(0), keys_on(pool, 1, "tb", 1).remove(0));
+    let (a, b) = (
+        keys_on(pool, 0, "ta", 1).remove(0),
+        keys_on(pool, 1, "tb", 1).remove(0),
+    );
     assert_eq!(c.q(&format!("SET {a} 0")), "+OK\r\n");
     assert_eq!(c.q("MULTI"), "+OK\r\n");
     assert_eq!(c.q(&format!("SET {a} 1")), "+QUEUED\r\n");
@@ -647,7 +650,10 @@ fn scan_dbsize_info_keys_over_every_server() {
     let info = c.q("INFO keyspace");
     assert!(info.contains("db0:keys=300,"), "{info}");
     let info = c.q("INFO");
-    assert!(info.contains("loading:0") && info.contains("role:master"), "{info}");
+    assert!(
+        info.contains("loading:0") && info.contains("role:master"),
+        "{info}"
+    );
     assert!(c.q("KEYS s1*").starts_with("*111\r\n"));
     let mut seen = std::collections::HashMap::new();
     let mut cursor = "0".to_owned();
@@ -658,7 +664,9 @@ fn scan_dbsize_info_keys_over_every_server() {
         cursor = String::from_utf8(cur.to_vec()).unwrap();
         let keys = &r[els[1].0..els[1].1];
         for (s, e) in redis_ambassador::resp::array_elements(keys).unwrap() {
-            let k = redis_ambassador::resp::bulk_value(&keys[s..e]).unwrap().to_vec();
+            let k = redis_ambassador::resp::bulk_value(&keys[s..e])
+                .unwrap()
+                .to_vec();
             *seen.entry(k).or_insert(0) += 1;
         }
         if cursor == "0" {
@@ -667,4 +675,41 @@ fn scan_dbsize_info_keys_over_every_server() {
     }
     assert_eq!(seen.len(), 300);
     assert!(seen.values().all(|&n| n == 1));
+}
+
+/// nutcracker's process interface: `-d` is accepted (and the proxy stays in the foreground),
+/// SIGTTIN/SIGTTOU change the log level instead of stopping the process, SIGUSR1/SIGUSR2 are
+/// ignored instead of killing it; `-D` describes the stats fields.
+#[test]
+fn nutcracker_flags_and_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = redis();
+    let listen = free_ports(1)[0];
+    let text = pool_text("alpha", listen, "", &[shard.port]);
+    let conf = write(dir.path(), "n.yml", &text);
+    let p = ours(&conf, listen, &["-d"]);
+    for sig in ["TTIN", "TTOU", "TTOU", "USR1", "USR2", "TTIN"] {
+        signal(&p.proc.child, sig);
+        let mut c = Client::connect(p.proc.port);
+        assert_eq!(c.q("PING"), "+PONG\r\n", "after SIG{sig}");
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.proc.child.id())).unwrap();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        assert!(state != "T" && state != "Z", "state {state} after SIG{sig}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redis-ambassador"))
+        .arg("-D")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("server_ejected_at") && text.contains("client_eof"),
+        "{text}"
+    );
 }

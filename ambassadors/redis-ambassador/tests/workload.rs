@@ -56,7 +56,10 @@ fn run_workload(what: &str, mut program: Command) {
 
 fn python(proto: &str) -> Command {
     let mut c = Command::new(podmates_testkit::clients::python());
-    c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/workload/app.py"));
+    c.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/workload/app.py"
+    ));
     c.arg(proto);
     c
 }
@@ -74,14 +77,20 @@ fn redis_py_protocol_2() {
 fn node(script: &str, proto: &str) -> Command {
     let mut c = Command::new("node");
     c.env("NODE_PATH", podmates_testkit::clients::node_modules());
-    c.arg(format!("{}/tests/workload/{script}", env!("CARGO_MANIFEST_DIR")));
+    c.arg(format!(
+        "{}/tests/workload/{script}",
+        env!("CARGO_MANIFEST_DIR")
+    ));
     c.arg(proto);
     c
 }
 
 #[test]
 fn ioredis_default_settings() {
-    run_workload("ioredis (default: HELLO 3, INFO ready check)", node("ioredis.js", "default"));
+    run_workload(
+        "ioredis (default: HELLO 3, INFO ready check)",
+        node("ioredis.js", "default"),
+    );
 }
 
 #[test]
@@ -91,7 +100,10 @@ fn ioredis_protocol_2() {
 
 #[test]
 fn node_redis_default_settings() {
-    run_workload("node-redis (default: HELLO 3)", node("node-redis.js", "default"));
+    run_workload(
+        "node-redis (default: HELLO 3)",
+        node("node-redis.js", "default"),
+    );
 }
 
 #[test]
@@ -128,7 +140,12 @@ fn redis_cli_workload(resp3: bool) {
             .stdout(Stdio::piped())
             .spawn()
             .expect("run redis-cli (Debian package redis-tools)");
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
@@ -138,7 +155,11 @@ fn redis_cli_workload(resp3: bool) {
     let pipe: String = (0..1000)
         .map(|i| {
             let (k, v) = (format!("k{i}"), i.to_string());
-            format!("*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n", k.len(), v.len())
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n",
+                k.len(),
+                v.len()
+            )
         })
         .collect();
     let out = run(&["--pipe"], &pipe);
@@ -163,7 +184,15 @@ fn redis_cli_workload(resp3: bool) {
     let ttl: i64 = run(&["TTL", "a"], "").trim().parse().unwrap();
     assert!(ttl > 0 && ttl <= 100);
     assert_eq!(
-        run(&["EVAL", "return redis.call('INCRBY', KEYS[1], 5)", "1", "{t}n"], ""),
+        run(
+            &[
+                "EVAL",
+                "return redis.call('INCRBY', KEYS[1], 5)",
+                "1",
+                "{t}n"
+            ],
+            ""
+        ),
         "5\n"
     );
     assert!(run(&["INFO"], "").contains("loading:0"));
@@ -192,7 +221,11 @@ fn redis_cli_workload(resp3: bool) {
     let _ = sub.kill();
     std::io::Read::read_to_end(sub.stdout.as_mut().unwrap(), &mut got).unwrap();
     let _ = sub.wait();
-    assert!(String::from_utf8_lossy(&got).contains("hello"), "{}", String::from_utf8_lossy(&got));
+    assert!(
+        String::from_utf8_lossy(&got).contains("hello"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
     // BLPOP woken by LPUSH.
     let blpop = base()
         .args(["BLPOP", "q", "20"])
