@@ -264,7 +264,7 @@ fn auth_and_db_are_handled_like_twemproxy() {
     let dir = tempfile::tempdir().unwrap();
     let shard = redis_on(0, &["--requirepass", "s3cret"]);
     let listen = free_ports(1)[0];
-    let extra = "  redis_auth: s3cret\n  redis_db: 3\n";
+    let extra = "  redis_auth: s3cret\n  redis_db: 3\n  redis_users:\n    app: apppw\n";
     let conf = write(
         dir.path(),
         "n.yml",
@@ -288,6 +288,19 @@ fn auth_and_db_are_handled_like_twemproxy() {
     let mut h = Client::connect(listen);
     assert!(h.q("HELLO 2 AUTH default s3cret").starts_with("*14"));
     assert_eq!(h.q("GET x"), "$1\r\n1\r\n");
+    // ACL users: only the configured ones, each with its own password; HELLO 3 AUTH too.
+    let mut u = Client::connect(listen);
+    assert!(u.q("AUTH anyone s3cret").starts_with("-WRONGPASS"));
+    assert!(u.q("AUTH app s3cret").starts_with("-WRONGPASS"));
+    assert!(u.q("GET x").starts_with("-NOAUTH"));
+    assert_eq!(u.q("AUTH app apppw"), "+OK\r\n");
+    assert_eq!(u.q("GET x"), "$1\r\n1\r\n");
+    let mut v = Client::connect(listen);
+    assert!(v.q("HELLO 3 AUTH nobody s3cret").starts_with("-WRONGPASS"));
+    let hello = v.q("HELLO 3 AUTH app apppw SETNAME web");
+    assert!(hello.starts_with("%7\r\n"), "{hello}");
+    assert_eq!(v.q("CLIENT GETNAME"), "$3\r\nweb\r\n");
+    assert_eq!(v.q("GET x"), "$1\r\n1\r\n");
 }
 
 #[test]
@@ -712,4 +725,73 @@ fn nutcracker_flags_and_signals() {
         text.contains("server_ejected_at") && text.contains("client_eof"),
         "{text}"
     );
+}
+
+/// A blocking command has a server connection of its own, and a client that goes away while
+/// blocked frees it; a subscribed client's connection too.
+#[test]
+fn blocked_and_subscribed_clients_free_their_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = redis();
+    let listen = free_ports(1)[0];
+    let text = pool_text("alpha", listen, "  timeout: 500\n", &[shard.port]);
+    let conf = write(dir.path(), "n.yml", &text);
+    let p = ours(&conf, listen, &[]);
+    let mut admin = Client::connect(shard.port);
+    let clients = |admin: &mut Client| -> usize {
+        let r = admin.q("CLIENT LIST");
+        r.lines().filter(|l| l.contains("addr=")).count()
+    };
+    let mut c = Client::connect(p.proc.port);
+    assert_eq!(c.q("SET warm 1"), "+OK\r\n");
+    let base = clients(&mut admin);
+    // BLPOP outlives the pool timeout (500 ms) and is woken by an LPUSH of another client.
+    c.send(&cmd(&[b"BLPOP", b"q", b"0"]));
+    eventually("the blocked client's own connection", 10, || {
+        clients(&mut admin) == base + 1
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let mut other = Client::connect(p.proc.port);
+    assert_eq!(other.q("LPUSH q job"), ":1\r\n");
+    assert_eq!(c.read(), b"*2\r\n$1\r\nq\r\n$3\r\njob\r\n");
+    assert_eq!(c.q("GET warm"), "$1\r\n1\r\n");
+    // A client that disconnects while blocked frees its connection.
+    let mut gone = Client::connect(p.proc.port);
+    gone.send(&cmd(&[b"BLPOP", b"never", b"0"]));
+    eventually("a second blocked connection", 10, || {
+        clients(&mut admin) == base + 2
+    });
+    drop(gone);
+    eventually(
+        "the connection of the client that left is closed",
+        10,
+        || clients(&mut admin) == base + 1,
+    );
+    // Subscribed: messages arrive on the client's own connection, which closes with it.
+    let mut sub = Client::connect(p.proc.port);
+    sub.send(&cmd(&[b"SUBSCRIBE", b"ch"]));
+    assert_eq!(sub.read(), b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    assert_eq!(other.q("PUBLISH ch hi"), ":1\r\n");
+    assert_eq!(
+        sub.read(),
+        b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"
+    );
+    assert!(sub.q("GET x").starts_with("-ERR Can't execute 'get'"));
+    // Unsubscribing from everything makes it an ordinary client again.
+    assert_eq!(
+        sub.q("UNSUBSCRIBE"),
+        "*3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:0\r\n"
+    );
+    assert_eq!(sub.q("GET warm"), "$1\r\n1\r\n");
+    let with_sub = clients(&mut admin);
+    let mut sub2 = Client::connect(p.proc.port);
+    sub2.send(&cmd(&[b"SUBSCRIBE", b"ch"]));
+    sub2.read();
+    eventually("the subscriber's connection", 10, || {
+        clients(&mut admin) == with_sub + 1
+    });
+    drop(sub2);
+    eventually("the subscriber's connection closed", 10, || {
+        clients(&mut admin) == with_sub
+    });
 }
