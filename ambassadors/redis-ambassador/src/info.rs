@@ -5,8 +5,8 @@
 ///
 /// The first server's text gives the layout and the version fields; `connected_clients` is the
 /// proxy's own client count, `role` is `master` (the application writes through the proxy),
-/// `loading` is 1 while any server loads (clients such as ioredis wait for `loading:0`), and the
-/// `dbN:keys=..,expires=..` lines are summed over the servers.
+/// `loading` is 1 while any server loads (clients such as ioredis wait for `loading:0`), and
+/// `blocked_clients` and the `dbN:keys=..,expires=..` lines are summed over the servers.
 pub fn merge(texts: &[String], clients: i64) -> String {
     let Some(first) = texts.first() else {
         return String::new();
@@ -48,6 +48,13 @@ pub fn merge(texts: &[String], clients: i64) -> String {
             }
         }
     }
+    // Clients blocked in BLPOP and co: each has a connection of its own on some server.
+    let blocked: u64 = texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter_map(|l| l.trim_end().strip_prefix("blocked_clients:"))
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
     let mut out = String::with_capacity(first.len() + 64);
     let mut in_keyspace = false;
     let mut keyspace_done = false;
@@ -70,6 +77,7 @@ pub fn merge(texts: &[String], clients: i64) -> String {
                 out.push_str(&format!("connected_clients:{clients}\r\n"))
             }
             Some(("role", _)) => out.push_str("role:master\r\n"),
+            Some(("blocked_clients", _)) => out.push_str(&format!("blocked_clients:{blocked}\r\n")),
             Some(("loading", _)) => out.push_str(if loading {
                 "loading:1\r\n"
             } else {
@@ -98,11 +106,12 @@ mod tests {
 
     #[test]
     fn sums_keyspace_and_shows_the_proxy() {
-        let a = "# Server\r\nredis_version:7.0.15\r\n# Clients\r\nconnected_clients:3\r\n# Persistence\r\nloading:0\r\n# Replication\r\nrole:slave\r\nmaster_host:x\r\n# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=10\r\n".to_owned();
-        let b = "# Server\r\nredis_version:7.0.15\r\n# Clients\r\nconnected_clients:9\r\n# Persistence\r\nloading:0\r\n# Replication\r\nrole:master\r\n# Keyspace\r\ndb0:keys=5,expires=0,avg_ttl=0\r\ndb1:keys=1,expires=0,avg_ttl=0\r\n".to_owned();
+        let a = "# Server\r\nredis_version:7.0.15\r\n# Clients\r\nconnected_clients:3\r\nblocked_clients:1\r\n# Persistence\r\nloading:0\r\n# Replication\r\nrole:slave\r\nmaster_host:x\r\n# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=10\r\n".to_owned();
+        let b = "# Server\r\nredis_version:7.0.15\r\n# Clients\r\nconnected_clients:9\r\nblocked_clients:2\r\n# Persistence\r\nloading:0\r\n# Replication\r\nrole:master\r\n# Keyspace\r\ndb0:keys=5,expires=0,avg_ttl=0\r\ndb1:keys=1,expires=0,avg_ttl=0\r\n".to_owned();
         let m = merge(&[a, b], 4);
         assert!(m.contains("redis_version:7.0.15\r\n"), "{m}");
         assert!(m.contains("connected_clients:4\r\n"), "{m}");
+        assert!(m.contains("blocked_clients:3\r\n"), "{m}");
         assert!(
             m.contains("role:master\r\n") && !m.contains("master_host"),
             "{m}"

@@ -214,25 +214,41 @@ fn redis_cli_workload(resp3: bool) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut got = Vec::new();
+    // The subscriber's output is read as it comes: the message may be printed after PUBLISH
+    // has returned.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = sub.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     common::eventually("a subscriber on news", 15, || {
         run(&["PUBLISH", "news", "hello"], "") == "1\n"
     });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut got = Vec::new();
+    while !got.iter().any(|l: &String| l == "hello") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => got.push(l),
+            Err(_) => panic!("the subscriber printed no message: {got:?}"),
+        }
+    }
     let _ = sub.kill();
-    std::io::Read::read_to_end(sub.stdout.as_mut().unwrap(), &mut got).unwrap();
     let _ = sub.wait();
-    assert!(
-        String::from_utf8_lossy(&got).contains("hello"),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
     // BLPOP woken by LPUSH.
     let blpop = base()
         .args(["BLPOP", "q", "20"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    common::eventually("BLPOP blocked on its server", 15, || {
+        run(&["INFO", "clients"], "").contains("blocked_clients:1")
+    });
     assert_eq!(run(&["LPUSH", "q", "job"], ""), "1\n");
     let out = blpop.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "q\njob\n");

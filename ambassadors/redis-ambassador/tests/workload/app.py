@@ -74,7 +74,12 @@ def waiter():
     res["v"] = redis.Redis(host="127.0.0.1", port=port, **kw).blpop("q", timeout=20)
 t = threading.Thread(target=waiter)
 t.start()
-time.sleep(0.3)
+for _ in range(200):
+    if r.info("clients")["blocked_clients"] >= 1:
+        break
+    time.sleep(0.05)
+else:
+    raise SystemExit("BLPOP never blocked")
 r.lpush("q", "job")
 t.join(25)
 assert res.get("v") == (b"q", b"job") or res.get("v") == [b"q", b"job"], res

@@ -63,7 +63,12 @@ const line = () => new Promise((res) => process.stdin.once("data", res));
   // BLPOP woken by LPUSH.
   const b = await connect();
   const popped = b.blPop("q", 20);
-  await new Promise((res) => setTimeout(res, 300));
+  // Wait until the BLPOP is blocked on its server, so the LPUSH is what wakes it.
+  for (let i = 0; ; i++) {
+    if (/blocked_clients:[1-9]/.test(String(await r.info("clients")))) break;
+    assert.ok(i < 200, "BLPOP never blocked");
+    await new Promise((res) => setTimeout(res, 50));
+  }
   await r.lPush("q", "job");
   assert.deepEqual({ ...(await popped) }, { key: "q", element: "job" });
   await b.quit();
