@@ -90,6 +90,8 @@ pub struct ServerShared {
     conn_gauge: Gauge,
     /// Gauge of in-flight requests.
     pub queue_gauge: Gauge,
+    /// Gauge of open connections owned by one client.
+    pub own_gauge: Gauge,
     /// 1 while ejected.
     ejected_gauge: Gauge,
     /// Ejection counter.
@@ -132,6 +134,7 @@ impl ServerShared {
             ejected_until: AtomicU64::new(0),
             conn_gauge: f.server_connections.get_or_create(&labels).clone(),
             queue_gauge: f.queue_depth.get_or_create(&labels).clone(),
+            own_gauge: f.own_connections.get_or_create(&labels).clone(),
             ejected_gauge: f.ejected.get_or_create(&labels).clone(),
             ejections: f.ejections.get_or_create(&labels).clone(),
             pool,
@@ -400,6 +403,9 @@ where
     srv.record_success();
     srv.stats.server_connections.fetch_add(1, Relaxed);
     srv.conn_gauge.inc();
+    if dedicated {
+        srv.own_gauge.inc();
+    }
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut wbuf = BytesMut::new();
@@ -489,6 +495,9 @@ where
     }
     srv.stats.server_connections.fetch_sub(1, Relaxed);
     srv.conn_gauge.dec();
+    if dedicated {
+        srv.own_gauge.dec();
+    }
     ok
 }
 

@@ -38,8 +38,15 @@ pub async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> End {
     let srv = &pool.servers[server].shared;
     match backend::connect_stream(srv, resp3).await {
-        Ok(Stream::Tcp(up)) => relay_on(client, buf, up, first, pool, server, ctx).await,
-        Ok(Stream::Unix(up)) => relay_on(client, buf, up, first, pool, server, ctx).await,
+        Ok(up) => {
+            srv.own_gauge.inc();
+            let end = match up {
+                Stream::Tcp(up) => relay_on(client, buf, up, first, pool, server, ctx).await,
+                Stream::Unix(up) => relay_on(client, buf, up, first, pool, server, ctx).await,
+            };
+            srv.own_gauge.dec();
+            end
+        }
         Err(e) => {
             let mut o = BytesMut::new();
             resp::put_error(

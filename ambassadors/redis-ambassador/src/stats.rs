@@ -136,6 +136,8 @@ pub struct Metrics {
     pub server_connections: Family<ServerLabels, Gauge>,
     /// `redis_ambassador_server_queue_depth`
     pub queue_depth: Family<ServerLabels, Gauge>,
+    /// `redis_ambassador_own_connections`
+    pub own_connections: Family<ServerLabels, Gauge>,
     /// `redis_ambassador_server_ejected`
     pub ejected: Family<ServerLabels, Gauge>,
     /// `redis_ambassador_config_reloads_total`
@@ -152,6 +154,7 @@ impl Default for Metrics {
             client_connections: Family::default(),
             server_connections: Family::default(),
             queue_depth: Family::default(),
+            own_connections: Family::default(),
             ejected: Family::default(),
             reloads: Family::default(),
         }
@@ -191,6 +194,11 @@ impl Metrics {
             "server_connections",
             "Open backend connections",
             self.server_connections.clone(),
+        );
+        r.register(
+            "own_connections",
+            "Backend connections owned by one client (blocking commands, WATCH, pub/sub), open",
+            self.own_connections.clone(),
         );
         r.register(
             "server_queue_depth",

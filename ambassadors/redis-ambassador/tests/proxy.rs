@@ -761,6 +761,12 @@ fn blocked_and_subscribed_clients_free_their_connections() {
     eventually("a second blocked connection", 10, || {
         clients(&mut admin) == base + 2
     });
+    let m = http_get(p.admin_port, "/metrics");
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("redis_ambassador_own_connections{") && l.ends_with(" 2")),
+        "{m}"
+    );
     drop(gone);
     eventually(
         "the connection of the client that left is closed",
