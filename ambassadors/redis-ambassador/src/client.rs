@@ -466,6 +466,9 @@ fn plan(
                 Err(e) => Err(e),
                 Ok(()) => {
                     let mut t: Option<usize> = None;
+                    if round.keys.is_empty() {
+                        t = pool.server_for(ring, b"", 0);
+                    }
                     let mut cross = false;
                     for k in &round.keys {
                         match pool.server_for(ring, &req[k.0..k.1], client.random()) {
@@ -595,6 +598,15 @@ fn plan(
         return;
     }
     round.key_servers.clear();
+    if round.keys.is_empty() {
+        match pool.server_for(ring, b"", 0) {
+            Some(s) => round.key_servers.push(s),
+            None => {
+                no_server(round);
+                return;
+            }
+        }
+    }
     for i in 0..round.keys.len() {
         let k = round.keys[i];
         match pool.server_for(ring, &req[k.0..k.1], client.random()) {
@@ -692,12 +704,14 @@ fn key_ranges(
         }
         _ => {}
     }
-    if out.is_empty() {
+    if out.is_empty() && !(cmd.name.starts_with("EVAL") || cmd.name.starts_with("FCALL")) {
         return Err(format!(
             "ERR '{}' without keys cannot be routed to a server",
             cmd.name
         ));
     }
+    // A script without keys (numkeys 0) leaves the list empty: the caller runs it on the server
+    // of the empty key, the pool's pub/sub server.
     Ok(())
 }
 
