@@ -90,6 +90,8 @@ pub struct ServerShared {
     conn_gauge: Gauge,
     /// Gauge of in-flight requests.
     pub queue_gauge: Gauge,
+    /// Gauge of open connections owned by one client.
+    pub own_gauge: Gauge,
     /// 1 while ejected.
     ejected_gauge: Gauge,
     /// Ejection counter.
@@ -132,6 +134,7 @@ impl ServerShared {
             ejected_until: AtomicU64::new(0),
             conn_gauge: f.server_connections.get_or_create(&labels).clone(),
             queue_gauge: f.queue_depth.get_or_create(&labels).clone(),
+            own_gauge: f.own_connections.get_or_create(&labels).clone(),
             ejected_gauge: f.ejected.get_or_create(&labels).clone(),
             ejections: f.ejections.get_or_create(&labels).clone(),
             pool,
@@ -176,15 +179,30 @@ impl ServerShared {
     }
 }
 
+/// How a backend connection is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnKind {
+    /// The connection speaks RESP3 (`HELLO 3` in its handshake) and serves RESP3 clients.
+    pub resp3: bool,
+    /// The connection belongs to one client (blocking commands, WATCH): it stops as soon as that
+    /// client drops its sender, even with a request still waiting (a `BLPOP k 0`).
+    pub dedicated: bool,
+}
+
 /// Starts the connection task; returns the sender clients use.
-pub fn spawn_connection(srv: Arc<ServerShared>, queue: usize) -> mpsc::Sender<Batch> {
+pub fn spawn_connection(
+    srv: Arc<ServerShared>,
+    queue: usize,
+    kind: ConnKind,
+) -> mpsc::Sender<Batch> {
     let (tx, rx) = mpsc::channel(queue);
-    tokio::spawn(connection_task(srv, rx));
+    tokio::spawn(connection_task(srv, rx, kind));
     tx
 }
 
-async fn connection_task(srv: Arc<ServerShared>, mut rx: mpsc::Receiver<Batch>) {
-    let mut connect_now = srv.pool.cfg.preconnect;
+async fn connection_task(srv: Arc<ServerShared>, mut rx: mpsc::Receiver<Batch>, kind: ConnKind) {
+    // RESP3 and dedicated connections are opened when first needed.
+    let mut connect_now = srv.pool.cfg.preconnect && kind == ConnKind::default();
     loop {
         let mut first = None;
         if !connect_now {
@@ -195,12 +213,12 @@ async fn connection_task(srv: Arc<ServerShared>, mut rx: mpsc::Receiver<Batch>) 
         }
         connect_now = false;
         let result = match &srv.cfg.addr {
-            Addr::Tcp(host, port) => match connect_tcp(&srv, host, *port).await {
-                Ok(s) => Ok(run(&srv, s, &mut rx, first.take()).await),
+            Addr::Tcp(host, port) => match connect_tcp(&srv, host, *port, kind.resp3).await {
+                Ok(s) => Ok(run(&srv, s, &mut rx, first.take(), kind.dedicated).await),
                 Err(e) => Err(e),
             },
-            Addr::Unix(path) => match connect_unix(&srv, path).await {
-                Ok(s) => Ok(run(&srv, s, &mut rx, first.take()).await),
+            Addr::Unix(path) => match connect_unix(&srv, path, kind.resp3).await {
+                Ok(s) => Ok(run(&srv, s, &mut rx, first.take(), kind.dedicated).await),
                 Err(e) => Err(e),
             },
         };
@@ -228,10 +246,27 @@ fn connect_timeout(srv: &ServerShared) -> Duration {
     srv.pool.cfg.timeout.unwrap_or(Duration::from_secs(10))
 }
 
+/// Opens a connection to a server and runs the pool's handshake on it (for pub/sub relays).
+pub async fn connect_stream(srv: &ServerShared, resp3: bool) -> Result<Stream, String> {
+    match &srv.cfg.addr {
+        Addr::Tcp(host, port) => connect_tcp(srv, host, *port, resp3).await.map(Stream::Tcp),
+        Addr::Unix(path) => connect_unix(srv, path, resp3).await.map(Stream::Unix),
+    }
+}
+
+/// A connected backend socket.
+pub enum Stream {
+    /// TCP.
+    Tcp(tokio::net::TcpStream),
+    /// Unix socket.
+    Unix(tokio::net::UnixStream),
+}
+
 async fn connect_tcp(
     srv: &ServerShared,
     host: &str,
     port: u16,
+    resp3: bool,
 ) -> Result<tokio::net::TcpStream, String> {
     // Resolved on every connect: pods behind a headless Service change IP when they restart.
     let addrs = tokio::time::timeout(connect_timeout(srv), tokio::net::lookup_host((host, port)))
@@ -252,7 +287,7 @@ async fn connect_tcp(
         match tokio::time::timeout(connect_timeout(srv), sock.connect(addr)).await {
             Ok(Ok(mut s)) => {
                 let _ = s.set_nodelay(true);
-                handshake(srv, &mut s).await?;
+                handshake(srv, &mut s, resp3).await?;
                 return Ok(s);
             }
             Ok(Err(e)) => last = format!("{addr}: {e}"),
@@ -265,19 +300,22 @@ async fn connect_tcp(
 async fn connect_unix(
     srv: &ServerShared,
     path: &std::path::Path,
+    resp3: bool,
 ) -> Result<tokio::net::UnixStream, String> {
     let mut s = tokio::time::timeout(connect_timeout(srv), tokio::net::UnixStream::connect(path))
         .await
         .map_err(|_| "connect timed out".to_owned())?
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    handshake(srv, &mut s).await?;
+    handshake(srv, &mut s, resp3).await?;
     Ok(s)
 }
 
-/// AUTH and SELECT on a new connection (twemproxy's redis_auth and redis_db).
+/// AUTH and SELECT on a new connection (twemproxy's redis_auth and redis_db); `HELLO 3` after
+/// AUTH on a RESP3 connection, so the server itself encodes every reply for RESP3 clients.
 async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     srv: &ServerShared,
     s: &mut S,
+    resp3: bool,
 ) -> Result<(), String> {
     let cfg = &srv.pool.cfg;
     let mut out = BytesMut::new();
@@ -286,6 +324,12 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         resp::put_array_header(&mut out, 2);
         resp::put_bulk(&mut out, b"AUTH");
         resp::put_bulk(&mut out, pw.as_bytes());
+        n += 1;
+    }
+    if resp3 {
+        resp::put_array_header(&mut out, 2);
+        resp::put_bulk(&mut out, b"HELLO");
+        resp::put_bulk(&mut out, b"3");
         n += 1;
     }
     if cfg.redis_db != 0 {
@@ -351,6 +395,7 @@ async fn run<S>(
     mut stream: S,
     rx: &mut mpsc::Receiver<Batch>,
     first: Option<Batch>,
+    dedicated: bool,
 ) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -358,6 +403,9 @@ where
     srv.record_success();
     srv.stats.server_connections.fetch_add(1, Relaxed);
     srv.conn_gauge.inc();
+    if dedicated {
+        srv.own_gauge.inc();
+    }
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut wbuf = BytesMut::new();
@@ -370,7 +418,7 @@ where
         let batch = match next.take() {
             Some(b) => Some(b),
             None => {
-                if !rx_open && pending.is_empty() {
+                if !rx_open && (pending.is_empty() || dedicated) {
                     break true;
                 }
                 if rbuf.capacity() - rbuf.len() < 4096 {
@@ -447,6 +495,9 @@ where
     }
     srv.stats.server_connections.fetch_sub(1, Relaxed);
     srv.conn_gauge.dec();
+    if dedicated {
+        srv.own_gauge.dec();
+    }
     ok
 }
 

@@ -26,6 +26,36 @@ pub enum Kind {
     PairsSameServer,
     /// Answered by the proxy itself.
     Local,
+    /// One key at this argument index (OBJECT ENCODING key, XINFO STREAM key).
+    KeyAt(usize),
+    /// Every argument but the first and the last is a key, all on one server (BLPOP k1 k2 0).
+    AllButLast,
+    /// XREAD/XREADGROUP: the keys are the first half of what follows STREAMS.
+    Streams,
+    /// Sent to every server and the replies merged.
+    Fan(Fan),
+    /// SCAN: one server at a time, the server encoded in the cursor.
+    Scan,
+    /// PUBLISH, PUBSUB: classic pub/sub lives on one server of the pool.
+    Publish,
+    /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE: the connection becomes a relay to one server.
+    Subscribe,
+    /// MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+    Tx,
+}
+
+/// How the replies of a command sent to every server are merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fan {
+    /// INFO: one server's text, with the client count, role and loading of the proxy and the
+    /// keyspace summed.
+    Info,
+    /// DBSIZE: integers summed.
+    Sum,
+    /// KEYS: arrays concatenated.
+    Concat,
+    /// FLUSHDB, FLUSHALL (only with `allow_flush`): `+OK` when every server said so.
+    Ok,
 }
 
 /// A known command: its canonical (upper-case) name and how it is handled.
@@ -37,6 +67,8 @@ pub struct Command {
     pub kind: Kind,
     /// Minimum number of arguments including the name.
     pub min_args: usize,
+    /// May block: sent on a connection of the client's own, without the pool's timeout.
+    pub block: bool,
 }
 
 const fn c(name: &'static str, kind: Kind, min_args: usize) -> Command {
@@ -44,10 +76,23 @@ const fn c(name: &'static str, kind: Kind, min_args: usize) -> Command {
         name,
         kind,
         min_args,
+        block: false,
     }
 }
 
-use Kind::{Local, NumKeys, PairsSameServer, SameServer, Single, SplitMget, SplitMset, SplitSum};
+const fn b(name: &'static str, kind: Kind, min_args: usize) -> Command {
+    Command {
+        name,
+        kind,
+        min_args,
+        block: true,
+    }
+}
+
+use Kind::{
+    AllButLast, KeyAt, Local, NumKeys, PairsSameServer, Publish, SameServer, Scan, Single,
+    SplitMget, SplitMset, SplitSum, Streams, Subscribe, Tx,
+};
 
 /// Every supported command. Anything else gets `-ERR unsupported command '<name>'`.
 pub static COMMANDS: &[Command] = &[
@@ -213,6 +258,50 @@ pub static COMMANDS: &[Command] = &[
     c("EVALSHA", NumKeys { at: 2, dest: false }, 3),
     c("EVAL_RO", NumKeys { at: 2, dest: false }, 3),
     c("EVALSHA_RO", NumKeys { at: 2, dest: false }, 3),
+    // Redis 7.x additions.
+    c("ZRANGESTORE", SameServer(Some(2)), 5),
+    c("LMPOP", NumKeys { at: 1, dest: false }, 4),
+    c("ZMPOP", NumKeys { at: 1, dest: false }, 4),
+    c("LCS", SameServer(Some(2)), 3),
+    c("GEOSEARCHSTORE", SameServer(Some(2)), 3),
+    c("OBJECT", KeyAt(2), 3),
+    c("MEMORY", KeyAt(2), 3),
+    c("XINFO", KeyAt(2), 3),
+    c("XGROUP", KeyAt(2), 3),
+    c("XSETID", Single, 3),
+    c("FCALL", NumKeys { at: 2, dest: false }, 3),
+    c("FCALL_RO", NumKeys { at: 2, dest: false }, 3),
+    c("SPUBLISH", Single, 3),
+    // Blocking: on a connection of the client's own.
+    b("BLPOP", AllButLast, 3),
+    b("BRPOP", AllButLast, 3),
+    b("BRPOPLPUSH", SameServer(Some(2)), 4),
+    b("BLMOVE", SameServer(Some(2)), 6),
+    b("BLMPOP", NumKeys { at: 2, dest: false }, 5),
+    b("BZPOPMIN", AllButLast, 3),
+    b("BZPOPMAX", AllButLast, 3),
+    b("BZMPOP", NumKeys { at: 2, dest: false }, 5),
+    c("XREAD", Streams, 4),
+    c("XREADGROUP", Streams, 7),
+    // Every server.
+    c("INFO", Kind::Fan(Fan::Info), 1),
+    c("DBSIZE", Kind::Fan(Fan::Sum), 1),
+    c("KEYS", Kind::Fan(Fan::Concat), 2),
+    c("FLUSHDB", Kind::Fan(Fan::Ok), 1),
+    c("FLUSHALL", Kind::Fan(Fan::Ok), 1),
+    c("SCAN", Scan, 2),
+    // Pub/sub.
+    c("PUBLISH", Publish, 3),
+    c("PUBSUB", Publish, 2),
+    c("SUBSCRIBE", Subscribe, 2),
+    c("PSUBSCRIBE", Subscribe, 2),
+    c("SSUBSCRIBE", Subscribe, 2),
+    // Transactions.
+    c("MULTI", Tx, 1),
+    c("EXEC", Tx, 1),
+    c("DISCARD", Tx, 1),
+    c("WATCH", Tx, 2),
+    c("UNWATCH", Tx, 1),
     // Answered by the proxy.
     c("PING", Local, 1),
     c("ECHO", Local, 2),
@@ -251,7 +340,7 @@ mod tests {
     fn lookup_is_case_insensitive_and_unique() {
         assert_eq!(lookup(b"get").unwrap().1.name, "GET");
         assert_eq!(lookup(b"MgEt").unwrap().1.kind, Kind::SplitMget);
-        assert!(lookup(b"KEYS").is_none());
+        assert!(lookup(b"MIGRATE").is_none());
         assert!(lookup(b"averyveryverylongcommandname").is_none());
         let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
         names.sort_unstable();

@@ -102,6 +102,11 @@ pub struct PoolConfig {
     pub reuseport: bool,
     /// `servers`
     pub servers: Vec<ServerConfig>,
+    /// `allow_flush` (ours): FLUSHDB/FLUSHALL are sent to every server; refused when false.
+    pub allow_flush: bool,
+    /// `redis_users` (ours): ACL user name -> password, checked by `AUTH user pass`; the user
+    /// `default` has `redis_auth`'s password.
+    pub redis_users: Vec<(String, String)>,
 }
 
 /// The raw YAML of one pool. Every key twemproxy 0.5.0 knows; anything else is rejected.
@@ -126,6 +131,8 @@ struct RawPool {
     tcpkeepalive: Option<bool>,
     reuseport: Option<bool>,
     servers: Option<Vec<String>>,
+    allow_flush: Option<bool>,
+    redis_users: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Parses `host:port:weight [name]` or `/path.sock:weight [name]`.
@@ -406,6 +413,8 @@ fn validate(name: String, p: RawPool) -> Result<PoolConfig, Invalid> {
         tcpkeepalive: p.tcpkeepalive.unwrap_or(false),
         reuseport: p.reuseport.unwrap_or(false),
         servers,
+        allow_flush: p.allow_flush.unwrap_or(false),
+        redis_users: p.redis_users.unwrap_or_default().into_iter().collect(),
         name,
     })
 }

@@ -15,7 +15,9 @@ pub mod command;
 pub mod config;
 pub mod dist;
 pub mod hash;
+pub mod info;
 pub mod pool;
+pub mod pubsub;
 pub mod resp;
 pub mod stats;
 
@@ -207,7 +209,53 @@ async fn start_pools(
             tracing::warn!(error = %e, "cannot install the SIGHUP handler; hot reload disabled")
         }
     }
+    log_level_signals();
     Ok(clients)
+}
+
+/// nutcracker's signals: SIGTTIN raises the log level one step, SIGTTOU lowers it; SIGUSR1 and
+/// SIGUSR2 are ignored (nutcracker reopens its log file on USR1 and this proxy logs to stderr;
+/// USR2 has no meaning in nutcracker 0.5.0). Without a handler these would stop (TTIN/TTOU) or
+/// kill (USR1/USR2) the process. Installed before readiness, like SIGHUP's.
+fn log_level_signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    use tracing::level_filters::LevelFilter;
+    const LEVELS: [LevelFilter; 5] = [
+        LevelFilter::ERROR,
+        LevelFilter::WARN,
+        LevelFilter::INFO,
+        LevelFilter::DEBUG,
+        LevelFilter::TRACE,
+    ];
+    for (kind, step) in [
+        (SignalKind::from_raw(21), 1i32),  // SIGTTIN
+        (SignalKind::from_raw(22), -1i32), // SIGTTOU
+        (SignalKind::user_defined1(), 0),
+        (SignalKind::user_defined2(), 0),
+    ] {
+        let Ok(mut sig) = signal(kind) else {
+            tracing::warn!(
+                signal = kind.as_raw_value(),
+                "cannot install a signal handler"
+            );
+            continue;
+        };
+        tokio::spawn(async move {
+            while sig.recv().await.is_some() {
+                if step == 0 {
+                    tracing::info!(signal = kind.as_raw_value(), "signal ignored");
+                    continue;
+                }
+                let now = podmates_runtime::telemetry::default_level().unwrap_or(LevelFilter::INFO);
+                let i = LEVELS.iter().position(|l| *l == now).unwrap_or(2) as i32;
+                let next = LEVELS[(i + step).clamp(0, 4) as usize];
+                if podmates_runtime::telemetry::set_default_level(next) {
+                    // Logged at error so that it shows at every level.
+                    tracing::error!(level = %next, "log level changed by signal");
+                }
+            }
+        });
+    }
 }
 
 enum Listener {

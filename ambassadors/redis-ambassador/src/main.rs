@@ -65,6 +65,15 @@ struct Cli {
     #[arg(short = 'o', long, env = "REDIS_AMBASSADOR_OUTPUT")]
     output: Option<String>,
 
+    /// nutcracker's daemonize: accepted, and the proxy stays in the foreground (a container's
+    /// main process must not fork away).
+    #[arg(short = 'd', long, env = "REDIS_AMBASSADOR_DAEMONIZE")]
+    daemonize: bool,
+
+    /// Print the description of the nutcracker stats fields and exit.
+    #[arg(short = 'D', long)]
+    describe_stats: bool,
+
     /// Write the process id to this file (nutcracker's -p).
     #[arg(short = 'p', long, env = "REDIS_AMBASSADOR_PID_FILE")]
     pid_file: Option<std::path::PathBuf>,
@@ -84,6 +93,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let mut cli: Cli = podmates_runtime::parse_args(std::env::args_os());
+    if cli.describe_stats {
+        print!("{}", redis_ambassador::stats::DESCRIPTION);
+        return ExitCode::SUCCESS;
+    }
     let pools = match config::load(&cli.conf_file) {
         Ok(p) => p,
         Err(e) => {
@@ -128,6 +141,11 @@ fn main() -> ExitCode {
         && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
     {
         podmates_runtime::exit_usage(NAME, format_args!("--pid-file: {}: {e}", p.display()));
+    }
+    if cli.daemonize {
+        eprintln!(
+            "{NAME}: -d/--daemonize accepted and ignored: in a container the proxy runs in the foreground"
+        );
     }
     let config = Config {
         conf_file: cli.conf_file.clone(),

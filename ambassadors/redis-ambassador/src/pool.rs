@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
-use crate::backend::{Batch, PoolShared, ServerShared, spawn_connection};
+use crate::backend::{Batch, ConnKind, PoolShared, ServerShared, spawn_connection};
 use crate::config::PoolConfig;
 use crate::dist::{Ring, RingServer, key_hash};
 use crate::stats::{Metrics, PoolMetrics};
@@ -19,14 +19,30 @@ const CONN_QUEUE: usize = 1024;
 pub struct Server {
     /// State shared with its connection tasks.
     pub shared: Arc<ServerShared>,
-    /// One sender per connection (`server_connections`).
+    /// One sender per connection (`server_connections`), for RESP2 clients.
     conns: Vec<mpsc::Sender<Batch>>,
+    /// The same for RESP3 clients: connections that sent `HELLO 3`, opened when first used.
+    conns3: Vec<mpsc::Sender<Batch>>,
 }
 
 impl Server {
     /// The connection for a client: clients are spread over the connections by id.
-    pub fn conn(&self, client_id: u64) -> &mpsc::Sender<Batch> {
-        &self.conns[client_id as usize % self.conns.len()]
+    pub fn conn(&self, client_id: u64, resp3: bool) -> &mpsc::Sender<Batch> {
+        let c = if resp3 { &self.conns3 } else { &self.conns };
+        &c[client_id as usize % c.len()]
+    }
+
+    /// A new connection for one client only (blocking commands, WATCH); it closes when the
+    /// sender is dropped.
+    pub fn dedicated(&self, resp3: bool) -> mpsc::Sender<Batch> {
+        spawn_connection(
+            self.shared.clone(),
+            4,
+            ConnKind {
+                resp3,
+                dedicated: true,
+            },
+        )
     }
 }
 
@@ -62,10 +78,22 @@ impl Pool {
             .enumerate()
             .map(|(i, s)| {
                 let ss = Arc::new(ServerShared::new(s.clone(), shared.clone(), &pm, i));
-                let conns = (0..shared.cfg.server_connections)
-                    .map(|_| spawn_connection(ss.clone(), CONN_QUEUE))
+                let n = shared.cfg.server_connections;
+                let conns = (0..n)
+                    .map(|_| spawn_connection(ss.clone(), CONN_QUEUE, ConnKind::default()))
                     .collect();
-                Server { shared: ss, conns }
+                let resp3 = ConnKind {
+                    resp3: true,
+                    dedicated: false,
+                };
+                let conns3 = (0..n)
+                    .map(|_| spawn_connection(ss.clone(), CONN_QUEUE, resp3))
+                    .collect();
+                Server {
+                    shared: ss,
+                    conns,
+                    conns3,
+                }
             })
             .collect();
         let pool = Self {

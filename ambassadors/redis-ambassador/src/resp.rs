@@ -260,6 +260,16 @@ pub fn parse_int_reply(r: &[u8]) -> Option<i64> {
     int_line(r, 1).ok().flatten().map(|(v, _)| v)
 }
 
+/// The value of a bulk (`$`) or verbatim (`=`) string reply; `None` for anything else.
+pub fn bulk_value(r: &[u8]) -> Option<&[u8]> {
+    if !matches!(r.first(), Some(b'$' | b'=')) {
+        return None;
+    }
+    let (n, pos) = int_line(r, 1).ok().flatten()?;
+    let n = usize::try_from(n).ok()?;
+    r.get(pos..pos + n)
+}
+
 /// Splits an array reply into its element byte ranges. `None` if `r` is not an array.
 pub fn array_elements(r: &[u8]) -> Option<Vec<(usize, usize)>> {
     if r.first() != Some(&b'*') {

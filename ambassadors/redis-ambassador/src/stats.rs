@@ -136,6 +136,8 @@ pub struct Metrics {
     pub server_connections: Family<ServerLabels, Gauge>,
     /// `redis_ambassador_server_queue_depth`
     pub queue_depth: Family<ServerLabels, Gauge>,
+    /// `redis_ambassador_own_connections`
+    pub own_connections: Family<ServerLabels, Gauge>,
     /// `redis_ambassador_server_ejected`
     pub ejected: Family<ServerLabels, Gauge>,
     /// `redis_ambassador_config_reloads_total`
@@ -152,6 +154,7 @@ impl Default for Metrics {
             client_connections: Family::default(),
             server_connections: Family::default(),
             queue_depth: Family::default(),
+            own_connections: Family::default(),
             ejected: Family::default(),
             reloads: Family::default(),
         }
@@ -191,6 +194,11 @@ impl Metrics {
             "server_connections",
             "Open backend connections",
             self.server_connections.clone(),
+        );
+        r.register(
+            "own_connections",
+            "Backend connections owned by one client (blocking commands, WATCH, pub/sub), open",
+            self.own_connections.clone(),
         );
         r.register(
             "server_queue_depth",
@@ -305,3 +313,28 @@ pub fn get(a: &AtomicU64) -> u64 {
 pub fn geti(a: &AtomicI64) -> i64 {
     a.load(Relaxed).max(0)
 }
+
+/// nutcracker's `-D` text: what each stats field means.
+pub const DESCRIPTION: &str = r##"pool stats:
+  client_eof          "# eof on client connections"
+  client_err          "# errors on client connections"
+  client_connections  "# active client connections"
+  server_ejects       "# times backend server was ejected"
+  forward_error       "# times we encountered a forwarding error"
+  fragments           "# fragments created from a multi-vector request"
+
+server stats:
+  server_eof          "# eof on server connections"
+  server_err          "# errors on server connections"
+  server_timedout     "# timeouts on server connections"
+  server_connections  "# active server connections"
+  server_ejected_at   "timestamp when server was ejected in usec since epoch"
+  requests            "# requests"
+  request_bytes       "total request bytes"
+  responses           "# responses"
+  response_bytes      "total response bytes"
+  in_queue            "# requests in incoming queue"
+  in_queue_bytes      "current request bytes in incoming queue"
+  out_queue           "# requests in outgoing queue"
+  out_queue_bytes     "current request bytes in outgoing queue"
+"##;

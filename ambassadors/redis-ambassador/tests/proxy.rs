@@ -122,12 +122,24 @@ fn pipelining_split_commands_and_local_commands() {
     assert!(c.q("COMMAND COUNT").starts_with(':'));
     let h = c.q("HELLO 2");
     assert!(h.starts_with("*14\r\n") && h.contains("proto\r\n:2"), "{h}");
-    assert!(c.q("HELLO 3").starts_with("-NOPROTO"));
     assert!(c.q("HELLO").starts_with("*14\r\n"));
+    assert!(c.q("HELLO 4").starts_with("-NOPROTO"));
+    // HELLO 3: a map, and from then on the servers' own RESP3 replies.
+    let h = c.q("HELLO 3");
+    assert!(h.starts_with("%7\r\n") && h.contains("proto\r\n:3"), "{h}");
+    assert_eq!(c.q("HSET {u1}:h f v"), ":1\r\n");
+    assert_eq!(c.q("HGETALL {u1}:h"), "%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
+    assert_eq!(c.q("GET {u1}:none"), "_\r\n");
+    assert_eq!(c.q("CLIENT GETNAME"), "$3\r\napp\r\n");
+    assert!(c.q("INFO server").starts_with('='));
+    assert!(c.q("HELLO 2").starts_with("*14\r\n"));
+    assert_eq!(c.q("GET {u1}:none"), "$-1\r\n");
 
     // Unknown and unsupported commands: an error naming the command, the connection stays.
-    let e = c.q("KEYS *");
-    assert!(e.starts_with("-ERR") && e.contains("'KEYS'"), "{e}");
+    let e = c.q("MIGRATE h 1 k 0 10");
+    assert!(e.starts_with("-ERR") && e.contains("'MIGRATE'"), "{e}");
+    let e = c.q("FLUSHALL");
+    assert!(e.starts_with("-ERR") && e.contains("allow_flush"), "{e}");
     let e = c.q("FOOBAR 1 2");
     assert!(e.contains("'FOOBAR'"), "{e}");
     assert!(
@@ -252,7 +264,7 @@ fn auth_and_db_are_handled_like_twemproxy() {
     let dir = tempfile::tempdir().unwrap();
     let shard = redis_on(0, &["--requirepass", "s3cret"]);
     let listen = free_ports(1)[0];
-    let extra = "  redis_auth: s3cret\n  redis_db: 3\n";
+    let extra = "  redis_auth: s3cret\n  redis_db: 3\n  redis_users:\n    app: apppw\n";
     let conf = write(
         dir.path(),
         "n.yml",
@@ -276,6 +288,19 @@ fn auth_and_db_are_handled_like_twemproxy() {
     let mut h = Client::connect(listen);
     assert!(h.q("HELLO 2 AUTH default s3cret").starts_with("*14"));
     assert_eq!(h.q("GET x"), "$1\r\n1\r\n");
+    // ACL users: only the configured ones, each with its own password; HELLO 3 AUTH too.
+    let mut u = Client::connect(listen);
+    assert!(u.q("AUTH anyone s3cret").starts_with("-WRONGPASS"));
+    assert!(u.q("AUTH app s3cret").starts_with("-WRONGPASS"));
+    assert!(u.q("GET x").starts_with("-NOAUTH"));
+    assert_eq!(u.q("AUTH app apppw"), "+OK\r\n");
+    assert_eq!(u.q("GET x"), "$1\r\n1\r\n");
+    let mut v = Client::connect(listen);
+    assert!(v.q("HELLO 3 AUTH nobody s3cret").starts_with("-WRONGPASS"));
+    let hello = v.q("HELLO 3 AUTH app apppw SETNAME web");
+    assert!(hello.starts_with("%7\r\n"), "{hello}");
+    assert_eq!(v.q("CLIENT GETNAME"), "$3\r\nweb\r\n");
+    assert_eq!(v.q("GET x"), "$1\r\n1\r\n");
 }
 
 #[test]
@@ -560,4 +585,219 @@ fn sigterm_finishes_requests_in_flight() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(st.success(), "{st}");
+}
+
+/// A transaction whose keys live on two servers is refused at EXEC and nothing of it runs: before,
+/// the refused MULTI let `SET x 1; INCR x` run one by one and left x = 2.
+#[test]
+fn refused_transaction_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = [redis(), redis()];
+    let ports: Vec<u16> = shards.iter().map(|s| s.port).collect();
+    let listen = free_ports(1)[0];
+    let text = pool_text("alpha", listen, "  hash_tag: \"{}\"\n", &ports);
+    let conf = write(dir.path(), "n.yml", &text);
+    let pool = &redis_ambassador::config::parse(&text).unwrap()[0];
+    let p = ours(&conf, listen, &[]);
+    let mut c = Client::connect(p.proc.port);
+    let (a, b) = (
+        keys_on(pool, 0, "ta", 1).remove(0),
+        keys_on(pool, 1, "tb", 1).remove(0),
+    );
+    assert_eq!(c.q(&format!("SET {a} 0")), "+OK\r\n");
+    assert_eq!(c.q("MULTI"), "+OK\r\n");
+    assert_eq!(c.q(&format!("SET {a} 1")), "+QUEUED\r\n");
+    assert_eq!(c.q(&format!("INCR {a}")), "+QUEUED\r\n");
+    assert_eq!(c.q(&format!("SET {b} 1")), "+QUEUED\r\n");
+    let e = c.q("EXEC");
+    assert!(e.starts_with("-CROSSSHARD Transaction discarded"), "{e}");
+    assert_eq!(c.q(&format!("GET {a}")), "$1\r\n0\r\n");
+    assert_eq!(c.q(&format!("EXISTS {b}")), ":0\r\n");
+    // On one server it runs, atomically, with the replies of EXEC.
+    assert_eq!(c.q("MULTI"), "+OK\r\n");
+    assert_eq!(c.q("SET {t}x 1"), "+QUEUED\r\n");
+    assert_eq!(c.q("INCR {t}x"), "+QUEUED\r\n");
+    assert_eq!(c.q("EXEC"), "*2\r\n+OK\r\n:2\r\n");
+    // A queueing error discards the whole transaction, as in Redis.
+    assert_eq!(c.q("MULTI"), "+OK\r\n");
+    assert_eq!(c.q("SET {t}x 5"), "+QUEUED\r\n");
+    assert!(c.q("NOSUCHCMD").starts_with("-ERR"));
+    assert!(c.q("EXEC").starts_with("-EXECABORT"));
+    assert_eq!(c.q("GET {t}x"), "$1\r\n2\r\n");
+    assert_eq!(c.q("DISCARD"), "-ERR DISCARD without MULTI\r\n");
+    // WATCH: a change by another client aborts EXEC (null reply).
+    assert_eq!(c.q("WATCH {t}x"), "+OK\r\n");
+    let mut other = Client::connect(p.proc.port);
+    assert_eq!(other.q("SET {t}x 9"), "+OK\r\n");
+    assert_eq!(c.q("MULTI"), "+OK\r\n");
+    assert_eq!(c.q("SET {t}x 3"), "+QUEUED\r\n");
+    assert_eq!(c.q("EXEC"), "*-1\r\n");
+    assert_eq!(c.q("GET {t}x"), "$1\r\n9\r\n");
+}
+
+/// SCAN walks every server (each key exactly once), DBSIZE and INFO's keyspace sum the servers,
+/// KEYS merges them.
+#[test]
+fn scan_dbsize_info_keys_over_every_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = [redis(), redis()];
+    let ports: Vec<u16> = shards.iter().map(|s| s.port).collect();
+    let listen = free_ports(1)[0];
+    let text = pool_text("alpha", listen, "", &ports);
+    let conf = write(dir.path(), "n.yml", &text);
+    let p = ours(&conf, listen, &[]);
+    let mut c = Client::connect(p.proc.port);
+    let cmds: Vec<Vec<u8>> = (0..300)
+        .map(|i| cmd(&[b"SET", format!("s{i}").as_bytes(), b"v"]))
+        .collect();
+    c.pipeline(&cmds);
+    let on: Vec<usize> = ports
+        .iter()
+        .map(|&pt| {
+            let r = Client::connect(pt).q("DBSIZE");
+            r[1..r.len() - 2].parse().unwrap()
+        })
+        .collect();
+    assert!(on[0] > 0 && on[1] > 0, "{on:?}");
+    assert_eq!(c.q("DBSIZE"), ":300\r\n");
+    let info = c.q("INFO keyspace");
+    assert!(info.contains("db0:keys=300,"), "{info}");
+    let info = c.q("INFO");
+    assert!(
+        info.contains("loading:0") && info.contains("role:master"),
+        "{info}"
+    );
+    assert!(c.q("KEYS s1*").starts_with("*111\r\n"));
+    let mut seen = std::collections::HashMap::new();
+    let mut cursor = "0".to_owned();
+    loop {
+        let r = c.call(&[b"SCAN", cursor.as_bytes(), b"COUNT", b"50"]);
+        let els = redis_ambassador::resp::array_elements(&r).unwrap();
+        let cur = redis_ambassador::resp::bulk_value(&r[els[0].0..els[0].1]).unwrap();
+        cursor = String::from_utf8(cur.to_vec()).unwrap();
+        let keys = &r[els[1].0..els[1].1];
+        for (s, e) in redis_ambassador::resp::array_elements(keys).unwrap() {
+            let k = redis_ambassador::resp::bulk_value(&keys[s..e])
+                .unwrap()
+                .to_vec();
+            *seen.entry(k).or_insert(0) += 1;
+        }
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 300);
+    assert!(seen.values().all(|&n| n == 1));
+}
+
+/// nutcracker's process interface: `-d` is accepted (and the proxy stays in the foreground),
+/// SIGTTIN/SIGTTOU change the log level instead of stopping the process, SIGUSR1/SIGUSR2 are
+/// ignored instead of killing it; `-D` describes the stats fields.
+#[test]
+fn nutcracker_flags_and_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = redis();
+    let listen = free_ports(1)[0];
+    let text = pool_text("alpha", listen, "", &[shard.port]);
+    let conf = write(dir.path(), "n.yml", &text);
+    let p = ours(&conf, listen, &["-d"]);
+    for sig in ["TTIN", "TTOU", "TTOU", "USR1", "USR2", "TTIN"] {
+        signal(&p.proc.child, sig);
+        let mut c = Client::connect(p.proc.port);
+        assert_eq!(c.q("PING"), "+PONG\r\n", "after SIG{sig}");
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.proc.child.id())).unwrap();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        assert!(state != "T" && state != "Z", "state {state} after SIG{sig}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redis-ambassador"))
+        .arg("-D")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("server_ejected_at") && text.contains("client_eof"),
+        "{text}"
+    );
+}
+
+/// A blocking command has a server connection of its own, and a client that goes away while
+/// blocked frees it; a subscribed client's connection too.
+#[test]
+fn blocked_and_subscribed_clients_free_their_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = redis();
+    let listen = free_ports(1)[0];
+    let text = pool_text("alpha", listen, "  timeout: 500\n", &[shard.port]);
+    let conf = write(dir.path(), "n.yml", &text);
+    let p = ours(&conf, listen, &[]);
+    let mut admin = Client::connect(shard.port);
+    let clients = |admin: &mut Client| -> usize {
+        let r = admin.q("CLIENT LIST");
+        r.lines().filter(|l| l.contains("addr=")).count()
+    };
+    let mut c = Client::connect(p.proc.port);
+    assert_eq!(c.q("SET warm 1"), "+OK\r\n");
+    let base = clients(&mut admin);
+    // BLPOP outlives the pool timeout (500 ms) and is woken by an LPUSH of another client.
+    c.send(&cmd(&[b"BLPOP", b"q", b"0"]));
+    eventually("the blocked client's own connection", 10, || {
+        clients(&mut admin) == base + 1
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let mut other = Client::connect(p.proc.port);
+    assert_eq!(other.q("LPUSH q job"), ":1\r\n");
+    assert_eq!(c.read(), b"*2\r\n$1\r\nq\r\n$3\r\njob\r\n");
+    assert_eq!(c.q("GET warm"), "$1\r\n1\r\n");
+    // A client that disconnects while blocked frees its connection.
+    let mut gone = Client::connect(p.proc.port);
+    gone.send(&cmd(&[b"BLPOP", b"never", b"0"]));
+    eventually("a second blocked connection", 10, || {
+        clients(&mut admin) == base + 2
+    });
+    let m = http_get(p.admin_port, "/metrics");
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("redis_ambassador_own_connections{") && l.ends_with(" 2")),
+        "{m}"
+    );
+    drop(gone);
+    eventually(
+        "the connection of the client that left is closed",
+        10,
+        || clients(&mut admin) == base + 1,
+    );
+    // Subscribed: messages arrive on the client's own connection, which closes with it.
+    let mut sub = Client::connect(p.proc.port);
+    sub.send(&cmd(&[b"SUBSCRIBE", b"ch"]));
+    assert_eq!(sub.read(), b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    assert_eq!(other.q("PUBLISH ch hi"), ":1\r\n");
+    assert_eq!(
+        sub.read(),
+        b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"
+    );
+    assert!(sub.q("GET x").starts_with("-ERR Can't execute 'get'"));
+    // Unsubscribing from everything makes it an ordinary client again.
+    assert_eq!(
+        sub.q("UNSUBSCRIBE"),
+        "*3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:0\r\n"
+    );
+    assert_eq!(sub.q("GET warm"), "$1\r\n1\r\n");
+    let with_sub = clients(&mut admin);
+    let mut sub2 = Client::connect(p.proc.port);
+    sub2.send(&cmd(&[b"SUBSCRIBE", b"ch"]));
+    sub2.read();
+    eventually("the subscriber's connection", 10, || {
+        clients(&mut admin) == with_sub + 1
+    });
+    drop(sub2);
+    eventually("the subscriber's connection closed", 10, || {
+        clients(&mut admin) == with_sub
+    });
 }

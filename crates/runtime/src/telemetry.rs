@@ -9,6 +9,35 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::LogFormat;
 
+type Handle = tracing_subscriber::reload::Handle<Targets, tracing_subscriber::Registry>;
+
+/// The installed filter, so a binary can change its default level while it runs (nutcracker's
+/// SIGTTIN/SIGTTOU).
+static FILTER: std::sync::OnceLock<Handle> = std::sync::OnceLock::new();
+
+/// Replaces the default level of the installed filter, keeping its per-target levels. `false`
+/// when no subscriber was installed by [`init`].
+pub fn set_default_level(level: LevelFilter) -> bool {
+    let Some(h) = FILTER.get() else {
+        return false;
+    };
+    h.modify(|t| {
+        let targets: Vec<(String, LevelFilter)> =
+            t.iter().map(|(n, l)| (n.to_owned(), l)).collect();
+        *t = Targets::new().with_default(level).with_targets(targets);
+    })
+    .is_ok()
+}
+
+/// The default level of the installed filter.
+pub fn default_level() -> Option<LevelFilter> {
+    FILTER
+        .get()?
+        .with_current(|t| t.default_level())
+        .ok()
+        .flatten()
+}
+
 /// Installs the global subscriber. The filter comes from `level` (the `--log-level` flag), else
 /// `RUST_LOG`, else `info`. Returns an error naming the bad directive; calling it twice is harmless
 /// (tests start several servers in one process).
@@ -25,6 +54,7 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
         },
     };
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let res = match format {
         LogFormat::Text => tracing_subscriber::registry()
             .with(fmt.with_ansi(false).with_filter(filter))
@@ -34,7 +64,9 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
             .try_init(),
     };
     // Already installed: keep the first one.
-    drop(res);
+    if res.is_ok() {
+        let _ = FILTER.set(handle);
+    }
     Ok(())
 }
 

@@ -217,6 +217,9 @@ fn bench(work: &Path, ours_bin: &Path, o: &Options) -> Result<(), String> {
         (s("SET -P 16"), 16, vec!["-t", "set"]),
         (s("GET -P 16"), 16, vec!["-t", "get"]),
         (s("MGET x10 -P 1"), 1, mget),
+        // RESP3 clients (`HELLO 3`): ours only, nutcracker closes the connection on HELLO.
+        (s("R3 SET -P 16"), 16, vec!["-3", "-t", "set"]),
+        (s("R3 GET -P 16"), 16, vec!["-3", "-t", "get"]),
     ];
     let targets = [
         ("direct", shard_ports[0]),
@@ -246,7 +249,15 @@ fn bench(work: &Path, ours_bin: &Path, o: &Options) -> Result<(), String> {
         };
         let mut runs: Vec<Vec<Run>> = vec![Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..o.rounds {
-            for (i, (_, port)) in targets.iter().enumerate() {
+            for (i, (target, port)) in targets.iter().enumerate() {
+                if *target == "nutcracker" && test.first() == Some(&"-3") {
+                    runs[i].push(Run {
+                        rps: f64::NAN,
+                        p50: f64::NAN,
+                        p99: f64::NAN,
+                    });
+                    continue;
+                }
                 runs[i].push(benchmark(*port, *pipeline, n, test)?);
             }
         }
@@ -272,6 +283,8 @@ fn bench(work: &Path, ours_bin: &Path, o: &Options) -> Result<(), String> {
             med[2].rps / med[1].rps
         );
     }
+
+    println!("(R3: RESP3 clients; nutcracker does not speak RESP3, so it has no figures there)");
 
     // RSS with 1000 idle clients on each proxy.
     println!();

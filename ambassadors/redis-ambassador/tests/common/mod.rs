@@ -1,7 +1,7 @@
 //! Test harness: real redis-server and nutcracker processes on free loopback ports, the proxy
 //! binary, and a small blocking RESP client. Every process is killed when its guard drops.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
