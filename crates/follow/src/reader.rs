@@ -243,10 +243,12 @@ impl Reader {
 
     /// The thread's body: follow until shutdown, then drain.
     pub(crate) fn run(mut self) {
-        self.poll(false);
+        // A first read that stopped on its budget (a backlog: the sidecar started after the
+        // application, or a pod restart) goes on at once: no inotify event will come for bytes
+        // that are already there, and waiting for the rescan timer would stall the backlog.
+        let mut hot = self.poll(false);
         let mut last_rescan = Instant::now();
         let mut last_save = Instant::now();
-        let mut hot = false;
         while !self.closed {
             let timeout = if hot {
                 Duration::ZERO
