@@ -929,12 +929,45 @@ impl Reader {
         let mut more = false;
         for i in 0..self.files.len() {
             if self.files[i].retired.is_some() && !self.files[i].unconfirmed {
+                // A file truncated and then renamed away before this pass was truncated all the
+                // same.
+                if let Ok(m) = self.files[i].file.metadata()
+                    && !self.check_truncated(i, m.len())
+                {
+                    continue;
+                }
                 // Retired files are finite: read them to their end regardless of the budget.
                 self.read(i, None, usize::MAX);
             }
         }
         for (i, size) in sizes.into_iter().enumerate() {
             let Some(size) = size else { continue };
+            if !self.check_truncated(i, size) {
+                continue;
+            }
+            let f = &mut self.files[i];
+            // A file that had a full read buffer of new data is looked at again right away
+            // instead of after the next inotify event: a writer streaming fast is followed
+            // without a wake-up per write, while a trickle of lines still sleeps between events.
+            // Not at shutdown, where one pass up to the sizes taken is the end.
+            if size - f.pos >= self.cfg.read_buffer_bytes as u64 && !unlimited {
+                more = true;
+            }
+            if self.read(i, Some(size), budget) {
+                more = true;
+            }
+            // What is left of what was there at the start of the pass: zero once caught up.
+            let f = &self.files[i];
+            f.metrics.lag.set(size.saturating_sub(f.pos) as i64);
+        }
+        self.close_finished();
+        more && !self.closed
+    }
+
+    /// Detects that file `i`, now `size` bytes long, was truncated, and restarts it at 0. Returns
+    /// false when it cannot be read on (a failed seek).
+    fn check_truncated(&mut self, i: usize, size: u64) -> bool {
+        {
             let f = &mut self.files[i];
             // Truncated and already written again up to or past the offset (a copytruncate whose
             // writer went on before this pass): the size alone cannot tell, the first bytes can.
@@ -956,29 +989,15 @@ impl Reader {
                 self.metrics.truncations.inc();
                 if let Err(e) = f.file.seek(SeekFrom::Start(0)) {
                     tracing::warn!(path = %f.label, error = %e, "cannot seek");
-                    continue;
+                    return false;
                 }
                 f.pos = 0;
                 f.split.reset(0);
                 f.fp_len = 0;
                 f.fp = checkpoint::fnv1a(&[]);
             }
-            // A file that had a full read buffer of new data is looked at again right away
-            // instead of after the next inotify event: a writer streaming fast is followed
-            // without a wake-up per write, while a trickle of lines still sleeps between events.
-            // Not at shutdown, where one pass up to the sizes taken is the end.
-            if size - f.pos >= self.cfg.read_buffer_bytes as u64 && !unlimited {
-                more = true;
-            }
-            if self.read(i, Some(size), budget) {
-                more = true;
-            }
-            // What is left of what was there at the start of the pass: zero once caught up.
-            let f = &self.files[i];
-            f.metrics.lag.set(size.saturating_sub(f.pos) as i64);
         }
-        self.close_finished();
-        more && !self.closed
+        true
     }
 
     /// Reads file `i` up to `limit` (or its end) and at most about `budget` bytes; sends the lines.
@@ -1136,6 +1155,10 @@ impl Reader {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod model_tests;
 
 #[cfg(test)]
 mod tests {
