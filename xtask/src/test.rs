@@ -50,11 +50,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ]))
     });
     stage("tests", &|| {
-        sh::run(
-            sh::cargo()
-                .env("PODMATES_CLIENTS", clients::dir())
-                .args(["test", "--workspace", "--locked"]),
-        )
+        sh::run(sh::cargo().env("PODMATES_CLIENTS", clients::dir()).args([
+            "test",
+            "--workspace",
+            "--locked",
+        ]))
     });
 
     if containers {

@@ -790,6 +790,7 @@ impl Reader {
     fn attach_opened(&mut self) {
         let opened =
             std::mem::take(&mut *self.wake.opened.lock().unwrap_or_else(|e| e.into_inner()));
+        let first_new = self.next_id;
         for (label, file) in opened {
             let Ok(meta) = file.metadata() else {
                 continue;
@@ -800,7 +801,7 @@ impl Reader {
                 // puts it. Its rename came after the renames of the files opened before it here,
                 // so it is the newer one (opened at first, by a watcher behind, under the name
                 // of an older one).
-                if self.files[i].unconfirmed {
+                if self.files[i].unconfirmed || self.files[i].id >= first_new {
                     let f = self.files.remove(i);
                     self.files.push(f);
                 }
