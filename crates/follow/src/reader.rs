@@ -601,6 +601,9 @@ impl Reader {
         } else {
             HashSet::new()
         };
+        // Files the watcher opened wait for a marker; issued before globbing, so the glob (only a
+        // safety net here) does not delay it.
+        self.issue_marker();
         let mut unclaimed = HashMap::new();
         let mut found: Vec<PathBuf> = Vec::new();
         let mut dirs: HashSet<PathBuf> = HashSet::new();
@@ -703,8 +706,22 @@ impl Reader {
     }
 
     fn issue_marker(&mut self) {
-        if self.marker.is_some() || !self.dir_opens_settled() {
+        if self.marker.is_some() || !self.files.iter().any(|f| f.unconfirmed) {
             return;
+        }
+        if !self.dir_opens_settled() {
+            // An opening of ours is not handled yet, and a marker now could be merged with it
+            // into one event: wait for it first (the watcher wakes the reader), then mark.
+            let want = self.dir_opens_caused;
+            self.wake.dir_opens_wanted.store(want, Ordering::SeqCst);
+            if self.wake.dir_opens_seen.load(Ordering::SeqCst) < want {
+                self.marker = Some(Marker {
+                    want,
+                    at: Instant::now(),
+                    files: Vec::new(),
+                });
+                return;
+            }
         }
         let waiting: Vec<u64> = self
             .files
@@ -712,9 +729,6 @@ impl Reader {
             .filter(|f| f.unconfirmed)
             .map(|f| f.id)
             .collect();
-        if waiting.is_empty() {
-            return;
-        }
         let Some(dir) = self.watched.keys().next().cloned() else {
             for f in &mut self.files {
                 f.unconfirmed = false;
