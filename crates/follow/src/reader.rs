@@ -69,7 +69,12 @@ pub(crate) struct Wake {
     /// keeps a file that is created, written and renamed away within a moment (fast rotation,
     /// or a reader held up by a slow consumer) from never being read: the descriptor reads it
     /// whatever its name becomes.
-    opened: std::sync::Mutex<Vec<(PathBuf, File)>>,
+    opened: std::sync::Mutex<Vec<Opened>>,
+    /// How many files the watcher has queued in all (numbers them).
+    pushed: AtomicU64,
+    /// `pushed` when the watcher handled the marker the reader waits for: the files queued
+    /// before it.
+    barrier: AtomicU64,
     /// The directories watched, as given to the watcher (see `Reader::confirm`).
     watched_dirs: std::sync::Mutex<HashSet<PathBuf>>,
     /// How many times the watcher saw a watched directory opened.
@@ -77,6 +82,17 @@ pub(crate) struct Wake {
     /// The count of `dir_opens_seen` the reader waits for; 0: none.
     dir_opens_wanted: AtomicU64,
     tx: SyncSender<()>,
+}
+
+/// A file the watcher opened.
+#[derive(Debug)]
+struct Opened {
+    label: PathBuf,
+    file: File,
+    /// Its number in the order of queueing.
+    seq: u64,
+    /// Opened at a rename away from the matching name.
+    renamed: bool,
 }
 
 /// Glob patterns as the watcher matches event paths against them.
@@ -131,7 +147,7 @@ impl EarlyOpener {
                 let mut any = false;
                 for p in &ev.paths {
                     if self.matcher.matches(p) {
-                        any |= wake.open_early(p, p);
+                        any |= wake.open_early(p, p, false);
                     }
                 }
                 any
@@ -142,7 +158,7 @@ impl EarlyOpener {
                 let mut any = false;
                 for p in &ev.paths {
                     if self.matcher.matches(p) {
-                        any |= wake.open_early(p, p);
+                        any |= wake.open_early(p, p, false);
                     }
                 }
                 any
@@ -160,7 +176,7 @@ impl EarlyOpener {
                             self.renamed.clear();
                         }
                         self.renamed.insert(to.clone(), label.clone());
-                        wake.open_early(to, &label)
+                        wake.open_early(to, &label, true)
                     }
                     _ => false,
                 }
@@ -178,7 +194,11 @@ impl EarlyOpener {
                     let seen = wake.dir_opens_seen.fetch_add(1, Ordering::SeqCst) + 1;
                     let wanted = wake.dir_opens_wanted.load(Ordering::SeqCst);
                     if wanted != 0 && seen >= wanted {
-                        // The reader's marker: wake it to read what it held back.
+                        // The reader's marker: what was queued before it is what it confirms.
+                        // Wake the reader to read what it held back.
+                        let _g = wake.opened.lock().unwrap_or_else(|e| e.into_inner());
+                        wake.barrier
+                            .store(wake.pushed.load(Ordering::SeqCst), Ordering::SeqCst);
                         wake.rescan.store(true, Ordering::SeqCst);
                     }
                 }
@@ -205,14 +225,20 @@ impl Wake {
     /// Opens `path` for the reader, to be followed under the name `label`. A file gone already
     /// (created and deleted or renamed again between two events) is left to the events that
     /// follow, or lost: the remaining window.
-    fn open_early(&self, path: &Path, label: &Path) -> bool {
+    fn open_early(&self, path: &Path, label: &Path, renamed: bool) -> bool {
         let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
         if opened.len() >= MAX_EARLY_OPENS {
             return false;
         }
         match File::open(path) {
             Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => {
-                opened.push((label.to_path_buf(), f));
+                let seq = self.pushed.fetch_add(1, Ordering::SeqCst);
+                opened.push(Opened {
+                    label: label.to_path_buf(),
+                    file: f,
+                    seq,
+                    renamed,
+                });
                 true
             }
             _ => false,
@@ -272,6 +298,9 @@ struct Tailed {
     /// A live file opened while following, not read until the watcher has caught up with the
     /// moment it was opened (see `Reader::confirm`).
     unconfirmed: bool,
+    /// The watcher has seen it renamed away from its name. A rotated file whose rename the
+    /// watcher has not handled yet is read after those whose rename it has: it is the newest.
+    rename_seen: bool,
     last_growth: Instant,
     /// Bytes the current fingerprint covers: extended by what is read while below
     /// [`FINGERPRINT_BYTES`].
@@ -374,6 +403,8 @@ impl Reader {
             stop: AtomicBool::new(false),
             lost_events: AtomicBool::new(false),
             opened: std::sync::Mutex::new(Vec::new()),
+            pushed: AtomicU64::new(0),
+            barrier: AtomicU64::new(0),
             watched_dirs: std::sync::Mutex::new(HashSet::new()),
             dir_opens_seen: AtomicU64::new(0),
             dir_opens_wanted: AtomicU64::new(0),
@@ -574,13 +605,25 @@ impl Reader {
         let lost = self.wake.lost_events.swap(false, Ordering::SeqCst);
         // Checked before taking the watcher's files: once the marker is handled, every file the
         // watcher opened before it is in the queue.
-        let confirmed = self.marker.take_if(|m| {
-            self.final_scan
-                || lost
-                || self.wake.dir_opens_seen.load(Ordering::SeqCst) >= m.want
-                || m.at.elapsed() >= CONFIRM_TIMEOUT
-        });
-        self.attach_opened();
+        let reached = self
+            .marker
+            .as_ref()
+            .is_some_and(|m| self.wake.dir_opens_seen.load(Ordering::SeqCst) >= m.want);
+        let confirmed = self
+            .marker
+            .take_if(|m| self.final_scan || lost || reached || m.at.elapsed() >= CONFIRM_TIMEOUT);
+        // Files still waiting for a marker take only what was queued before it (what was queued
+        // after may be newer than files whose events the watcher has not handled yet).
+        let waiting = self.files.iter().any(|f| f.unconfirmed) || self.marker.is_some();
+        let upto = match &confirmed {
+            Some(m) if reached && !m.files.is_empty() && !self.final_scan && !lost => {
+                self.wake.barrier.load(Ordering::SeqCst)
+            }
+            Some(_) => u64::MAX,
+            None if waiting => 0,
+            None => u64::MAX,
+        };
+        self.attach_opened(upto);
         if let Some(m) = confirmed {
             self.wake.dir_opens_wanted.store(0, Ordering::SeqCst);
             let seen = self.wake.dir_opens_seen.load(Ordering::SeqCst);
@@ -589,8 +632,9 @@ impl Reader {
                 // it): start again from what the watcher saw.
                 self.dir_opens_caused = seen;
             }
-            for f in &mut self.files {
-                if m.files.contains(&f.id) || self.final_scan {
+            if !m.files.is_empty() || self.final_scan {
+                // Everything queued before the marker is here now: all of it can be read.
+                for f in &mut self.files {
                     f.unconfirmed = false;
                 }
             }
@@ -801,11 +845,21 @@ impl Reader {
     ///
     /// Files of one name are read in the order of the files vector (rotated files first, then
     /// the live one), which for files the watcher opened is the order of their last event.
-    fn attach_opened(&mut self) {
-        let opened =
-            std::mem::take(&mut *self.wake.opened.lock().unwrap_or_else(|e| e.into_inner()));
+    /// Only files queued before `upto` (in queueing order) are taken.
+    fn attach_opened(&mut self, upto: u64) {
+        let opened: Vec<Opened> = {
+            let mut q = self.wake.opened.lock().unwrap_or_else(|e| e.into_inner());
+            let n = q.iter().take_while(|o| o.seq < upto).count();
+            q.drain(..n).collect()
+        };
         let first_new = self.next_id;
-        for (label, file) in opened {
+        for Opened {
+            label,
+            file,
+            renamed,
+            ..
+        } in opened
+        {
             let Ok(meta) = file.metadata() else {
                 continue;
             };
@@ -815,6 +869,7 @@ impl Reader {
                 // puts it. Its rename came after the renames of the files opened before it here,
                 // so it is the newer one (opened at first, by a watcher behind, under the name
                 // of an older one).
+                self.files[i].rename_seen |= renamed;
                 if self.files[i].unconfirmed || self.files[i].id >= first_new {
                     let f = self.files.remove(i);
                     self.files.push(f);
@@ -829,6 +884,9 @@ impl Reader {
             }
             tracing::debug!(path = %label.display(), "opened on its inotify event");
             self.follow(file, &label, false);
+            if renamed && let Some(f) = self.files.last_mut() {
+                f.rename_seen = true;
+            }
         }
     }
 
@@ -898,6 +956,7 @@ impl Reader {
         let unconfirmed = self.confirming && !initial && !self.final_scan;
         self.files.push(Tailed {
             unconfirmed,
+            rename_seen: false,
             id,
             path: Arc::from(path),
             metrics: self.metrics.file(&label),
@@ -942,18 +1001,21 @@ impl Reader {
             })
             .collect();
         let mut more = false;
-        for i in 0..self.files.len() {
-            if self.files[i].retired.is_some() && !self.files[i].unconfirmed {
-                // A file truncated and then renamed away before this pass was truncated all the
-                // same.
-                if let Ok(m) = self.files[i].file.metadata()
-                    && !self.check_truncated(i, m.len())
-                {
-                    continue;
-                }
-                // Retired files are finite: read them to their end regardless of the budget.
-                self.read(i, None, usize::MAX);
+        let mut retired: Vec<usize> = (0..self.files.len())
+            .filter(|&i| self.files[i].retired.is_some() && !self.files[i].unconfirmed)
+            .collect();
+        // Rotated files whose rename the watcher handled first, in the order of their events.
+        retired.sort_by_key(|&i| !self.files[i].rename_seen);
+        for i in retired {
+            // A file truncated and then renamed away before this pass was truncated all the
+            // same.
+            if let Ok(m) = self.files[i].file.metadata()
+                && !self.check_truncated(i, m.len())
+            {
+                continue;
             }
+            // Retired files are finite: read them to their end regardless of the budget.
+            self.read(i, None, usize::MAX);
         }
         for (i, size) in sizes.into_iter().enumerate() {
             let Some(size) = size else { continue };
