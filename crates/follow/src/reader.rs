@@ -72,9 +72,7 @@ pub(crate) struct Wake {
     opened: std::sync::Mutex<Vec<Opened>>,
     /// How many files the watcher has queued in all (numbers them).
     pushed: AtomicU64,
-    /// `pushed` when the watcher handled the marker the reader waits for: the files queued
-    /// before it.
-    barrier: AtomicU64,
+
     /// The directories watched, as given to the watcher (see `Reader::confirm`).
     watched_dirs: std::sync::Mutex<HashSet<PathBuf>>,
     /// How many times the watcher saw a watched directory opened.
@@ -194,11 +192,7 @@ impl EarlyOpener {
                     let seen = wake.dir_opens_seen.fetch_add(1, Ordering::SeqCst) + 1;
                     let wanted = wake.dir_opens_wanted.load(Ordering::SeqCst);
                     if wanted != 0 && seen >= wanted {
-                        // The reader's marker: what was queued before it is what it confirms.
-                        // Wake the reader to read what it held back.
-                        let _g = wake.opened.lock().unwrap_or_else(|e| e.into_inner());
-                        wake.barrier
-                            .store(wake.pushed.load(Ordering::SeqCst), Ordering::SeqCst);
+                        // The reader's marker: wake it to read what it held back.
                         wake.rescan.store(true, Ordering::SeqCst);
                     }
                 }
@@ -253,7 +247,14 @@ struct Marker {
     /// The count of `Wake::dir_opens_seen` that includes it.
     want: u64,
     at: Instant,
-    /// The files it confirms.
+    /// The files it confirms: those the watcher had queued when it was made (`Opened::seq`
+    /// below it). Not those queued after: the watcher opens a file when it handles the event,
+    /// and a file it opened after the marker was made may be newer than files whose events come
+    /// after the marker.
+    upto: u64,
+    /// And the files the reader had already opened: ids below this.
+    next_id: u64,
+    /// Whether it confirms anything (else it only waits for the reader's earlier openings).
     files: Vec<u64>,
 }
 
@@ -404,7 +405,6 @@ impl Reader {
             lost_events: AtomicBool::new(false),
             opened: std::sync::Mutex::new(Vec::new()),
             pushed: AtomicU64::new(0),
-            barrier: AtomicU64::new(0),
             watched_dirs: std::sync::Mutex::new(HashSet::new()),
             dir_opens_seen: AtomicU64::new(0),
             dir_opens_wanted: AtomicU64::new(0),
@@ -616,13 +616,12 @@ impl Reader {
         // after may be newer than files whose events the watcher has not handled yet).
         let waiting = self.files.iter().any(|f| f.unconfirmed) || self.marker.is_some();
         let upto = match &confirmed {
-            Some(m) if reached && !m.files.is_empty() && !self.final_scan && !lost => {
-                self.wake.barrier.load(Ordering::SeqCst)
-            }
+            Some(m) if reached && !m.files.is_empty() && !self.final_scan && !lost => m.upto,
             Some(_) => u64::MAX,
             None if waiting => 0,
             None => u64::MAX,
         };
+        let attached_from = self.next_id;
         self.attach_opened(upto);
         if let Some(m) = confirmed {
             self.wake.dir_opens_wanted.store(0, Ordering::SeqCst);
@@ -633,9 +632,13 @@ impl Reader {
                 self.dir_opens_caused = seen;
             }
             if !m.files.is_empty() || self.final_scan {
-                // Everything queued before the marker is here now: all of it can be read.
+                // Everything queued before the marker was made is here now: it can be read,
+                // with what was open then. Not files the glob opened since.
+                let all = self.final_scan || upto == u64::MAX;
                 for f in &mut self.files {
-                    f.unconfirmed = false;
+                    if all || f.id < m.next_id || f.id >= attached_from {
+                        f.unconfirmed = false;
+                    }
                 }
             }
         }
@@ -762,6 +765,8 @@ impl Reader {
                 self.marker = Some(Marker {
                     want,
                     at: Instant::now(),
+                    upto: 0,
+                    next_id: 0,
                     files: Vec::new(),
                 });
                 return;
@@ -780,6 +785,7 @@ impl Reader {
             return;
         };
         let want = self.dir_opens_caused + 1;
+        let upto = self.wake.pushed.load(Ordering::SeqCst);
         self.wake.dir_opens_wanted.store(want, Ordering::SeqCst);
         if File::open(&dir).is_err() {
             self.wake.dir_opens_wanted.store(0, Ordering::SeqCst);
@@ -792,6 +798,8 @@ impl Reader {
         self.marker = Some(Marker {
             want,
             at: Instant::now(),
+            upto,
+            next_id: self.next_id,
             files: waiting,
         });
     }
