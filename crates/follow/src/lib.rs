@@ -18,6 +18,12 @@
 //!    a rotated file always come before the first lines of the new one;
 //! 3. treats a file smaller than its read offset as truncated (copytruncate) and restarts at 0.
 //!
+//! Files are followed by inode, not only by name: the inotify thread opens a file the moment it
+//! appears under a matching name, or is renamed away from one, so a file created and renamed
+//! away before the reader came round to it (fast rotation, a reader blocked on a slow consumer)
+//! is still read to its end, under the name it was written to. What stays out of reach is a file
+//! created and deleted before the inotify thread handled its creation.
+//!
 //! Lines go through a bounded channel: when the consumer is slow (stdout blocked), reading pauses
 //! and memory stays bounded by [`Config::channel_batches`] reads.
 //!

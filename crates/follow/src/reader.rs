@@ -9,7 +9,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,19 @@ const DELETED_POLL: Duration = Duration::from_millis(100);
 /// How many closed files are remembered (see `Reader::gone`).
 const MAX_GONE: usize = 4096;
 
+/// How many files the watcher may hold open for the reader before it takes them (see
+/// `Wake::opened`): bounds descriptors and memory when the reader is held up by a slow consumer
+/// and files are created faster than it comes round. Past it, new files wait for the reader's
+/// rescan, as without inotify.
+const MAX_EARLY_OPENS: usize = 1024;
+
+/// How many renamed files the watcher tracks by their new name (see `EarlyOpener::renamed`).
+const MAX_RENAMED: usize = 4096;
+
+/// How long a new file waits at most for the watcher to confirm it (see `Reader::confirm`): past
+/// it (an event lost, a watch gone), it is read anyway.
+const CONFIRM_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Wakes the reader thread: set by the watcher's callback and by the shutdown task. Flags plus a
 /// one-slot channel, so a storm of events costs no memory: they coalesce into "something changed".
 #[derive(Debug)]
@@ -47,7 +60,147 @@ pub(crate) struct Wake {
     /// Files may have appeared, gone or been renamed: re-expand the patterns.
     rescan: AtomicBool,
     stop: AtomicBool,
+    /// An inotify queue overflow or a watcher error: events may have been lost, so the next rescan
+    /// opens what it finds at once instead of leaving new files to the watcher.
+    lost_events: AtomicBool,
+    /// Files the watcher opened the moment they appeared under a matching name (created, or
+    /// renamed to it) or were renamed away from one, with the matching name, in the order of the
+    /// events. Opening in the watcher's thread, not when the reader comes round to it, is what
+    /// keeps a file that is created, written and renamed away within a moment (fast rotation,
+    /// or a reader held up by a slow consumer) from never being read: the descriptor reads it
+    /// whatever its name becomes.
+    opened: std::sync::Mutex<Vec<Opened>>,
+    /// How many files the watcher has queued in all (numbers them).
+    pushed: AtomicU64,
+
+    /// The directories watched, as given to the watcher (see `Reader::confirm`).
+    watched_dirs: std::sync::Mutex<HashSet<PathBuf>>,
+    /// How many times the watcher saw a watched directory opened.
+    dir_opens_seen: AtomicU64,
+    /// The count of `dir_opens_seen` the reader waits for; 0: none.
+    dir_opens_wanted: AtomicU64,
     tx: SyncSender<()>,
+}
+
+/// A file the watcher opened.
+#[derive(Debug)]
+struct Opened {
+    label: PathBuf,
+    file: File,
+    /// Its number in the order of queueing.
+    seq: u64,
+    /// Opened at a rename away from the matching name.
+    renamed: bool,
+}
+
+/// Glob patterns as the watcher matches event paths against them.
+#[derive(Debug, Clone)]
+struct Matcher(Vec<glob::Pattern>);
+
+impl Matcher {
+    fn new(paths: &[String]) -> Self {
+        Self(
+            paths
+                .iter()
+                .filter_map(|p| glob::Pattern::new(p).ok())
+                .collect(),
+        )
+    }
+
+    fn matches(&self, path: &Path) -> bool {
+        // As `glob::glob` expands: a `*` never crosses a `/`.
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        // notify joins names to the watched directory as given: `./app.log` for `app.log`.
+        let rel = path
+            .strip_prefix(".")
+            .ok()
+            .filter(|_| path.starts_with("."));
+        self.0.iter().any(|p| {
+            p.matches_path_with(path, opts) || rel.is_some_and(|r| p.matches_path_with(r, opts))
+        })
+    }
+}
+
+/// The watcher's side of following by inode: opens files as the events name them.
+#[derive(Debug)]
+struct EarlyOpener {
+    matcher: Matcher,
+    /// Files renamed away from a matching name (or renamed again after that), by their current
+    /// name, with the matching name they had: a rename of one of them is followed too, so a
+    /// file renamed twice before it could be opened (`app.log` to `app.log.1` to `app.log.2`)
+    /// is still found.
+    renamed: HashMap<PathBuf, PathBuf>,
+}
+
+impl EarlyOpener {
+    /// Handles one event; returns whether a file was opened.
+    fn on_event(&mut self, ev: &notify::Event, wake: &Wake) -> bool {
+        use notify::event::{CreateKind, RemoveKind, RenameMode};
+        match ev.kind {
+            EventKind::Create(CreateKind::File | CreateKind::Any | CreateKind::Other) => {
+                let mut any = false;
+                for p in &ev.paths {
+                    if self.matcher.matches(p) {
+                        any |= wake.open_early(p, p, false);
+                    }
+                }
+                any
+            }
+            // Moved in under a matching name (from another directory, or by a rename whose
+            // other half follows as `Both`).
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                let mut any = false;
+                for p in &ev.paths {
+                    if self.matcher.matches(p) {
+                        any |= wake.open_early(p, p, false);
+                    }
+                }
+                any
+            }
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if ev.paths.len() == 2 => {
+                let (from, to) = (&ev.paths[0], &ev.paths[1]);
+                let label = self
+                    .renamed
+                    .remove(from)
+                    .or_else(|| self.matcher.matches(from).then(|| from.clone()));
+                match label {
+                    // A matching name moved to another matching name was opened by the `To`.
+                    Some(label) if !self.matcher.matches(to) => {
+                        if self.renamed.len() >= MAX_RENAMED {
+                            self.renamed.clear();
+                        }
+                        self.renamed.insert(to.clone(), label.clone());
+                        wake.open_early(to, &label, true)
+                    }
+                    _ => false,
+                }
+            }
+            EventKind::Remove(RemoveKind::File | RemoveKind::Any | RemoveKind::Other) => {
+                for p in &ev.paths {
+                    self.renamed.remove(p);
+                }
+                false
+            }
+            EventKind::Access(notify::event::AccessKind::Open(_)) => {
+                let dirs = wake.watched_dirs.lock().unwrap_or_else(|e| e.into_inner());
+                if ev.paths.iter().any(|p| dirs.contains(p)) {
+                    drop(dirs);
+                    let seen = wake.dir_opens_seen.fetch_add(1, Ordering::SeqCst) + 1;
+                    let wanted = wake.dir_opens_wanted.load(Ordering::SeqCst);
+                    if wanted != 0 && seen >= wanted {
+                        // The reader's marker: wake it to read what it held back.
+                        wake.rescan.store(true, Ordering::SeqCst);
+                    }
+                }
+                false
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Wake {
@@ -62,6 +215,58 @@ impl Wake {
         self.stop.store(true, Ordering::SeqCst);
         self.ring();
     }
+
+    /// Opens `path` for the reader, to be followed under the name `label`. A file gone already
+    /// (created and deleted or renamed again between two events) is left to the events that
+    /// follow, or lost: the remaining window.
+    fn open_early(&self, path: &Path, label: &Path, renamed: bool) -> bool {
+        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        if opened.len() >= MAX_EARLY_OPENS {
+            return false;
+        }
+        match File::open(path) {
+            Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => {
+                let seq = self.pushed.fetch_add(1, Ordering::SeqCst);
+                opened.push(Opened {
+                    label: label.to_path_buf(),
+                    file: f,
+                    seq,
+                    renamed,
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An opening of a watched directory by the reader, awaited in the watcher's event stream: once
+/// the watcher has handled it, it has handled (and opened the files of) every event before it.
+#[derive(Debug)]
+struct Marker {
+    /// The count of `Wake::dir_opens_seen` that includes it.
+    want: u64,
+    at: Instant,
+    /// The files it confirms: those the watcher had queued when it was made (`Opened::seq`
+    /// below it). Not those queued after: the watcher opens a file when it handles the event,
+    /// and a file it opened after the marker was made may be newer than files whose events come
+    /// after the marker.
+    upto: u64,
+    /// And the files the reader had already opened: ids below this.
+    next_id: u64,
+    /// Whether it confirms anything (else it only waits for the reader's earlier openings).
+    files: Vec<u64>,
+}
+
+/// Why the patterns are expanded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// At startup: files present are opened per [`StartFrom`].
+    Initial,
+    /// While following.
+    Event,
+    /// At shutdown: every file there is gets read.
+    Final,
 }
 
 /// One path pattern.
@@ -91,6 +296,12 @@ struct Tailed {
     split: Splitter,
     /// Set when the path no longer names this file: drain, then close.
     retired: Option<Instant>,
+    /// A live file opened while following, not read until the watcher has caught up with the
+    /// moment it was opened (see `Reader::confirm`).
+    unconfirmed: bool,
+    /// The watcher has seen it renamed away from its name. A rotated file whose rename the
+    /// watcher has not handled yet is read after those whose rename it has: it is the newest.
+    rename_seen: bool,
     last_growth: Instant,
     /// Bytes the current fingerprint covers: extended by what is read while below
     /// [`FINGERPRINT_BYTES`].
@@ -121,6 +332,19 @@ pub(crate) struct Reader {
     /// matches (a glob like `*.log*` also matches `app.log.1`), it resumes where it was closed
     /// instead of being read again.
     gone: checkpoint::ByInode,
+    /// Files the last rescans found by globbing in a watched directory but left to the watcher,
+    /// with when each was first seen (see `rescan`).
+    unclaimed: HashMap<(u64, u64), Instant>,
+    /// Whether new live files wait for the watcher's confirmation: with a watcher and patterns
+    /// whose only wildcards are in the file name, so that every opening of a watched directory
+    /// by this thread is known (see `confirm`).
+    confirming: bool,
+    /// Openings of watched directories by this thread (globbing, checkpoint fsync, markers).
+    dir_opens_caused: u64,
+    /// The marker awaited: the count of openings it completes and when it was made.
+    marker: Option<Marker>,
+    /// In the final scan: every file is read at once.
+    final_scan: bool,
     /// The consumer went away: stop reading.
     closed: bool,
     /// Read buffer (see `read`).
@@ -164,7 +388,7 @@ impl Reader {
         shared: Arc<Shared>,
         metrics: Metrics,
     ) -> Result<(Self, Arc<Wake>), Error> {
-        let patterns = cfg
+        let patterns: Vec<Pattern> = cfg
             .paths
             .iter()
             .map(|p| Pattern {
@@ -178,9 +402,19 @@ impl Reader {
             dirty: AtomicBool::new(false),
             rescan: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            lost_events: AtomicBool::new(false),
+            opened: std::sync::Mutex::new(Vec::new()),
+            pushed: AtomicU64::new(0),
+            watched_dirs: std::sync::Mutex::new(HashSet::new()),
+            dir_opens_seen: AtomicU64::new(0),
+            dir_opens_wanted: AtomicU64::new(0),
             tx: wake_tx,
         });
         let w = wake.clone();
+        let mut early = EarlyOpener {
+            matcher: Matcher::new(&cfg.paths),
+            renamed: HashMap::new(),
+        };
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             match res {
                 Ok(ev) => {
@@ -189,11 +423,18 @@ impl Reader {
                         EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Metadata(_))
                             | EventKind::Access(_)
                     );
+                    if ev.need_rescan() {
+                        w.lost_events.store(true, Ordering::SeqCst);
+                    }
+                    early.on_event(&ev, &w);
                     if ev.need_rescan() || !grew {
                         w.rescan.store(true, Ordering::SeqCst);
                     }
                 }
-                Err(_) => w.rescan.store(true, Ordering::SeqCst),
+                Err(_) => {
+                    w.lost_events.store(true, Ordering::SeqCst);
+                    w.rescan.store(true, Ordering::SeqCst);
+                }
             }
             w.dirty.store(true, Ordering::SeqCst);
             w.ring();
@@ -213,6 +454,11 @@ impl Reader {
                 }
             },
         };
+        // Confirmation counts the reader's own openings of watched directories: known when
+        // globbing lists only the pattern's own directory.
+        let patterns_confirmable = patterns.iter().all(|p: &Pattern| {
+            !p.is_glob || Path::new(&p.text).parent().is_some_and(|d| d == p.base)
+        });
         let reader = Self {
             cfg,
             patterns,
@@ -227,6 +473,11 @@ impl Reader {
             watched: HashMap::new(),
             restored,
             gone: HashMap::new(),
+            unclaimed: HashMap::new(),
+            confirming: patterns_confirmable,
+            dir_opens_caused: 0,
+            marker: None,
+            final_scan: false,
             closed: false,
             buf: BytesMut::new(),
         };
@@ -238,18 +489,22 @@ impl Reader {
     /// returned is never taken for one from before (the caller may report ready, and traffic may
     /// follow, before the reader thread is first scheduled).
     pub(crate) fn scan_initial(&mut self) {
-        self.rescan(true);
+        self.rescan(Scan::Initial);
     }
 
     /// The thread's body: follow until shutdown, then drain.
     pub(crate) fn run(mut self) {
-        self.poll(false);
+        // A first read that stopped on its budget (a backlog: the sidecar started after the
+        // application, or a pod restart) goes on at once: no inotify event will come for bytes
+        // that are already there, and waiting for the rescan timer would stall the backlog.
+        let mut hot = self.poll(false);
         let mut last_rescan = Instant::now();
         let mut last_save = Instant::now();
-        let mut hot = false;
         while !self.closed {
             let timeout = if hot {
                 Duration::ZERO
+            } else if self.marker.is_some() {
+                CONFIRM_TIMEOUT / 10
             } else if self.files.iter().any(|f| f.retired.is_some()) {
                 DELETED_POLL.min(self.cfg.rescan_interval)
             } else {
@@ -272,8 +527,12 @@ impl Reader {
             let mut rescanned = false;
             if self.wake.rescan.swap(false, Ordering::SeqCst)
                 || last_rescan.elapsed() >= self.cfg.rescan_interval
+                || self
+                    .marker
+                    .as_ref()
+                    .is_some_and(|m| m.at.elapsed() >= CONFIRM_TIMEOUT)
             {
-                self.rescan(false);
+                self.rescan(Scan::Event);
                 last_rescan = Instant::now();
                 rescanned = true;
             }
@@ -289,22 +548,36 @@ impl Reader {
         // Shutdown: pick up files that appeared since the last scan, read everything to its end,
         // and emit what is held of unterminated lines.
         if !self.closed {
-            self.rescan(false);
-            while self.poll(true) && !self.closed {}
-            for i in 0..self.files.len() {
-                self.flush_partial(i);
-            }
+            self.drain();
         }
         // Dropping the sender (with self) closes the channel: the consumer's next() returns None.
         tracing::debug!(files = self.files.len(), "follower drained");
     }
 
-    fn save_checkpoint(&mut self) {
+    /// The end of following: picks up every file there is, reads each to its end and emits what
+    /// is held of unterminated lines.
+    pub(crate) fn drain(&mut self) {
+        self.rescan(Scan::Final);
+        while self.poll(true) && !self.closed {}
+        for i in 0..self.files.len() {
+            self.flush_partial(i);
+        }
+    }
+
+    pub(crate) fn save_checkpoint(&mut self) {
         let Some(path) = self.cfg.checkpoint_file.clone() else {
             return;
         };
         if !self.shared.changed.load(Ordering::Relaxed) {
             return;
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if self.watched.contains_key(&dir) {
+            // The save opens the directory to fsync it.
+            self.dir_opens_caused += 1;
         }
         match self.shared.save(&path) {
             Ok(()) => {
@@ -319,12 +592,82 @@ impl Reader {
 
     /// Expands the patterns, opens new files, retires files whose path now names something else,
     /// and (re)watches directories.
-    fn rescan(&mut self, initial: bool) {
+    ///
+    /// Files the watcher opened come first, in the order of their events. A file the glob finds
+    /// in a directory that was already watched is left to the watcher for a rescan interval: the
+    /// watcher may still be behind by a few events, and opening a newer file of a fast rotation
+    /// before the older ones the watcher holds would read them out of order. After that (the
+    /// watcher could not open it), after lost events, at startup and at the end, the glob opens
+    /// what it finds at once.
+    fn rescan(&mut self, scan: Scan) {
+        let initial = scan == Scan::Initial;
+        self.final_scan = scan == Scan::Final;
+        let lost = self.wake.lost_events.swap(false, Ordering::SeqCst);
+        // Checked before taking the watcher's files: once the marker is handled, every file the
+        // watcher opened before it is in the queue.
+        let reached = self
+            .marker
+            .as_ref()
+            .is_some_and(|m| self.wake.dir_opens_seen.load(Ordering::SeqCst) >= m.want);
+        let confirmed = self
+            .marker
+            .take_if(|m| self.final_scan || lost || reached || m.at.elapsed() >= CONFIRM_TIMEOUT);
+        // Files still waiting for a marker take only what was queued before it (what was queued
+        // after may be newer than files whose events the watcher has not handled yet).
+        let waiting = self.files.iter().any(|f| f.unconfirmed) || self.marker.is_some();
+        let upto = match &confirmed {
+            Some(m) if reached && !m.files.is_empty() && !self.final_scan && !lost => m.upto,
+            Some(_) => u64::MAX,
+            None if waiting => 0,
+            None => u64::MAX,
+        };
+        let attached_from = self.next_id;
+        self.attach_opened(upto);
+        if let Some(m) = confirmed {
+            self.wake.dir_opens_wanted.store(0, Ordering::SeqCst);
+            let seen = self.wake.dir_opens_seen.load(Ordering::SeqCst);
+            if seen < m.want {
+                // Timed out (an event lost, or merged by inotify into an identical one before
+                // it): start again from what the watcher saw.
+                self.dir_opens_caused = seen;
+            }
+            if !m.files.is_empty() || self.final_scan {
+                // Everything queued before the marker was made is here now: it can be read,
+                // with what was open then. Not files the glob opened since.
+                let all = self.final_scan || upto == u64::MAX;
+                for f in &mut self.files {
+                    if all || f.id < m.next_id || f.id >= attached_from {
+                        f.unconfirmed = false;
+                    }
+                }
+            }
+        }
+        let trust_watcher = scan == Scan::Event && !lost && self.watcher.is_some();
+        let watched_before: HashSet<PathBuf> = if trust_watcher {
+            self.watched.keys().cloned().collect()
+        } else {
+            HashSet::new()
+        };
+        // Files the watcher opened wait for a marker; issued before globbing, so the glob (only a
+        // safety net here) does not delay it.
+        self.issue_marker();
+        let mut unclaimed = HashMap::new();
         let mut found: Vec<PathBuf> = Vec::new();
         let mut dirs: HashSet<PathBuf> = HashSet::new();
+        let mut settled = self.dir_opens_settled();
         for p in &self.patterns {
             dirs.insert(p.base.clone());
             if p.is_glob {
+                if self.watched.contains_key(&p.base) {
+                    if trust_watcher && self.confirming && !settled {
+                        // Only a safety net here: skipped while an opening of ours is not
+                        // handled yet, as inotify would merge the two into one event.
+                        continue;
+                    }
+                    // Globbing lists the base directory: an opening the watcher counts.
+                    self.dir_opens_caused += 1;
+                    settled = false;
+                }
                 match glob::glob(&p.text) {
                     Ok(paths) => found.extend(paths.flatten()),
                     Err(e) => tracing::warn!(pattern = %p.text, error = %e, "bad pattern"),
@@ -345,23 +688,35 @@ impl Reader {
             if !meta.is_file() {
                 continue;
             }
-            if let Some(parent) = path.parent() {
-                dirs.insert(if parent.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    parent.to_path_buf()
-                });
-            }
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
             let key = (meta.dev(), meta.ino());
             present.insert(key);
             if self.files.iter().any(|f| f.dev == key.0 && f.ino == key.1) {
+                dirs.insert(parent);
                 continue;
             }
+            if watched_before.contains(&parent) {
+                let first = self
+                    .unclaimed
+                    .get(&key)
+                    .copied()
+                    .unwrap_or_else(Instant::now);
+                if first.elapsed() < self.cfg.rescan_interval {
+                    unclaimed.insert(key, first);
+                    dirs.insert(parent);
+                    continue;
+                }
+            }
+            dirs.insert(parent);
             // A file this path did not name before. If we follow another file under the same
             // path, that one was rotated or replaced: retire it (it is drained first, then closed).
             self.retire_path(&path);
             self.open(&path, initial);
         }
+        self.unclaimed = unclaimed;
         // Followed files whose path is gone (renamed away, deleted) or names another file.
         let now = Instant::now();
         for f in &mut self.files {
@@ -379,6 +734,74 @@ impl Reader {
             }
         }
         self.watch_dirs(dirs);
+        self.issue_marker();
+    }
+
+    /// New live files are read once the watcher has caught up with the moment they were opened:
+    /// a watcher behind by a whole fast rotation opens, at the creation event of one `app.log`,
+    /// the `app.log` of a later one, and the older files only at their rename events after it.
+    /// Reading the newer file first would put its lines before theirs. So the reader opens a
+    /// watched directory (an event the watcher counts) and reads the new files once the watcher
+    /// has counted it, by when it has opened every file renamed before.
+    /// Whether the watcher has handled every opening of a watched directory by this thread; then
+    /// the next one cannot be merged with one of them. Openings by others only ever make the
+    /// watcher count more: taken as handled.
+    fn dir_opens_settled(&mut self) -> bool {
+        let seen = self.wake.dir_opens_seen.load(Ordering::SeqCst);
+        self.dir_opens_caused = self.dir_opens_caused.max(seen);
+        seen >= self.dir_opens_caused
+    }
+
+    fn issue_marker(&mut self) {
+        if self.marker.is_some() || !self.files.iter().any(|f| f.unconfirmed) {
+            return;
+        }
+        if !self.dir_opens_settled() {
+            // An opening of ours is not handled yet, and a marker now could be merged with it
+            // into one event: wait for it first (the watcher wakes the reader), then mark.
+            let want = self.dir_opens_caused;
+            self.wake.dir_opens_wanted.store(want, Ordering::SeqCst);
+            if self.wake.dir_opens_seen.load(Ordering::SeqCst) < want {
+                self.marker = Some(Marker {
+                    want,
+                    at: Instant::now(),
+                    upto: 0,
+                    next_id: 0,
+                    files: Vec::new(),
+                });
+                return;
+            }
+        }
+        let waiting: Vec<u64> = self
+            .files
+            .iter()
+            .filter(|f| f.unconfirmed)
+            .map(|f| f.id)
+            .collect();
+        let Some(dir) = self.watched.keys().next().cloned() else {
+            for f in &mut self.files {
+                f.unconfirmed = false;
+            }
+            return;
+        };
+        let want = self.dir_opens_caused + 1;
+        let upto = self.wake.pushed.load(Ordering::SeqCst);
+        self.wake.dir_opens_wanted.store(want, Ordering::SeqCst);
+        if File::open(&dir).is_err() {
+            self.wake.dir_opens_wanted.store(0, Ordering::SeqCst);
+            for f in &mut self.files {
+                f.unconfirmed = false;
+            }
+            return;
+        }
+        self.dir_opens_caused = want;
+        self.marker = Some(Marker {
+            want,
+            at: Instant::now(),
+            upto,
+            next_id: self.next_id,
+            files: waiting,
+        });
     }
 
     fn retire_path(&mut self, path: &Path) {
@@ -411,6 +834,11 @@ impl Reader {
             }
             match watcher.watch(&dir, RecursiveMode::NonRecursive) {
                 Ok(()) => {
+                    self.wake
+                        .watched_dirs
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(dir.clone());
                     self.watched.insert(dir, key);
                 }
                 Err(e) => {
@@ -420,14 +848,69 @@ impl Reader {
         }
     }
 
+    /// Takes the files the watcher opened, in the order it opened them. One already followed, or
+    /// closed before and unchanged since (a rotated file renamed once more), is dropped.
+    ///
+    /// Files of one name are read in the order of the files vector (rotated files first, then
+    /// the live one), which for files the watcher opened is the order of their last event.
+    /// Only files queued before `upto` (in queueing order) are taken.
+    fn attach_opened(&mut self, upto: u64) {
+        let opened: Vec<Opened> = {
+            let mut q = self.wake.opened.lock().unwrap_or_else(|e| e.into_inner());
+            let n = q.iter().take_while(|o| o.seq < upto).count();
+            q.drain(..n).collect()
+        };
+        let first_new = self.next_id;
+        for Opened {
+            label,
+            file,
+            renamed,
+            ..
+        } in opened
+        {
+            let Ok(meta) = file.metadata() else {
+                continue;
+            };
+            let key = (meta.dev(), meta.ino());
+            if let Some(i) = self.files.iter().position(|f| (f.dev, f.ino) == key) {
+                // Opened again at a later event: a file not read yet moves to where that event
+                // puts it. Its rename came after the renames of the files opened before it here,
+                // so it is the newer one (opened at first, by a watcher behind, under the name
+                // of an older one).
+                self.files[i].rename_seen |= renamed;
+                if self.files[i].unconfirmed || self.files[i].id >= first_new {
+                    let f = self.files.remove(i);
+                    self.files.push(f);
+                }
+                continue;
+            }
+            if let Some(e) = self.gone.get(&key)
+                && e.offset >= meta.len()
+                && checkpoint::matches(&file, &e.id)
+            {
+                continue;
+            }
+            tracing::debug!(path = %label.display(), "opened on its inotify event");
+            self.follow(file, &label, false);
+            if renamed && let Some(f) = self.files.last_mut() {
+                f.rename_seen = true;
+            }
+        }
+    }
+
     fn open(&mut self, path: &Path, initial: bool) {
-        let mut file = match File::open(path) {
+        let file = match File::open(path) {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot open");
                 return;
             }
         };
+        self.follow(file, path, initial);
+    }
+
+    /// Follows the open `file` under the name `path`.
+    fn follow(&mut self, mut file: File, path: &Path, initial: bool) {
         let Ok(meta) = file.metadata() else {
             return;
         };
@@ -478,7 +961,10 @@ impl Reader {
         self.shared.changed.store(true, Ordering::Relaxed);
         let now = Instant::now();
         tracing::debug!(path = %label, offset = start, "following");
+        let unconfirmed = self.confirming && !initial && !self.final_scan;
         self.files.push(Tailed {
+            unconfirmed,
+            rename_seen: false,
             id,
             path: Arc::from(path),
             metrics: self.metrics.file(&label),
@@ -515,7 +1001,7 @@ impl Reader {
             .files
             .iter()
             .map(|f| {
-                if f.retired.is_none() {
+                if f.retired.is_none() && !f.unconfirmed {
                     f.file.metadata().ok().map(|m| m.len())
                 } else {
                     None
@@ -523,14 +1009,50 @@ impl Reader {
             })
             .collect();
         let mut more = false;
-        for i in 0..self.files.len() {
-            if self.files[i].retired.is_some() {
-                // Retired files are finite: read them to their end regardless of the budget.
-                self.read(i, None, usize::MAX);
+        let mut retired: Vec<usize> = (0..self.files.len())
+            .filter(|&i| self.files[i].retired.is_some() && !self.files[i].unconfirmed)
+            .collect();
+        // Rotated files whose rename the watcher handled first, in the order of their events.
+        retired.sort_by_key(|&i| !self.files[i].rename_seen);
+        for i in retired {
+            // A file truncated and then renamed away before this pass was truncated all the
+            // same.
+            if let Ok(m) = self.files[i].file.metadata()
+                && !self.check_truncated(i, m.len())
+            {
+                continue;
             }
+            // Retired files are finite: read them to their end regardless of the budget.
+            self.read(i, None, usize::MAX);
         }
         for (i, size) in sizes.into_iter().enumerate() {
             let Some(size) = size else { continue };
+            if !self.check_truncated(i, size) {
+                continue;
+            }
+            let f = &mut self.files[i];
+            // A file that had a full read buffer of new data is looked at again right away
+            // instead of after the next inotify event: a writer streaming fast is followed
+            // without a wake-up per write, while a trickle of lines still sleeps between events.
+            // Not at shutdown, where one pass up to the sizes taken is the end.
+            if size - f.pos >= self.cfg.read_buffer_bytes as u64 && !unlimited {
+                more = true;
+            }
+            if self.read(i, Some(size), budget) {
+                more = true;
+            }
+            // What is left of what was there at the start of the pass: zero once caught up.
+            let f = &self.files[i];
+            f.metrics.lag.set(size.saturating_sub(f.pos) as i64);
+        }
+        self.close_finished();
+        more && !self.closed
+    }
+
+    /// Detects that file `i`, now `size` bytes long, was truncated, and restarts it at 0. Returns
+    /// false when it cannot be read on (a failed seek).
+    fn check_truncated(&mut self, i: usize, size: u64) -> bool {
+        {
             let f = &mut self.files[i];
             // Truncated and already written again up to or past the offset (a copytruncate whose
             // writer went on before this pass): the size alone cannot tell, the first bytes can.
@@ -552,29 +1074,15 @@ impl Reader {
                 self.metrics.truncations.inc();
                 if let Err(e) = f.file.seek(SeekFrom::Start(0)) {
                     tracing::warn!(path = %f.label, error = %e, "cannot seek");
-                    continue;
+                    return false;
                 }
                 f.pos = 0;
                 f.split.reset(0);
                 f.fp_len = 0;
                 f.fp = checkpoint::fnv1a(&[]);
             }
-            // A file that had a full read buffer of new data is looked at again right away
-            // instead of after the next inotify event: a writer streaming fast is followed
-            // without a wake-up per write, while a trickle of lines still sleeps between events.
-            // Not at shutdown, where one pass up to the sizes taken is the end.
-            if size - f.pos >= self.cfg.read_buffer_bytes as u64 && !unlimited {
-                more = true;
-            }
-            if self.read(i, Some(size), budget) {
-                more = true;
-            }
-            // What is left of what was there at the start of the pass: zero once caught up.
-            let f = &self.files[i];
-            f.metrics.lag.set(size.saturating_sub(f.pos) as i64);
         }
-        self.close_finished();
-        more && !self.closed
+        true
     }
 
     /// Reads file `i` up to `limit` (or its end) and at most about `budget` bytes; sends the lines.
@@ -693,6 +1201,7 @@ impl Reader {
         while i < self.files.len() {
             let f = &self.files[i];
             let done = match f.retired {
+                _ if f.unconfirmed => false,
                 None => false,
                 Some(_) => {
                     let idle = f.last_growth.elapsed();
@@ -731,6 +1240,10 @@ impl Reader {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod model_tests;
 
 #[cfg(test)]
 mod tests {

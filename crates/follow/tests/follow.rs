@@ -109,3 +109,44 @@ async fn from_end_counts_a_line_written_right_after_start() {
         f.finish().await.unwrap();
     }
 }
+
+/// A backlog (the sidecar started after the application) comes out at full speed: a read that
+/// stopped at its budget goes on at once instead of waiting for the rescan timer. With a 10 s
+/// rescan, 100k existing lines (4 MiB, four budgets) must all be out well before the first rescan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_read_without_waiting_for_the_rescan() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("backlog.log");
+    let mut text_in = String::new();
+    for n in 0..100_000 {
+        text_in.push_str(&format!("line {n:08} of the backlog, 41 bytes\n"));
+    }
+    append(&log, &text_in);
+    let mut cfg = Config::new([log.display().to_string()]);
+    cfg.rescan_interval = Duration::from_secs(10);
+    let token = CancellationToken::new();
+    let start = std::time::Instant::now();
+    let mut f = Follower::start(cfg, token.clone()).unwrap();
+    let mut n = 0usize;
+    while n < 100_000 {
+        let batch = tokio::time::timeout(Duration::from_secs(30), f.next_batch())
+            .await
+            .expect("lines within 30 s")
+            .expect("follower open");
+        for l in &batch {
+            assert_eq!(
+                &l.bytes[..],
+                format!("line {n:08} of the backlog, 41 bytes").as_bytes()
+            );
+            n += 1;
+        }
+    }
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "100k lines took {took:?}: the read waited for the 10 s rescan"
+    );
+    token.cancel();
+    assert!(take(&mut f, 1).await.is_empty());
+    f.finish().await.unwrap();
+}

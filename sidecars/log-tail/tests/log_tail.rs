@@ -423,6 +423,32 @@ fn blocked_stdout_pauses_reading_with_bounded_memory() {
     eprintln!("RSS with stdout blocked: {rss} KiB");
 }
 
+/// Files created and renamed away while stdout is blocked (the reader is held up on output and
+/// cannot look at the directory) are still read: they were opened by the inotify thread the
+/// moment they appeared. A slow stdout delays lines, never loses them.
+#[test]
+fn files_renamed_away_while_stdout_is_blocked_are_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.log");
+    let w = Writer::spawn(&big, "bb", 200_000, 0);
+    assert_eq!(w.join(), 200_000);
+    let tail = Tail::start_gated(dir.path(), &[&pattern(dir.path())], false);
+    // Nobody reads stdout: once the pipe and the channel are full the reader blocks.
+    std::thread::sleep(Duration::from_millis(300));
+    for k in 0..3u64 {
+        let log = dir.path().join("app.log");
+        let w = Writer::spawn_from(&log, "ra", k * 1_000..(k + 1) * 1_000, 0);
+        assert_eq!(w.join(), (k + 1) * 1_000);
+        std::fs::rename(&log, dir.path().join(format!("app.log.{k}"))).unwrap();
+    }
+    tail.open_gate();
+    tail.wait_count("bb ", 200_000, T);
+    tail.wait_count("ra ", 3_000, T);
+    let lines = stop(tail);
+    assert_exact(&lines, "bb", 0..200_000);
+    assert_exact(&lines, "ra", 0..3_000);
+}
+
 #[test]
 fn bad_flags_exit_64_naming_the_flag() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_log-tail"))

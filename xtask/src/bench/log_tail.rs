@@ -5,9 +5,13 @@
 //! 2. Latency: a writer appends 10k lines/s for a few seconds, one write per line, each line
 //!    carrying its write time; the reader of stdout records how late each line arrives (p50, p99).
 //! 3. Idle: the three followers watch a file that does not change for 30 s; CPU time used and RSS.
+//! 4. Catch-up: a file of 1M lines exists before the follower starts (a pod restart, a sidecar
+//!    started after the application); raw output to a pipe, timed from the start of the process
+//!    until its last line is read. log-tail and GNU `tail -n +1 -F` take turns for 5 rounds
+//!    (alternating which goes first); the median round of each counts.
 //!
-//! Options: `--lines N` (throughput lines, default 1000000), `--latency-secs S` (default 5),
-//! `--idle-secs S` (default 30).
+//! Options: `--lines N` (throughput and catch-up lines, default 1000000), `--latency-secs S`
+//! (default 5), `--idle-secs S` (default 30), `--catchup-rounds N` (default 5; 0: skip).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -54,6 +58,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut lines: u64 = 1_000_000;
     let mut latency_secs: u64 = 5;
     let mut idle_secs: u64 = 30;
+    let mut catchup_rounds: u64 = 5;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let v = it
@@ -65,6 +70,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--lines" => lines = v,
             "--latency-secs" => latency_secs = v,
             "--idle-secs" => idle_secs = v,
+            "--catchup-rounds" => catchup_rounds = v,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -102,10 +108,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     ];
     let dir = std::env::temp_dir().join(format!("bench-log-tail-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let result = measure_all(&tools, &dir, lines, latency_secs, idle_secs);
+    let catchup = if catchup_rounds == 0 {
+        Ok(None)
+    } else {
+        catch_up_all(&tools[..2], &dir, lines, catchup_rounds as usize).map(Some)
+    };
+    let result = catchup.and_then(|c| {
+        Ok((
+            c,
+            measure_all(&tools, &dir, lines, latency_secs, idle_secs)?,
+        ))
+    });
     let _ = std::fs::remove_dir_all(&dir);
-    let figures = result?;
+    let (catchup, figures) = result?;
     report(&tools, &figures, lines);
+    if let Some(c) = catchup {
+        report_catch_up(&tools[..2], &c, lines);
+    }
     Ok(())
 }
 
@@ -431,4 +450,132 @@ fn report(tools: &[Tool], f: &[Figures], lines: u64) {
             "NO"
         },
     );
+}
+
+/// Catch-up: per tool, the seconds of each round and the CPU time of each, in round order.
+struct CatchUp {
+    secs: Vec<f64>,
+    cpu_ms: Vec<f64>,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+fn catch_up_all(
+    tools: &[Tool],
+    dir: &Path,
+    lines: u64,
+    rounds: usize,
+) -> Result<Vec<CatchUp>, String> {
+    let file = dir.join("catchup.log");
+    {
+        let mut f = std::io::BufWriter::new(File::create(&file).map_err(|e| e.to_string())?);
+        for n in 0..lines {
+            f.write_all(&line_of(n)).map_err(|e| e.to_string())?;
+        }
+        f.flush().map_err(|e| e.to_string())?;
+    }
+    let expected = std::fs::metadata(&file).map_err(|e| e.to_string())?.len();
+    let mut out: Vec<CatchUp> = tools
+        .iter()
+        .map(|_| CatchUp {
+            secs: Vec::new(),
+            cpu_ms: Vec::new(),
+        })
+        .collect();
+    for round in 0..rounds {
+        // Alternate which tool goes first: the page cache and the background load favour neither.
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..tools.len()).collect()
+        } else {
+            (0..tools.len()).rev().collect()
+        };
+        for i in order {
+            let t = &tools[i];
+            eprintln!(
+                "== {}: catch-up on an existing file of {lines} lines, round {}/{rounds}",
+                t.name,
+                round + 1
+            );
+            let (secs, cpu) = catch_up(t, &file, expected)?;
+            eprintln!(
+                "   {:.0} lines/s ({:.3} s), CPU {cpu:.0} ms",
+                lines as f64 / secs,
+                secs
+            );
+            out[i].secs.push(secs);
+            out[i].cpu_ms.push(cpu);
+        }
+    }
+    let _ = std::fs::remove_file(&file);
+    Ok(out)
+}
+
+/// Starts the tool on the existing `file` and reads its stdout until `expected` bytes came out.
+/// Returns the wall time from spawn to the last byte and the CPU time the process used.
+fn catch_up(tool: &Tool, file: &Path, expected: u64) -> Result<(f64, f64), String> {
+    let start = Instant::now();
+    let mut child = tool.spawn(file)?;
+    let pid = child.id();
+    let mut stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut got: u64 = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = start + Duration::from_secs(300);
+    while got < expected {
+        let n = stdout.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            stop(child);
+            return Err(format!(
+                "{} exited after {got} of {expected} bytes",
+                tool.name
+            ));
+        }
+        got += n as u64;
+        if Instant::now() > deadline {
+            stop(child);
+            return Err(format!("{} too slow: {got} of {expected} bytes", tool.name));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu_ms = cpu_ns(pid) as f64 / 1e6;
+    stop(child);
+    Ok((secs, cpu_ms))
+}
+
+fn report_catch_up(tools: &[Tool], c: &[CatchUp], lines: u64) {
+    let rounds = c.first().map_or(0, |x| x.secs.len());
+    println!();
+    println!(
+        "catch-up: existing file of {lines} lines, raw output to a pipe, median of {rounds} alternating rounds"
+    );
+    println!(
+        "{:<16} {:>12} {:>10} {:>9}   rounds (s)",
+        "follower", "lines/s", "seconds", "CPU ms"
+    );
+    for (t, x) in tools.iter().zip(c) {
+        let s = median(&x.secs);
+        println!(
+            "{:<16} {:>12.0} {:>10.3} {:>9.0}   {}",
+            t.name,
+            lines as f64 / s,
+            s,
+            median(&x.cpu_ms),
+            x.secs
+                .iter()
+                .map(|v| format!("{v:.3}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    if c.len() >= 2 {
+        let ratio = median(&c[1].secs) / median(&c[0].secs).max(1e-9);
+        println!(
+            "log-tail vs {}: catch-up throughput x{ratio:.2} (target >= 1.5: {})",
+            tools[1].name,
+            if ratio >= 1.5 { "yes" } else { "NO" }
+        );
+    }
 }
