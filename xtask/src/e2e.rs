@@ -271,6 +271,14 @@ fn check_ambassador_redis(pod: &Pod) -> Result<(), String> {
             }
         },
     )?;
+    // The ambassador is a native sidecar: the app starts once its startup probe passes (played
+    // under podman by the gate of manifests.py's podman form), so its very first command works.
+    let (out, err) = pod.logs("app")?;
+    if out.lines().next() != Some("visit 1") || err.contains("Could not connect") {
+        return Err(format!(
+            "the app ran before the ambassador was ready:\n{out}{err}"
+        ));
+    }
     // Keys written through localhost:22121 landed on both shards, and read back through it.
     let shard0: u64 = cli("6379", &["DBSIZE"])?
         .parse()
@@ -441,6 +449,12 @@ fn check_sidecar_git_sync(pod: &Pod) -> Result<(), String> {
     eventually("the new commit is served", Duration::from_secs(30), || {
         page_contains(pod, "web", "podmates e2e site, version 2")
     })?;
+    // git-sync is a native sidecar: nginx starts once the first sync made /readyz pass, so no
+    // request ever met an empty directory.
+    let (access, _) = pod.logs("web")?;
+    if access.contains("\" 404 ") || !access.contains("\"GET / HTTP/1.1\" 200") {
+        return Err(format!("nginx answered before the first sync: {access}"));
+    }
     let metrics = pod.http_get("web", "http://127.0.0.1:9103/metrics")?;
     if !metrics.contains("git_sync_count_total") {
         return Err(format!(

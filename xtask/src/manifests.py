@@ -6,12 +6,14 @@ Python of the clients venv, where kubernetes-validate and PyYAML are installed.
       Pod Security "restricted" for every pod, and the project's rules for manifests a platform
       team applies: named ports behind every network probe, an `images:` entry for every image,
       a PodDisruptionBudget for every workload with more than one replica, redis-server's
-      maxmemory under its memory limit, a startup probe on every native sidecar.
+      maxmemory under its memory limit, a startup probe on every native sidecar (/readyz for
+      podmates images).
   probes RENDERED
       one line per probe (tab-separated) for the e2e, which checks each endpoint itself.
   podman-form RENDERED OUT
       writes what podman 4.3 can play: no container ports, native sidecars (init containers with
-      restartPolicy Always) as the first ordinary containers; prints the sidecars it moved.
+      restartPolicy Always) as the first ordinary containers, and the other containers gated on
+      the sidecars' startup probes as the kubelet gates them; prints the sidecars it moved.
 """
 
 import re
@@ -129,9 +131,11 @@ def rules(doc, labels, spec, images):
             elif port_number(c, h["port"]) is None:
                 errs.append("%s: %s names port %s, which the container does not declare" % (w, kind, h["port"]))
         if key == "initContainers" and c.get("restartPolicy") == "Always":
-            sp = (c.get("startupProbe") or {}).get("httpGet") or {}
-            if sp.get("path") != "/readyz":
-                errs.append(w + ": a native sidecar needs a startupProbe on /readyz")
+            sp = c.get("startupProbe") or {}
+            if not sp:
+                errs.append(w + ": a native sidecar needs a startupProbe")
+            elif image.startswith("podmates/") and (sp.get("httpGet") or {}).get("path") != "/readyz":
+                errs.append(w + ": a podmates native sidecar's startupProbe is its /readyz")
         args = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
         limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
         if any(a.endswith("redis-server") for a in args[:1]) and limit:
@@ -237,23 +241,40 @@ def podman_form(rendered, out):
         if t is None:
             continue
         spec = t[1]
-        for _, c in containers(spec):
-            c.pop("ports", None)
         init = spec.get("initContainers") or []
         sidecars = [c for c in init if c.get("restartPolicy") == "Always"]
-        if not sidecars:
-            continue
-        spec["initContainers"] = [c for c in init if c.get("restartPolicy") != "Always"]
-        if not spec["initContainers"]:
-            del spec["initContainers"]
+        if init:
+            spec["initContainers"] = [c for c in init if c.get("restartPolicy") != "Always"]
+            if not spec["initContainers"]:
+                del spec["initContainers"]
+        gates = []
         for c in sidecars:
             del c["restartPolicy"]
             moved.append(c["name"])
+            h = (c.get("startupProbe") or {}).get("httpGet")
+            if h:
+                gates.append("http://127.0.0.1:%s%s" % (port_number(c, h["port"]), h.get("path", "/")))
+        for c in spec["containers"]:
+            gate(c, gates)
         spec["containers"] = sidecars + spec["containers"]
+        for _, c in containers(spec):
+            c.pop("ports", None)
     with open(out, "w") as f:
-        yaml.safe_dump_all(docs, f, sort_keys=False, explicit_start=True)
+        yaml.safe_dump_all(docs, f, sort_keys=False, explicit_start=True, width=1 << 16)
     print(" ".join(moved))
     return 0
+
+
+def gate(c, urls):
+    """Makes a container start as the kubelet starts it after native sidecars: once each sidecar's
+    startup probe passes (the same GET, with busybox wget). A container without a command of its
+    own, or from a distroless podmates image, has no shell to wait in and is left as it is."""
+    if not urls or not c.get("command") or c.get("image", "").startswith("podmates/"):
+        return
+    wait = "".join(
+        "until timeout 2 busybox wget -q -O /dev/null %s 2>/dev/null; do sleep 0.2; done; " % u
+        for u in urls)
+    c["command"], c["args"] = ["sh", "-c", wait + 'exec "$@"', "sh"], c["command"] + (c.get("args") or [])
 
 
 def main(argv):
