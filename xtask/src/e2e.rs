@@ -123,6 +123,12 @@ const EXAMPLES: &[Example] = &[
         check: check_ambassador_redis,
     },
     Example {
+        dir: "httpd-log-tail",
+        needs: &["log-tail"],
+        pod: "httpd-log-tail-pod-0",
+        check: check_httpd_log_tail,
+    },
+    Example {
         dir: "demo",
         needs: &[
             "git-sync",
@@ -200,6 +206,20 @@ pub(crate) fn check_demo(web: &Pod) -> Result<(), String> {
             }
         },
     )?;
+    // Start-up order: the app's first command and nginx's first answer succeed (the app starts
+    // after the ambassador and the shards, nginx after git-sync's first sync).
+    let (out, err) = cache.logs("app")?;
+    if out.lines().next() != Some("GET user:1 -> visit 1") || err.contains("Could not connect") {
+        return Err(format!("the cache app's first command failed:\n{out}{err}"));
+    }
+    let (tail, _) = web.logs("log-tail")?;
+    let first = tail
+        .lines()
+        .find_map(|l| l.strip_prefix("/var/log/nginx/access.log: "))
+        .unwrap_or_default();
+    if !first.contains("\" 200 ") {
+        return Err(format!("nginx's first answer was not a 200: {first}"));
+    }
     // Placement is deterministic (md5/ketama); as the app keeps writing, both shards get keys.
     eventually("both shards hold keys", Duration::from_secs(40), || {
         for port in ["6379", "6380"] {
@@ -343,6 +363,49 @@ fn check_adapter_nginx_exporter(pod: &Pod) -> Result<(), String> {
         return Err(format!(
             "nginx_http_requests_total went from {before} to {after} after 5 requests"
         ));
+    }
+    Ok(())
+}
+
+fn check_httpd_log_tail(pod: &Pod) -> Result<(), String> {
+    eventually("httpd serves the page", Duration::from_secs(40), || {
+        page_contains(pod, "httpd", "hello from httpd")
+    })?;
+    // A miss: a 404 line in access.log and, at LogLevel info, an AH00128 line in error.log.
+    if pod
+        .http_get("httpd", "http://127.0.0.1:8080/missing-page")
+        .is_ok()
+    {
+        return Err("GET /missing-page succeeded".to_owned());
+    }
+    let access = "/var/log/httpd/access.log: ";
+    let error = "/var/log/httpd/error.log: ";
+    eventually(
+        "one log-tail streams both of httpd's files",
+        Duration::from_secs(30),
+        || {
+            let (out, _) = pod.logs("log-tail")?;
+            let has = |file: &str, want: &str| {
+                out.lines()
+                    .any(|l| l.strip_prefix(file).is_some_and(|l| l.contains(want)))
+            };
+            let ok = has(access, "\"GET / HTTP/1.1\" 200 ")
+                && has(access, "\"GET /missing-page HTTP/1.1\" 404 ")
+                && has(error, "resuming normal operations")
+                && has(
+                    error,
+                    "AH00128: File does not exist: /usr/local/apache2/htdocs/missing-page",
+                );
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("log-tail output so far: {out}"))
+            }
+        },
+    )?;
+    let (_, err) = pod.logs("log-tail")?;
+    if err.contains(access) || err.contains(error) {
+        return Err("data lines on stderr".to_owned());
     }
     Ok(())
 }
@@ -643,16 +706,29 @@ fn check_probes(k8s: &Path) -> Result<(), String> {
         let shown = match (*how, rest) {
             ("http", [client, port, path]) => {
                 if *port == "None" {
-                    return Err(format!("{what}: names a port the container does not declare"));
+                    return Err(format!(
+                        "{what}: names a port the container does not declare"
+                    ));
                 }
                 if *client == "-" {
-                    return Err(format!("{what}: no container of the pod has busybox to probe from"));
+                    return Err(format!(
+                        "{what}: no container of the pod has busybox to probe from"
+                    ));
                 }
                 let url = format!("http://127.0.0.1:{port}{path}");
                 eventually(&what, timeout, || {
                     pod.exec(
                         client,
-                        &["timeout", "10", "busybox", "wget", "-q", "-O", "/dev/null", &url],
+                        &[
+                            "timeout",
+                            "10",
+                            "busybox",
+                            "wget",
+                            "-q",
+                            "-O",
+                            "/dev/null",
+                            &url,
+                        ],
                     )
                 })?;
                 format!("GET {url} from {client}")
@@ -662,7 +738,11 @@ fn check_probes(k8s: &Path) -> Result<(), String> {
                 eventually(&what, timeout, || pod.exec(c, &argv))?;
                 format!("exec {}", argv.join(" "))
             }
-            _ => return Err(format!("{what}: probe type `{how}` is not checked by the e2e")),
+            _ => {
+                return Err(format!(
+                    "{what}: probe type `{how}` is not checked by the e2e"
+                ));
+            }
         };
         eprintln!("probe ok: {what}: {shown}");
     }
@@ -705,7 +785,10 @@ fn render(dir: &str) -> Result<PathBuf, String> {
         &out.to_string_lossy(),
     ])?)?;
     if !moved.trim().is_empty() {
-        eprintln!("native sidecars played as ordinary containers: {}", moved.trim());
+        eprintln!(
+            "native sidecars played as ordinary containers: {}",
+            moved.trim()
+        );
     }
     Ok(out)
 }

@@ -7,7 +7,7 @@ Python of the clients venv, where kubernetes-validate and PyYAML are installed.
       team applies: named ports behind every network probe, an `images:` entry for every image,
       a PodDisruptionBudget for every workload with more than one replica, redis-server's
       maxmemory under its memory limit, a startup probe on every native sidecar (/readyz for
-      podmates images).
+      podmates images), port names unique in a pod.
   probes RENDERED
       one line per probe (tab-separated) for the e2e, which checks each endpoint itself.
   podman-form RENDERED OUT
@@ -116,6 +116,9 @@ def port_number(c, port):
 
 def rules(doc, labels, spec, images):
     errs = []
+    names = [p["name"] for _, c in containers(spec) for p in c.get("ports") or [] if p.get("name")]
+    for n in sorted({n for n in names if names.count(n) > 1}):
+        errs.append("%s: port name %s is used by more than one container of the pod" % (where(doc), n))
     for key, c in containers(spec):
         w = where(doc, c)
         image = c.get("image", "")
