@@ -17,6 +17,7 @@ Python of the clients venv, where kubernetes-validate and PyYAML are installed.
 """
 
 import re
+import shlex
 import sys
 
 import kubernetes_validate
@@ -214,9 +215,11 @@ def probes(rendered):
             continue
         _, spec = t
         cs = [c for _, c in containers(spec)]
-        # A container with a shell and busybox (a stand-in, not a distroless podmates image) from
-        # which the pod's HTTP endpoints are fetched.
-        client = next((c["name"] for c in cs if not c.get("image", "").startswith("podmates/")), "-")
+        # A running container with a shell and busybox (a stand-in, not a distroless podmates
+        # image; not an init container that has exited) from which the HTTP endpoints are fetched.
+        running = [c for k, c in containers(spec)
+                   if k != "initContainers" or c.get("restartPolicy") == "Always"]
+        client = next((c["name"] for c in running if not c.get("image", "").startswith("podmates/")), "-")
         for c in cs:
             for kind, p in probes_of(c):
                 head = [doc["kind"], doc["metadata"]["name"], c["name"], kind]
@@ -254,9 +257,15 @@ def podman_form(rendered, out):
         for c in sidecars:
             del c["restartPolicy"]
             moved.append(c["name"])
-            h = (c.get("startupProbe") or {}).get("httpGet")
-            if h:
-                gates.append("http://127.0.0.1:%s%s" % (port_number(c, h["port"]), h.get("path", "/")))
+            sp = c.get("startupProbe") or {}
+            if "httpGet" in sp:
+                h = sp["httpGet"]
+                url = "http://127.0.0.1:%s%s" % (port_number(c, h["port"]), h.get("path", "/"))
+                gates.append("until timeout 2 busybox wget -q -O /dev/null %s 2>/dev/null; do sleep 0.2; done; " % url)
+            elif "exec" in sp:
+                cmd = " ".join(shlex.quote(a) for a in sp["exec"]["command"])
+                gates.append("if command -v %s >/dev/null; then until timeout 2 %s >/dev/null 2>&1; do sleep 0.2; done; fi; "
+                             % (shlex.quote(sp["exec"]["command"][0]), cmd))
         for c in spec["containers"]:
             gate(c, gates)
         spec["containers"] = sidecars + spec["containers"]
@@ -268,16 +277,14 @@ def podman_form(rendered, out):
     return 0
 
 
-def gate(c, urls):
+def gate(c, waits):
     """Makes a container start as the kubelet starts it after native sidecars: once each sidecar's
-    startup probe passes (the same GET, with busybox wget). A container without a command of its
+    startup probe passes (the same GET, with busybox wget; an exec probe's command run here when
+    this image has the program, as the stand-ins all do). A container without a command of its
     own, or from a distroless podmates image, has no shell to wait in and is left as it is."""
-    if not urls or not c.get("command") or c.get("image", "").startswith("podmates/"):
+    if not waits or not c.get("command") or c.get("image", "").startswith("podmates/"):
         return
-    wait = "".join(
-        "until timeout 2 busybox wget -q -O /dev/null %s 2>/dev/null; do sleep 0.2; done; " % u
-        for u in urls)
-    c["command"], c["args"] = ["sh", "-c", wait + 'exec "$@"', "sh"], c["command"] + (c.get("args") or [])
+    c["command"], c["args"] = ["sh", "-c", "".join(waits) + 'exec "$@"', "sh"], c["command"] + (c.get("args") or [])
 
 
 def main(argv):
