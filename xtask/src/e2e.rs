@@ -907,7 +907,29 @@ fn dump_logs(pod: &Pod) {
 
 #[cfg(test)]
 mod tests {
-    use super::empty_dir_names;
+    use super::{EXAMPLES, empty_dir_names};
+
+    /// Every folder of k8s-examples/ (but the overlays) is played by the e2e, and every overlay
+    /// belongs to an example.
+    #[test]
+    fn every_example_folder_is_played() {
+        let root = crate::sh::root().join("k8s-examples");
+        let mut dirs: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|d| d != "e2e-overlays")
+            .collect();
+        dirs.sort();
+        let mut played: Vec<String> = EXAMPLES.iter().map(|e| e.dir.to_owned()).collect();
+        played.sort();
+        assert_eq!(dirs, played);
+        for overlay in std::fs::read_dir(root.join("e2e-overlays")).unwrap() {
+            let name = overlay.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(played.contains(&name), "overlay {name} has no example");
+        }
+    }
 
     #[test]
     fn empty_dirs_in_both_key_orders() {
