@@ -129,6 +129,12 @@ const EXAMPLES: &[Example] = &[
         check: check_httpd_log_tail,
     },
     Example {
+        dir: "shared-network",
+        needs: &[],
+        pod: "shared-network",
+        check: check_shared_network,
+    },
+    Example {
         dir: "demo",
         needs: &[
             "git-sync",
@@ -525,6 +531,68 @@ fn check_sidecar_git_sync(pod: &Pod) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+fn check_shared_network(pod: &Pod) -> Result<(), String> {
+    // The infra container holds the pod's network namespace; every container joins it.
+    let infra = sh::output(podman().args([
+        "pod",
+        "inspect",
+        "--format",
+        "{{.InfraContainerID}}",
+        &pod.name,
+    ]))?;
+    let infra = infra.trim();
+    if infra.is_empty() {
+        return Err("the pod has no infra container".to_owned());
+    }
+    for c in ["web", "second-web", "visitor"] {
+        let mode = sh::output(podman().args([
+            "inspect",
+            "--format",
+            "{{.HostConfig.NetworkMode}}",
+            &format!("{}-{c}", pod.name),
+        ]))?;
+        if mode.trim() != format!("container:{infra}") {
+            return Err(format!(
+                "{c} is not in the infra container's network: {mode}"
+            ));
+        }
+    }
+    eventually(
+        "the visitor reaches web on 127.0.0.1",
+        Duration::from_secs(30),
+        || {
+            let (out, _) = pod.logs("visitor")?;
+            if out.contains("from visitor: served by the web container") {
+                Ok(())
+            } else {
+                Err(format!("visitor output: {out}"))
+            }
+        },
+    )?;
+    // The second server on the pod's port fails as on one machine, with the README's message.
+    eventually(
+        "second-web cannot bind 8080",
+        Duration::from_secs(30),
+        || {
+            let name = format!("{}-second-web", pod.name);
+            let state = sh::output(podman().args([
+                "inspect",
+                "--format",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                &name,
+            ]))?;
+            let (out, err) = pod.logs("second-web")?;
+            if state.trim() == "exited 1"
+                && format!("{out}{err}").contains("httpd: bind: Address already in use")
+            {
+                Ok(())
+            } else {
+                Err(format!("second-web is `{}`: {out}{err}", state.trim()))
+            }
+        },
+    )
 }
 
 fn check_shared_volume(pod: &Pod) -> Result<(), String> {
