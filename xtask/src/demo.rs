@@ -42,7 +42,8 @@ Try, in another terminal (export CONTAINERS_CONF={conf} first):
   podman exec podmates-demo-web-visitor busybox wget -qO- http://127.0.0.1:9103/metrics
   podman logs -f podmates-demo-web-log-normalize
   podman exec podmates-demo-cache-app redis-cli -p 22121 MGET user:1 user:2 user:3
-  podman exec podmates-demo-cache-app redis-cli -p 6379 DBSIZE
+  podman exec podmates-demo-cache-app redis-cli -p 6379 DBSIZE    # shard redis-0
+  podman exec podmates-demo-cache-app redis-cli -p 6380 DBSIZE    # shard redis-1
   podman exec podmates-demo-web-git-host sh -c 'cd /srv/git/work && echo \"<h1>version 2</h1>\" > index.html \\
       && git -c user.name=you -c user.email=you@example.invalid commit -qam v2 && git push -q origin HEAD:main'
 

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::podman::{self, podman};
-use crate::{images, sh, standins};
+use crate::{images, manifests, sh, standins};
 
 /// A running pod of an example.
 pub(crate) struct Pod {
@@ -123,6 +123,18 @@ const EXAMPLES: &[Example] = &[
         check: check_ambassador_redis,
     },
     Example {
+        dir: "httpd-log-tail",
+        needs: &["log-tail"],
+        pod: "httpd-log-tail-pod-0",
+        check: check_httpd_log_tail,
+    },
+    Example {
+        dir: "shared-network",
+        needs: &[],
+        pod: "shared-network",
+        check: check_shared_network,
+    },
+    Example {
         dir: "demo",
         needs: &[
             "git-sync",
@@ -200,6 +212,20 @@ pub(crate) fn check_demo(web: &Pod) -> Result<(), String> {
             }
         },
     )?;
+    // Start-up order: the app's first command and nginx's first answer succeed (the app starts
+    // after the ambassador and the shards, nginx after git-sync's first sync).
+    let (out, err) = cache.logs("app")?;
+    if out.lines().next() != Some("GET user:1 -> visit 1") || err.contains("Could not connect") {
+        return Err(format!("the cache app's first command failed:\n{out}{err}"));
+    }
+    let (tail, _) = web.logs("log-tail")?;
+    let first = tail
+        .lines()
+        .find_map(|l| l.strip_prefix("/var/log/nginx/access.log: "))
+        .unwrap_or_default();
+    if !first.contains("\" 200 ") {
+        return Err(format!("nginx's first answer was not a 200: {first}"));
+    }
     // Placement is deterministic (md5/ketama); as the app keeps writing, both shards get keys.
     eventually("both shards hold keys", Duration::from_secs(40), || {
         for port in ["6379", "6380"] {
@@ -271,6 +297,14 @@ fn check_ambassador_redis(pod: &Pod) -> Result<(), String> {
             }
         },
     )?;
+    // The ambassador is a native sidecar: the app starts once its startup probe passes (played
+    // under podman by the gate of manifests.py's podman form), so its very first command works.
+    let (out, err) = pod.logs("app")?;
+    if out.lines().next() != Some("visit 1") || err.contains("Could not connect") {
+        return Err(format!(
+            "the app ran before the ambassador was ready:\n{out}{err}"
+        ));
+    }
     // Keys written through localhost:22121 landed on both shards, and read back through it.
     let shard0: u64 = cli("6379", &["DBSIZE"])?
         .parse()
@@ -335,6 +369,49 @@ fn check_adapter_nginx_exporter(pod: &Pod) -> Result<(), String> {
         return Err(format!(
             "nginx_http_requests_total went from {before} to {after} after 5 requests"
         ));
+    }
+    Ok(())
+}
+
+fn check_httpd_log_tail(pod: &Pod) -> Result<(), String> {
+    eventually("httpd serves the page", Duration::from_secs(40), || {
+        page_contains(pod, "httpd", "hello from httpd")
+    })?;
+    // A miss: a 404 line in access.log and, at LogLevel info, an AH00128 line in error.log.
+    if pod
+        .http_get("httpd", "http://127.0.0.1:8080/missing-page")
+        .is_ok()
+    {
+        return Err("GET /missing-page succeeded".to_owned());
+    }
+    let access = "/var/log/httpd/access.log: ";
+    let error = "/var/log/httpd/error.log: ";
+    eventually(
+        "one log-tail streams both of httpd's files",
+        Duration::from_secs(30),
+        || {
+            let (out, _) = pod.logs("log-tail")?;
+            let has = |file: &str, want: &str| {
+                out.lines()
+                    .any(|l| l.strip_prefix(file).is_some_and(|l| l.contains(want)))
+            };
+            let ok = has(access, "\"GET / HTTP/1.1\" 200 ")
+                && has(access, "\"GET /missing-page HTTP/1.1\" 404 ")
+                && has(error, "resuming normal operations")
+                && has(
+                    error,
+                    "AH00128: File does not exist: /usr/local/apache2/htdocs/missing-page",
+                );
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("log-tail output so far: {out}"))
+            }
+        },
+    )?;
+    let (_, err) = pod.logs("log-tail")?;
+    if err.contains(access) || err.contains(error) {
+        return Err("data lines on stderr".to_owned());
     }
     Ok(())
 }
@@ -441,6 +518,12 @@ fn check_sidecar_git_sync(pod: &Pod) -> Result<(), String> {
     eventually("the new commit is served", Duration::from_secs(30), || {
         page_contains(pod, "web", "podmates e2e site, version 2")
     })?;
+    // git-sync is a native sidecar: nginx starts once the first sync made /readyz pass, so no
+    // request ever met an empty directory.
+    let (access, _) = pod.logs("web")?;
+    if access.contains("\" 404 ") || !access.contains("\"GET / HTTP/1.1\" 200") {
+        return Err(format!("nginx answered before the first sync: {access}"));
+    }
     let metrics = pod.http_get("web", "http://127.0.0.1:9103/metrics")?;
     if !metrics.contains("git_sync_count_total") {
         return Err(format!(
@@ -448,6 +531,68 @@ fn check_sidecar_git_sync(pod: &Pod) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+fn check_shared_network(pod: &Pod) -> Result<(), String> {
+    // The infra container holds the pod's network namespace; every container joins it.
+    let infra = sh::output(podman().args([
+        "pod",
+        "inspect",
+        "--format",
+        "{{.InfraContainerID}}",
+        &pod.name,
+    ]))?;
+    let infra = infra.trim();
+    if infra.is_empty() {
+        return Err("the pod has no infra container".to_owned());
+    }
+    for c in ["web", "second-web", "visitor"] {
+        let mode = sh::output(podman().args([
+            "inspect",
+            "--format",
+            "{{.HostConfig.NetworkMode}}",
+            &format!("{}-{c}", pod.name),
+        ]))?;
+        if mode.trim() != format!("container:{infra}") {
+            return Err(format!(
+                "{c} is not in the infra container's network: {mode}"
+            ));
+        }
+    }
+    eventually(
+        "the visitor reaches web on 127.0.0.1",
+        Duration::from_secs(30),
+        || {
+            let (out, _) = pod.logs("visitor")?;
+            if out.contains("from visitor: served by the web container") {
+                Ok(())
+            } else {
+                Err(format!("visitor output: {out}"))
+            }
+        },
+    )?;
+    // The second server on the pod's port fails as on one machine, with the README's message.
+    eventually(
+        "second-web cannot bind 8080",
+        Duration::from_secs(30),
+        || {
+            let name = format!("{}-second-web", pod.name);
+            let state = sh::output(podman().args([
+                "inspect",
+                "--format",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                &name,
+            ]))?;
+            let (out, err) = pod.logs("second-web")?;
+            if state.trim() == "exited 1"
+                && format!("{out}{err}").contains("httpd: bind: Address already in use")
+            {
+                Ok(())
+            } else {
+                Err(format!("second-web is `{}`: {out}{err}", state.trim()))
+            }
+        },
+    )
 }
 
 fn check_shared_volume(pod: &Pod) -> Result<(), String> {
@@ -533,7 +678,7 @@ fn play_and_check(ex: &Example) -> Result<(), String> {
     let pod = Pod {
         name: ex.pod.to_owned(),
     };
-    let res = (ex.check)(&pod);
+    let res = (ex.check)(&pod).and_then(|()| check_probes(&rendered.with_extension("k8s.yaml")));
     if res.is_err() {
         dump_logs(&pod);
     }
@@ -604,8 +749,78 @@ fn pod_names(yaml: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every probe of an example's manifests (as a cluster gets them), checked from inside its pod
+/// until it passes. podman 4.3 turns an `httpGet` probe into a `curl` command that the distroless
+/// images cannot run (and a named port into port 0), so podman's health status proves nothing:
+/// here each endpoint is fetched with busybox wget from a container of the pod that has it, and
+/// each `exec` probe run in its container, so a probe on a wrong port or path fails the example.
+fn check_probes(k8s: &Path) -> Result<(), String> {
+    let list = sh::output(&mut manifests::script(&["probes", &k8s.to_string_lossy()])?)?;
+    for line in list.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [kind, name, container, probe, how, rest @ ..] = f.as_slice() else {
+            return Err(format!("unexpected probe line `{line}`"));
+        };
+        // podman names a Deployment's pod `<name>-pod-0`.
+        let pod = Pod {
+            name: if *kind == "Pod" {
+                (*name).to_owned()
+            } else {
+                format!("{name}-pod-0")
+            },
+        };
+        let what = format!("{name}/{container} {probe}");
+        let timeout = Duration::from_secs(60);
+        let shown = match (*how, rest) {
+            ("http", [client, port, path]) => {
+                if *port == "None" {
+                    return Err(format!(
+                        "{what}: names a port the container does not declare"
+                    ));
+                }
+                if *client == "-" {
+                    return Err(format!(
+                        "{what}: no container of the pod has busybox to probe from"
+                    ));
+                }
+                let url = format!("http://127.0.0.1:{port}{path}");
+                eventually(&what, timeout, || {
+                    pod.exec(
+                        client,
+                        &[
+                            "timeout",
+                            "10",
+                            "busybox",
+                            "wget",
+                            "-q",
+                            "-O",
+                            "/dev/null",
+                            &url,
+                        ],
+                    )
+                })?;
+                format!("GET {url} from {client}")
+            }
+            ("exec", [c, command]) => {
+                let argv: Vec<&str> = command.split('\x1f').collect();
+                eventually(&what, timeout, || pod.exec(c, &argv))?;
+                format!("exec {}", argv.join(" "))
+            }
+            _ => {
+                return Err(format!(
+                    "{what}: probe type `{how}` is not checked by the e2e"
+                ));
+            }
+        };
+        eprintln!("probe ok: {what}: {shown}");
+    }
+    Ok(())
+}
+
 /// Renders an example to one YAML file: its overlay in `k8s-examples/e2e-overlays/` if it has one,
-/// else its kustomization, else its manifests concatenated.
+/// else its kustomization, else its manifests concatenated. `<dir>.k8s.yaml` keeps it as a
+/// cluster would get it; `<dir>.yaml` is the form podman 4.3 plays (see `podman-form` in
+/// manifests.py: no container ports, native sidecars as ordinary containers).
 fn render(dir: &str) -> Result<PathBuf, String> {
     let src = sh::root().join("k8s-examples").join(dir);
     let out_dir = sh::root().join("target/e2e");
@@ -630,11 +845,23 @@ fn render(dir: &str) -> Result<PathBuf, String> {
         }
         all
     };
-    std::fs::write(&out, yaml).map_err(|e| e.to_string())?;
+    let k8s = out.with_extension("k8s.yaml");
+    std::fs::write(&k8s, yaml).map_err(|e| e.to_string())?;
+    let moved = sh::output(&mut manifests::script(&[
+        "podman-form",
+        &k8s.to_string_lossy(),
+        &out.to_string_lossy(),
+    ])?)?;
+    if !moved.trim().is_empty() {
+        eprintln!(
+            "native sidecars played as ordinary containers: {}",
+            moved.trim()
+        );
+    }
     Ok(out)
 }
 
-fn kustomize(dir: &Path) -> Result<String, String> {
+pub(crate) fn kustomize(dir: &Path) -> Result<String, String> {
     if !sh::have("kubectl") {
         // Build machines of this project carry kubectl; elsewhere Debian's client is the fallback.
         crate::system::ensure_packages(&[crate::system::Package {
@@ -748,7 +975,29 @@ fn dump_logs(pod: &Pod) {
 
 #[cfg(test)]
 mod tests {
-    use super::empty_dir_names;
+    use super::{EXAMPLES, empty_dir_names};
+
+    /// Every folder of k8s-examples/ (but the overlays) is played by the e2e, and every overlay
+    /// belongs to an example.
+    #[test]
+    fn every_example_folder_is_played() {
+        let root = crate::sh::root().join("k8s-examples");
+        let mut dirs: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|d| d != "e2e-overlays")
+            .collect();
+        dirs.sort();
+        let mut played: Vec<String> = EXAMPLES.iter().map(|e| e.dir.to_owned()).collect();
+        played.sort();
+        assert_eq!(dirs, played);
+        for overlay in std::fs::read_dir(root.join("e2e-overlays")).unwrap() {
+            let name = overlay.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(played.contains(&name), "overlay {name} has no example");
+        }
+    }
 
     #[test]
     fn empty_dirs_in_both_key_orders() {

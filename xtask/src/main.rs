@@ -14,6 +14,7 @@ mod clients;
 mod demo;
 mod e2e;
 mod images;
+mod manifests;
 mod podman;
 mod sh;
 mod standins;
@@ -34,6 +35,7 @@ commands:
   images [NAME...]     build and smoke-test the distroless image of each binary (all by default)
   e2e [EXAMPLE...]     play every k8s-examples/ tutorial as a real pod with podman and check it
   checkov              run checkov's Kubernetes checks over k8s-examples/
+  manifests            strict schema (Kubernetes 1.29 and 1.37) and Pod Security checks of k8s-examples/
   audit                cargo-audit of Cargo.lock against the RustSec database snapshot
   deps                 only install the system packages the tests need
   clients              only install the client libraries (PyPI, npm) into target/clients
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         "e2e" => e2e::run(rest),
         "demo" => demo::run(rest),
         "checkov" => checkov::run(),
+        "manifests" => manifests::run(),
         "audit" => audit::run(),
         "deps" => system::ensure_packages(system::TEST_PACKAGES),
         "clients" => clients::ensure().map(|d| println!("{}", d.display())),

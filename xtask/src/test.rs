@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{audit, checkov, clients, e2e, images, podman, sh, system};
+use crate::{audit, checkov, clients, e2e, images, manifests, podman, sh, system};
 
 struct Stage {
     name: &'static str,
@@ -35,6 +35,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     // The client libraries from PyPI and npm, newest releases, into target/clients.
     stage("clients", &|| clients::ensure().map(|_| ()));
+    // Every k8s-examples manifest against the Kubernetes schemas and Pod Security `restricted`
+    // (kubernetes-validate from the clients venv; no cluster, a few seconds).
+    stage("manifests (schema)", &manifests::run);
     stage("rustfmt", &|| {
         sh::run(sh::cargo().args(["fmt", "--all", "--check"]))
     });
