@@ -111,6 +111,38 @@ mod tests {
         }
     }
 
+    /// One outline for every binary's README: after the opening (what it replaces), these
+    /// sections in this order, others allowed between them.
+    #[test]
+    fn every_readme_follows_the_outline() {
+        const OUTLINE: &[&str] = &[
+            "Migrating",
+            "Flags",
+            "Pod snippet",
+            "Metrics",
+            "Benchmark",
+            "Tests",
+        ];
+        for b in BINARIES {
+            let readme = read(&format!("{}/README.md", b.folder));
+            let headings: Vec<&str> = readme
+                .lines()
+                .filter_map(|l| l.strip_prefix("## "))
+                .collect();
+            let mut at = 0;
+            for want in OUTLINE {
+                let found = headings[at..].iter().position(|h| h.starts_with(want));
+                let Some(i) = found else {
+                    panic!(
+                        "{}: README.md has no `## {want}...` after the sections before it: {headings:?}",
+                        b.name
+                    )
+                };
+                at += i + 1;
+            }
+        }
+    }
+
     #[test]
     fn admin_ports_are_unique_and_what_each_binary_and_the_readme_say() {
         let readme = read("README.md");
