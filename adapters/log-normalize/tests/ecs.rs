@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{CUSTOM_FORMAT, json_lines, normalize};
+use common::{SCHEMA_CASES as CASES, json_lines, normalize};
 use log_normalize::ecs_fields::{CUSTOM_ROOTS, type_of};
 use serde_json::Value;
 
@@ -48,40 +48,6 @@ fn check(path: &str, v: &Value, line: &Value) {
         _ => panic!("{path} is not an ECS field: {line}"),
     }
 }
-
-const CASES: &[(&str, &[&str])] = &[
-    ("nginx/combined.log", &["--format", "nginx-combined"]),
-    ("nginx/combined.log", &[]),
-    ("nginx/main.log", &["--format", "nginx-main"]),
-    ("nginx/custom.log", &["--nginx-log-format", CUSTOM_FORMAT]),
-    ("nginx/error.log", &["--format", "nginx-error"]),
-    ("tricky/access.log", &["--format", "nginx-combined"]),
-    ("tricky/access.log", &[]),
-    ("apache/common.log", &["--format", "apache-common"]),
-    ("apache/combined.log", &["--format", "apache-combined"]),
-    ("apache/error.log", &["--format", "apache-error"]),
-    ("syslog/traditional.log", &["--format", "syslog"]),
-    ("syslog/file.log", &[]),
-    ("syslog/protocol23.log", &[]),
-    ("syslog/forward.log", &[]),
-    ("app/json.log", &["--format", "json"]),
-    ("app/logfmt.log", &["--format", "logfmt"]),
-    ("app/cri.log", &["--format", "cri"]),
-    ("schema/corpus.log", &[]),
-    ("schema/corpus.log", &["--format", "plain"]),
-    ("schema/parsing.log", &[]),
-    (
-        "schema/pattern.log",
-        &[
-            "--pattern",
-            "%{@timestamp}#%{level} %{ms:int} %{cached:bool} %{ratio:float} %{message}",
-        ],
-    ),
-    (
-        "schema/pattern.log",
-        &["--pattern", "%{@timestamp}#%{message}"],
-    ),
-];
 
 #[test]
 fn every_field_is_an_ecs_field_of_its_type() {

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{CUSTOM_FORMAT, json_lines, normalize};
+use common::{CUSTOM_FORMAT, SCHEMA_CASES as CASES, json_lines, normalize};
 
 /// Reads LogsData lines on stdin, prints the number of log records, or fails naming the line.
 const CHECK: &str = r#"
@@ -106,41 +106,6 @@ fn check_rules(line: &serde_json::Value) {
         }
     }
 }
-
-/// (fixture, arguments)
-const CASES: &[(&str, &[&str])] = &[
-    ("nginx/combined.log", &["--format", "nginx-combined"]),
-    ("nginx/combined.log", &[]),
-    ("nginx/main.log", &["--format", "nginx-main"]),
-    ("nginx/custom.log", &["--nginx-log-format", CUSTOM_FORMAT]),
-    ("nginx/error.log", &["--format", "nginx-error"]),
-    ("tricky/access.log", &["--format", "nginx-combined"]),
-    ("tricky/access.log", &[]),
-    ("apache/common.log", &["--format", "apache-common"]),
-    ("apache/combined.log", &["--format", "apache-combined"]),
-    ("apache/error.log", &["--format", "apache-error"]),
-    ("syslog/traditional.log", &["--format", "syslog"]),
-    ("syslog/file.log", &[]),
-    ("syslog/protocol23.log", &[]),
-    ("syslog/forward.log", &[]),
-    ("app/json.log", &["--format", "json"]),
-    ("app/logfmt.log", &["--format", "logfmt"]),
-    ("app/cri.log", &["--format", "cri"]),
-    ("schema/corpus.log", &[]),
-    ("schema/corpus.log", &["--format", "plain"]),
-    ("schema/parsing.log", &[]),
-    (
-        "schema/pattern.log",
-        &[
-            "--pattern",
-            "%{@timestamp}#%{level} %{ms:int} %{cached:bool} %{ratio:float} %{message}",
-        ],
-    ),
-    (
-        "schema/pattern.log",
-        &["--pattern", "%{@timestamp}#%{message}"],
-    ),
-];
 
 #[test]
 fn every_line_is_a_logs_data_the_official_proto_accepts() {

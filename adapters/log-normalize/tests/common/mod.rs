@@ -261,3 +261,38 @@ pub fn json_lines(s: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
         .collect()
 }
+
+/// The fixtures (and arguments) the schema tests (ECS and OTLP) run through log-normalize.
+pub const SCHEMA_CASES: &[(&str, &[&str])] = &[
+    ("nginx/combined.log", &["--format", "nginx-combined"]),
+    ("nginx/combined.log", &[]),
+    ("nginx/main.log", &["--format", "nginx-main"]),
+    ("nginx/custom.log", &["--nginx-log-format", CUSTOM_FORMAT]),
+    ("nginx/error.log", &["--format", "nginx-error"]),
+    ("tricky/access.log", &["--format", "nginx-combined"]),
+    ("tricky/access.log", &[]),
+    ("apache/common.log", &["--format", "apache-common"]),
+    ("apache/combined.log", &["--format", "apache-combined"]),
+    ("apache/error.log", &["--format", "apache-error"]),
+    ("syslog/traditional.log", &["--format", "syslog"]),
+    ("syslog/file.log", &[]),
+    ("syslog/protocol23.log", &[]),
+    ("syslog/forward.log", &[]),
+    ("app/json.log", &["--format", "json"]),
+    ("app/logfmt.log", &["--format", "logfmt"]),
+    ("app/cri.log", &["--format", "cri"]),
+    ("schema/corpus.log", &[]),
+    ("schema/corpus.log", &["--format", "plain"]),
+    ("schema/parsing.log", &[]),
+    (
+        "schema/pattern.log",
+        &[
+            "--pattern",
+            "%{@timestamp}#%{level} %{ms:int} %{cached:bool} %{ratio:float} %{message}",
+        ],
+    ),
+    (
+        "schema/pattern.log",
+        &["--pattern", "%{@timestamp}#%{message}"],
+    ),
+];
