@@ -56,10 +56,16 @@ pub fn check_name(name: &[u8], mode: i32) -> Result<(), &'static str> {
 }
 
 /// Walks every tree of `tree_id` (iteratively: a crafted repository can nest deeper than a stack)
-/// and checks each entry's name, and that no tree holds two entries of one name.
+/// and checks each entry's name, and that no tree holds two entries of one name. Each distinct
+/// tree object is checked once: its names do not depend on where it is mounted, and a crafted
+/// tree that mounts one subtree many times at every level would otherwise take exponential time.
 pub fn check_tree(repo: &Repository, tree_id: Oid) -> Result<(), CheckError> {
     let mut stack: Vec<(String, Oid)> = vec![(String::new(), tree_id)];
+    let mut checked: HashSet<Oid> = HashSet::new();
     while let Some((prefix, id)) = stack.pop() {
+        if !checked.insert(id) {
+            continue;
+        }
         let tree = repo.find_tree(id).map_err(CheckError::Git)?;
         let mut seen: HashSet<Vec<u8>> = HashSet::with_capacity(tree.len());
         for entry in tree.iter() {
