@@ -612,17 +612,23 @@ impl Reader {
         let confirmed = self
             .marker
             .take_if(|m| self.final_scan || lost || reached || m.at.elapsed() >= CONFIRM_TIMEOUT);
-        // Files still waiting for a marker take only what was queued before it (what was queued
-        // after may be newer than files whose events the watcher has not handled yet).
+        // Files still waiting for a marker take nothing new. A marker reached takes the whole
+        // queue, but only what was queued before it was made is confirmed, and what was queued
+        // since at a rename: a file opened since at a creation event was opened by the name the
+        // event gave, which may by then name a newer file than the older ones whose renames the
+        // watcher has not handled yet; it waits for the next marker. Leaving the renamed ones in
+        // the queue instead would let an older file come out after a newer one confirmed here.
         let waiting = self.files.iter().any(|f| f.unconfirmed) || self.marker.is_some();
-        let upto = match &confirmed {
-            Some(m) if reached && !m.files.is_empty() && !self.final_scan && !lost => m.upto,
-            Some(_) => u64::MAX,
-            None if waiting => 0,
-            None => u64::MAX,
+        let (take, confirm_below) = match &confirmed {
+            Some(m) if reached && !m.files.is_empty() && !self.final_scan && !lost => {
+                (u64::MAX, m.upto)
+            }
+            Some(_) => (u64::MAX, u64::MAX),
+            None if waiting => (0, 0),
+            None => (u64::MAX, u64::MAX),
         };
         let attached_from = self.next_id;
-        self.attach_opened(upto);
+        let held = self.attach_opened(take, confirm_below);
         if let Some(m) = confirmed {
             self.wake.dir_opens_wanted.store(0, Ordering::SeqCst);
             let seen = self.wake.dir_opens_seen.load(Ordering::SeqCst);
@@ -634,9 +640,9 @@ impl Reader {
             if !m.files.is_empty() || self.final_scan {
                 // Everything queued before the marker was made is here now: it can be read,
                 // with what was open then. Not files the glob opened since.
-                let all = self.final_scan || upto == u64::MAX;
+                let all = self.final_scan || confirm_below == u64::MAX;
                 for f in &mut self.files {
-                    if all || f.id < m.next_id || f.id >= attached_from {
+                    if (all || f.id < m.next_id || f.id >= attached_from) && !held.contains(&f.id) {
                         f.unconfirmed = false;
                     }
                 }
@@ -853,21 +859,25 @@ impl Reader {
     ///
     /// Files of one name are read in the order of the files vector (rotated files first, then
     /// the live one), which for files the watcher opened is the order of their last event.
-    /// Only files queued before `upto` (in queueing order) are taken.
-    fn attach_opened(&mut self, upto: u64) {
+    /// Only files queued before `take` (in queueing order) are taken. Returns the ids of the
+    /// files taken that a marker cannot confirm yet: opened at a creation event queued at or
+    /// after `confirm_below`, and not seen renamed since.
+    fn attach_opened(&mut self, take: u64, confirm_below: u64) -> Vec<u64> {
         let opened: Vec<Opened> = {
             let mut q = self.wake.opened.lock().unwrap_or_else(|e| e.into_inner());
-            let n = q.iter().take_while(|o| o.seq < upto).count();
+            let n = q.iter().take_while(|o| o.seq < take).count();
             q.drain(..n).collect()
         };
         let first_new = self.next_id;
+        let mut held: Vec<u64> = Vec::new();
         for Opened {
             label,
             file,
             renamed,
-            ..
+            seq,
         } in opened
         {
+            let hold = !renamed && seq >= confirm_below;
             let Ok(meta) = file.metadata() else {
                 continue;
             };
@@ -878,7 +888,14 @@ impl Reader {
                 // so it is the newer one (opened at first, by a watcher behind, under the name
                 // of an older one).
                 self.files[i].rename_seen |= renamed;
-                if self.files[i].unconfirmed || self.files[i].id >= first_new {
+                let id = self.files[i].id;
+                if renamed {
+                    // Its place is final now: the rename is an event in order with the others.
+                    held.retain(|&h| h != id);
+                } else if hold && self.files[i].unconfirmed && !held.contains(&id) {
+                    held.push(id);
+                }
+                if self.files[i].unconfirmed || id >= first_new {
                     let f = self.files.remove(i);
                     self.files.push(f);
                 }
@@ -891,11 +908,18 @@ impl Reader {
                 continue;
             }
             tracing::debug!(path = %label.display(), "opened on its inotify event");
+            let before = self.next_id;
             self.follow(file, &label, false);
+            if self.next_id == before {
+                continue;
+            }
             if renamed && let Some(f) = self.files.last_mut() {
                 f.rename_seen = true;
+            } else if hold {
+                held.push(before);
             }
         }
+        held
     }
 
     fn open(&mut self, path: &Path, initial: bool) {
@@ -1272,6 +1296,121 @@ mod tests {
             );
         }
         out
+    }
+
+    /// The events a simulated watcher has not handled yet, in the order they happened, with the
+    /// reader's own openings of the directory among them.
+    struct BehindWatcher {
+        early: EarlyOpener,
+        wake: Arc<Wake>,
+        dir: PathBuf,
+        events: std::collections::VecDeque<notify::Event>,
+        opens_pushed: u64,
+    }
+
+    impl BehindWatcher {
+        fn happened(&mut self, kind: EventKind, paths: &[&Path]) {
+            let mut ev = notify::Event::new(kind);
+            for p in paths {
+                ev = ev.add_path(p.to_path_buf());
+            }
+            self.events.push_back(ev);
+        }
+
+        /// Records the reader's openings of the directory since the last call.
+        fn reader_acted(&mut self, r: &Reader) {
+            while self.opens_pushed < r.dir_opens_caused {
+                self.opens_pushed += 1;
+                let dir = self.dir.clone();
+                self.happened(
+                    EventKind::Access(notify::event::AccessKind::Open(
+                        notify::event::AccessMode::Any,
+                    )),
+                    &[&dir],
+                );
+            }
+        }
+
+        fn handle(&mut self, n: usize) {
+            for _ in 0..n.min(self.events.len()) {
+                let ev = self.events.pop_front().unwrap();
+                self.early.on_event(&ev, &self.wake);
+            }
+        }
+    }
+
+    /// A watcher behind by several fast rotations opens, at the creation event of an early
+    /// `app.log`, the `app.log` of a later one. The files renamed in between are queued after
+    /// the marker the reader set, and must still come out before that newer file. Driven step by
+    /// step, the watcher's events handled by hand, so the interleaving is certain.
+    #[test]
+    fn rotated_files_queued_after_a_marker_come_out_before_a_newer_file_opened_early() {
+        use notify::event::{CreateKind, RenameMode};
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        let app = d.join("app.log");
+        std::fs::write(&app, "").unwrap();
+        let cfg = Config::new([format!("{}/*.log", d.display())]);
+        let (tx, mut rx) = mpsc::channel(64);
+        let (mut r, wake) = Reader::new(
+            cfg.clone(),
+            tx,
+            Arc::new(Shared::default()),
+            Metrics::default(),
+        )
+        .unwrap();
+        // A real watch (so the reader trusts a watcher) whose events go nowhere: they are fed
+        // to the opener below, late.
+        r.watcher =
+            Some(notify::recommended_watcher(|_: notify::Result<notify::Event>| {}).unwrap());
+        let mut w = BehindWatcher {
+            early: EarlyOpener {
+                matcher: Matcher::new(&cfg.paths),
+                renamed: HashMap::new(),
+            },
+            wake,
+            dir: d.clone(),
+            events: Default::default(),
+            opens_pushed: 0,
+        };
+        r.scan_initial();
+        w.reader_acted(&r);
+        w.handle(usize::MAX);
+        // Four segments written and rotated (app.log -> app.log.K) before the watcher handles
+        // more than the first rename and the next creation.
+        for k in 0..4u32 {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&app).unwrap();
+            std::io::Write::write_all(&mut f, format!("app {k}\n").as_bytes()).unwrap();
+            if k == 3 {
+                break;
+            }
+            let to = d.join(format!("app.log.{k}"));
+            std::fs::rename(&app, &to).unwrap();
+            w.happened(
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+                &[&app, &to],
+            );
+            std::fs::write(&app, "").unwrap();
+            w.happened(EventKind::Create(CreateKind::File), &[&app]);
+        }
+        w.handle(2);
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            r.rescan(Scan::Event);
+            w.reader_acted(&r);
+            r.poll(false);
+            out.extend(lines_of(&mut rx));
+        }
+        // The watcher catches up: the other renames and creations, then the reader's marker.
+        w.handle(usize::MAX);
+        for _ in 0..6 {
+            r.rescan(Scan::Event);
+            w.reader_acted(&r);
+            w.handle(usize::MAX);
+            r.poll(false);
+            out.extend(lines_of(&mut rx));
+        }
+        assert_eq!(out, ["app 0", "app 1", "app 2", "app 3"]);
     }
 
     /// A file rewritten between being opened and first read is fingerprinted by what was read:
