@@ -76,6 +76,10 @@ struct Example {
     dir: &'static str,
     needs: &'static [&'static str],
     pod: &'static str,
+    /// Checks made while `podman kube play` is still running: for a pod whose init containers
+    /// wait for something the check provides (podman starts the pod's containers only once they
+    /// have exited, and returns only then).
+    during_play: Option<Check>,
     check: Check,
 }
 
@@ -84,54 +88,70 @@ const EXAMPLES: &[Example] = &[
         dir: "shared-volume",
         needs: &[],
         pod: "shared-volume",
+        during_play: None,
         check: check_shared_volume,
     },
     Example {
         dir: "init-container",
         needs: &["git-sync"],
         pod: "init-container-pod-0",
+        during_play: None,
         check: check_init_container,
+    },
+    Example {
+        dir: "init-wait-for",
+        needs: &["wait-for"],
+        pod: "myapp-pod",
+        during_play: Some(wait_for_services),
+        check: check_init_wait_for,
     },
     Example {
         dir: "sidecar-git-sync",
         needs: &["git-sync"],
         pod: "sidecar-git-sync-pod-0",
+        during_play: None,
         check: check_sidecar_git_sync,
     },
     Example {
         dir: "sidecar-log-tail",
         needs: &["log-tail"],
         pod: "sidecar-log-tail-pod-0",
+        during_play: None,
         check: check_sidecar_log_tail,
     },
     Example {
         dir: "adapter-nginx-exporter",
         needs: &["nginx-exporter"],
         pod: "adapter-nginx-exporter-pod-0",
+        during_play: None,
         check: check_adapter_nginx_exporter,
     },
     Example {
         dir: "adapter-log-normalize",
         needs: &["log-normalize"],
         pod: "adapter-log-normalize-pod-0",
+        during_play: None,
         check: check_adapter_log_normalize,
     },
     Example {
         dir: "ambassador-redis",
         needs: &["redis-ambassador"],
         pod: "ambassador-redis-pod-0",
+        during_play: None,
         check: check_ambassador_redis,
     },
     Example {
         dir: "httpd-log-tail",
         needs: &["log-tail"],
         pod: "httpd-log-tail-pod-0",
+        during_play: None,
         check: check_httpd_log_tail,
     },
     Example {
         dir: "shared-network",
         needs: &[],
         pod: "shared-network",
+        during_play: None,
         check: check_shared_network,
     },
     Example {
@@ -144,6 +164,7 @@ const EXAMPLES: &[Example] = &[
             "redis-ambassador",
         ],
         pod: "podmates-demo-web",
+        during_play: None,
         check: check_demo,
     },
 ];
@@ -497,6 +518,253 @@ fn check_init_container(pod: &Pod) -> Result<(), String> {
     Ok(())
 }
 
+/// A container's state as podman tells it: `created`, `running` or `exited 0` (status and, once
+/// exited, the exit code); `gone` when podman has no such container.
+fn state(pod: &Pod, container: &str) -> String {
+    let name = format!("{}-{container}", pod.name);
+    match sh::output(podman().args([
+        "container",
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        &name,
+    ])) {
+        Ok(out) => {
+            let out = out.trim();
+            match out.split_once(' ') {
+                Some(("exited", code)) => format!("exited {code}"),
+                Some((status, _)) => status.to_owned(),
+                None => out.to_owned(),
+            }
+        }
+        Err(_) => "gone".to_owned(),
+    }
+}
+
+/// The cluster DNS stand-in: Debian's dnsmasq on the host, run in the pod's network namespace
+/// (outside the pod, as the cluster's DNS is; podman lets no container outside a pod join its
+/// namespace), answering on the pod's 127.0.0.1:53 for the names in a hosts directory it reads
+/// again whenever a file there changes, and NXDOMAIN for anything else under cluster.local, as
+/// CoreDNS answers for a Service that does not exist. Killed on drop.
+struct PodDns {
+    child: std::process::Child,
+    hosts: PathBuf,
+}
+
+impl PodDns {
+    fn start(pod: &Pod) -> Result<Self, String> {
+        let infra = eventually(
+            "the pod's infra container runs",
+            Duration::from_secs(60),
+            || {
+                // Not `podman pod inspect`: it waits for the pod's lock, which `kube play` holds
+                // until the init containers have exited.
+                let out = sh::output(podman().args([
+                    "ps",
+                    "--filter",
+                    &format!("pod={}", pod.name),
+                    "--format",
+                    "{{.ID}} {{.IsInfra}}",
+                ]))?;
+                out.lines()
+                    .find_map(|l| l.strip_suffix(" true"))
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("no infra container running yet: {out}"))
+            },
+        )?;
+        let pid = sh::output(podman().args(["inspect", "--format", "{{.State.Pid}}", &infra]))?;
+        let pid = pid.trim();
+        let hosts = sh::root().join("target/e2e/dns-hosts.d");
+        let _ = std::fs::remove_dir_all(&hosts);
+        std::fs::create_dir_all(&hosts).map_err(|e| format!("{}: {e}", hosts.display()))?;
+        let child = Command::new("nsenter")
+            .args(["--target", pid, "--net", "/usr/sbin/dnsmasq"])
+            .args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--user=root",
+                "--no-resolv",
+                "--no-hosts",
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                "--local=/cluster.local/",
+                "--log-queries",
+                "--log-facility=-",
+            ])
+            .arg(format!(
+                "--pid-file={}",
+                hosts.with_extension("pid").display()
+            ))
+            .arg(format!("--hostsdir={}", hosts.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("nsenter dnsmasq: {e}"))?;
+        Ok(Self { child, hosts })
+    }
+
+    /// Makes `name` resolve, as creating a Service does.
+    fn add(&self, name: &str, ip: &str) -> Result<(), String> {
+        let tmp = self.hosts.with_extension("tmp");
+        std::fs::write(&tmp, format!("{ip} {name}\n")).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, self.hosts.join(name)).map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for PodDns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A container's stderr, followed into a file from when it runs: podman removes an init
+/// container of a pod that restarts on failure once it has exited 0, its logs with it.
+struct Followed {
+    child: std::process::Child,
+    path: PathBuf,
+}
+
+impl Followed {
+    fn start(pod: &Pod, container: &str) -> Result<Self, String> {
+        let path = sh::root().join(format!("target/e2e/{}-{container}.stderr", pod.name));
+        let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let child = podman()
+            .args(["logs", "-f", &format!("{}-{container}", pod.name)])
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .map_err(|e| format!("podman logs -f: {e}"))?;
+        Ok(Self { child, path })
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.path).unwrap_or_default()
+    }
+
+    /// Everything, once the container has exited (`podman logs -f` ends then).
+    fn finish(mut self) -> Result<String, String> {
+        let start = Instant::now();
+        while self.child.try_wait().map_err(|e| e.to_string())?.is_none() {
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err("podman logs -f still running 10 s after the container ended".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(self.text())
+    }
+}
+
+impl Drop for Followed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until init container `container` runs and has failed to resolve `fqdn` at least twice;
+/// returns its followed stderr.
+fn waits_for(pod: &Pod, container: &str, fqdn: &str) -> Result<Followed, String> {
+    eventually(
+        &format!("{container} runs"),
+        Duration::from_secs(60),
+        || match state(pod, container).as_str() {
+            "running" => Ok(()),
+            other => Err(other.to_owned()),
+        },
+    )?;
+    let log = Followed::start(pod, container)?;
+    eventually(
+        &format!("{container} tries {fqdn}"),
+        Duration::from_secs(30),
+        || {
+            let err = log.text();
+            let tries = err
+                .lines()
+                .filter(|l| l.contains("not ready") && l.contains(fqdn))
+                .count();
+            if tries >= 2 {
+                Ok(())
+            } else {
+                Err(format!("stderr so far: {err}"))
+            }
+        },
+    )?;
+    Ok(log)
+}
+
+/// Waits until init container `container` has exited 0 (podman removes it then) and its "ready"
+/// line names `want`: the name as the search list made it, and the address.
+fn answered(pod: &Pod, container: &str, log: Followed, want: &str) -> Result<(), String> {
+    eventually(
+        &format!("{container} exits 0"),
+        Duration::from_secs(30),
+        || match state(pod, container).as_str() {
+            "exited 0" | "gone" => Ok(()),
+            other => Err(other.to_owned()),
+        },
+    )?;
+    let err = log.finish()?;
+    match err.lines().find(|l| l.contains(": ready ")) {
+        Some(line) if line.contains(want) => {
+            eprintln!("{container}: {}", line.trim());
+            Ok(())
+        }
+        _ => Err(format!("{container}: no ready line with `{want}`:\n{err}")),
+    }
+}
+
+/// The tutorial's order, step by step: while neither service exists, only init-myservice runs
+/// (saying on stderr what it asked); once myservice exists it exits 0 and init-mydb waits; once
+/// mydb exists too, the app starts. Names are looked up through the search list of a
+/// cluster-shaped resolv.conf (`myservice` answered as myservice.default.svc.cluster.local).
+fn wait_for_services(pod: &Pod) -> Result<(), String> {
+    let dns = PodDns::start(pod)?;
+    let not_started = |what: &str, containers: &[&str]| -> Result<(), String> {
+        for c in containers {
+            let st = state(pod, c);
+            if st != "created" {
+                return Err(format!("{c} is {st} while {what}"));
+            }
+        }
+        Ok(())
+    };
+    let log = waits_for(pod, "init-myservice", "myservice.default.svc.cluster.local")?;
+    not_started(
+        "myservice does not exist",
+        &["init-mydb", "myapp-container"],
+    )?;
+    eprintln!("init-myservice waiting; init-mydb and the app not started");
+    dns.add("myservice.default.svc.cluster.local", "10.96.0.11")?;
+    answered(
+        pod,
+        "init-myservice",
+        log,
+        "myservice.default.svc.cluster.local: 10.96.0.11",
+    )?;
+    let log = waits_for(pod, "init-mydb", "mydb.default.svc.cluster.local")?;
+    not_started("mydb does not exist", &["myapp-container"])?;
+    eprintln!("init-myservice done; init-mydb waiting; the app not started");
+    dns.add("mydb.default.svc.cluster.local", "10.96.0.12")?;
+    answered(
+        pod,
+        "init-mydb",
+        log,
+        "mydb.default.svc.cluster.local: 10.96.0.12",
+    )
+}
+
+fn check_init_wait_for(pod: &Pod) -> Result<(), String> {
+    eventually("the app runs", Duration::from_secs(30), || {
+        let (out, _) = pod.logs("myapp-container")?;
+        if out.contains("The app is running!") {
+            Ok(())
+        } else {
+            Err(format!("app output so far: {out}"))
+        }
+    })
+}
+
 fn check_sidecar_git_sync(pod: &Pod) -> Result<(), String> {
     eventually("the synced page is served", Duration::from_secs(60), || {
         page_contains(pod, "web", "podmates e2e site, version 1")
@@ -674,11 +942,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 fn play_and_check(ex: &Example) -> Result<(), String> {
-    let (rendered, volumes) = up(ex.dir)?;
     let pod = Pod {
         name: ex.pod.to_owned(),
     };
-    let res = (ex.check)(&pod).and_then(|()| check_probes(&rendered.with_extension("k8s.yaml")));
+    let (rendered, volumes, play) = start_play(ex.dir)?;
+    let played = match ex.during_play {
+        Some(during) => during(&pod).and_then(|()| finish_play(play)),
+        None => finish_play(play),
+    };
+    let res = played
+        .and_then(|()| (ex.check)(&pod))
+        .and_then(|()| check_probes(&rendered.with_extension("k8s.yaml")));
     if res.is_err() {
         dump_logs(&pod);
     }
@@ -686,8 +960,58 @@ fn play_and_check(ex: &Example) -> Result<(), String> {
     res
 }
 
+/// How long `podman kube play` may take once nothing holds its init containers up.
+const PLAY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A `podman kube play` running.
+struct Play(std::process::Child);
+
+impl Drop for Play {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (bounded) for `podman kube play` to exit; its output on failure.
+fn finish_play(mut play: Play) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        match play.0.try_wait().map_err(|e| e.to_string())? {
+            Some(status) => {
+                let mut err = String::new();
+                if let Some(mut e) = play.0.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("podman kube play: {status}: {}", err.trim()))
+                };
+            }
+            None if start.elapsed() > PLAY_TIMEOUT => {
+                return Err(format!(
+                    "podman kube play still running after {PLAY_TIMEOUT:?}"
+                ));
+            }
+            None => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 /// Renders and plays an example; returns the rendered file and the volumes to remove with it.
 pub(crate) fn up(dir: &str) -> Result<(PathBuf, Vec<String>), String> {
+    let (rendered, volumes, play) = start_play(dir)?;
+    if let Err(e) = finish_play(play) {
+        down(&rendered, &volumes);
+        return Err(e);
+    }
+    Ok((rendered, volumes))
+}
+
+/// Renders an example and starts playing it: the rendered file, the volumes to remove with it
+/// and the running `podman kube play`.
+fn start_play(dir: &str) -> Result<(PathBuf, Vec<String>, Play), String> {
     let rendered = render(dir)?;
     let yaml = std::fs::read_to_string(&rendered).map_err(|e| e.to_string())?;
     let empty_dirs = empty_dir_names(&yaml);
@@ -698,15 +1022,21 @@ pub(crate) fn up(dir: &str) -> Result<(PathBuf, Vec<String>), String> {
     // A previous run that was killed may have left the pod behind.
     down(&rendered, &volumes);
     prepare_volumes(&empty_dirs)?;
-    if let Err(e) = sh::output(
-        podman()
-            .args(["kube", "play", "--network", "none"])
-            .arg(&rendered),
-    ) {
-        down(&rendered, &volumes);
-        return Err(e);
+    // stdout is a few lines of IDs; stderr is read once it has exited (see finish_play).
+    let play = podman()
+        .args(["kube", "play", "--network", "none"])
+        .arg(&rendered)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("podman kube play: {e}"));
+    match play {
+        Ok(child) => Ok((rendered, volumes, Play(child))),
+        Err(e) => {
+            down(&rendered, &volumes);
+            Err(e)
+        }
     }
-    Ok((rendered, volumes))
 }
 
 /// Stops and removes what [`up`] started: the pods, then their emptyDir and ConfigMap volumes
