@@ -6,53 +6,44 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use podmates_testkit::{Binary, eventually_ok, require, spawn_binary};
+
 /// A running log-tail with its stdout collected.
 pub struct Tail {
-    child: Child,
+    bin: Binary,
     lines: Arc<Mutex<Vec<Vec<u8>>>>,
     reader: Option<JoinHandle<()>>,
-    stderr_path: PathBuf,
     /// Released by the test to let the stdout reader start (backpressure test).
     gate: Arc<AtomicBool>,
 }
 
 impl Tail {
-    /// Starts log-tail with `args`, its stderr going to `<dir>/stderr-<n>.log`, and waits until it
-    /// reports ready.
+    /// Starts log-tail with `args` and waits until it is ready.
     pub fn start(dir: &Path, args: &[&str]) -> Tail {
         Self::start_gated(dir, args, true)
     }
 
-    /// Like [`Tail::start`] but with the admin server on (pass `--admin-addr`).
+    /// Like [`Tail::start`], for args that give their own `--admin-addr`.
     pub fn start_with_admin(dir: &Path, args: &[&str]) -> Tail {
-        Self::spawn(dir, args, true, false)
+        Self::start_gated(dir, args, true)
     }
 
     /// Like [`Tail::start`]; with `read = false` nobody reads stdout until [`Tail::open_gate`].
-    pub fn start_gated(dir: &Path, args: &[&str], read: bool) -> Tail {
-        Self::spawn(dir, args, read, true)
-    }
-
-    fn spawn(dir: &Path, args: &[&str], read: bool, no_admin: bool) -> Tail {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let stderr_path = dir.join(format!("stderr-{}.txt", N.fetch_add(1, Ordering::SeqCst)));
-        let stderr = File::create(&stderr_path).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_log-tail"))
-            .args(no_admin.then_some("--no-admin-server"))
-            .args(["--log-level", "debug", "--grace-period", "10s"])
+    /// `dir` is the test's directory (log-tail's stderr is kept by the testkit).
+    pub fn start_gated(_dir: &Path, args: &[&str], read: bool) -> Tail {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_log-tail"));
+        cmd.args(["--log-level", "debug", "--grace-period", "10s"])
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("run log-tail");
-        let stdout = child.stdout.take().unwrap();
+            .stdout(Stdio::piped());
+        let mut bin = spawn_binary("log-tail", &mut cmd);
+        let stdout = bin.child().stdout.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let gate = Arc::new(AtomicBool::new(read));
         let (l, g) = (lines.clone(), gate.clone());
@@ -75,21 +66,24 @@ impl Tail {
                 }
             }
         });
-        let tail = Tail {
-            child,
-            lines,
-            reader: Some(reader),
-            stderr_path,
-            gate,
-        };
         // Ready: the follower has opened the files (with --from end, what is written from now on
         // is read) and the signal handlers are installed.
-        tail.wait_stderr("podmates_runtime::admin: ready", Duration::from_secs(20));
-        tail
+        let bin = bin.wait_ready();
+        Tail {
+            bin,
+            lines,
+            reader: Some(reader),
+            gate,
+        }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.bin.pid()
+    }
+
+    /// Sends a signal by name.
+    pub fn signal(&self, sig: &str) {
+        self.bin.signal(sig);
     }
 
     pub fn open_gate(&self) {
@@ -97,21 +91,11 @@ impl Tail {
     }
 
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+        self.bin.stderr()
     }
 
-    pub fn wait_stderr(&self, needle: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.stderr().contains(needle) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "log-tail never logged `{needle}`; stderr:\n{}",
-            self.stderr()
-        );
+    pub fn wait_stderr(&mut self, needle: &str, timeout: Duration) {
+        self.bin.wait_stderr(needle, timeout);
     }
 
     /// The lines so far.
@@ -128,13 +112,13 @@ impl Tail {
 
     /// Waits until at least `n` lines containing `needle` were written; panics on timeout.
     pub fn wait_count(&self, needle: &str, n: usize, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
         let needle_bytes = needle.as_bytes();
         // Lines are only ever appended: count the new ones each round, under the lock but without
-        // copying (re-decoding all of them every 10 ms kept a core busy in the 400k-line tests,
+        // copying (re-decoding all of them every poll kept a core busy in the 400k-line tests,
         // starving log-tail and the stdout reader of the very CPU being measured).
         let (mut seen, mut c) = (0, 0);
-        loop {
+        let what = format!("{n} lines with `{needle}`");
+        eventually_ok(timeout, &what, || {
             {
                 let lines = self.lines.lock().unwrap();
                 c += lines[seen..]
@@ -147,35 +131,18 @@ impl Tail {
                 seen = lines.len();
             }
             if c >= n {
-                return;
+                Ok(())
+            } else {
+                Err(format!("have {c}; stderr:\n{}", self.stderr()))
             }
-            if Instant::now() > deadline {
-                panic!(
-                    "timed out waiting for {n} lines with `{needle}`, have {c}; stderr:\n{}",
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        });
     }
 
     /// Sends SIGTERM, waits for exit (at most `timeout`) and for stdout to close.
     pub fn terminate(mut self, timeout: Duration) -> (ExitStatus, Vec<Vec<u8>>, Duration) {
         let start = Instant::now();
-        signal(self.child.id(), "TERM");
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if start.elapsed() > timeout {
-                let _ = self.child.kill();
-                panic!(
-                    "log-tail did not exit within {timeout:?} of SIGTERM; stderr:\n{}",
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        self.bin.signal("TERM");
+        let status = self.bin.wait(timeout);
         let took = start.elapsed();
         if let Some(r) = self.reader.take() {
             r.join().unwrap();
@@ -186,7 +153,7 @@ impl Tail {
     /// The file descriptors of the process that point at deleted files.
     pub fn deleted_fds(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(format!("/proc/{}/fd", self.child.id())) {
+        if let Ok(rd) = std::fs::read_dir(format!("/proc/{}/fd", self.pid())) {
             for e in rd.flatten() {
                 if let Ok(t) = std::fs::read_link(e.path()) {
                     let t = t.to_string_lossy().into_owned();
@@ -201,27 +168,13 @@ impl Tail {
 
     /// Resident memory in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
+        self.bin.rss_kib()
     }
-}
 
-impl Drop for Tail {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// The admin server's port.
+    pub fn admin_port(&self) -> u16 {
+        self.bin.admin_port()
     }
-}
-
-pub fn signal(pid: u32, sig: &str) {
-    let st = Command::new("kill")
-        .args([format!("-{sig}"), pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(st.success());
 }
 
 /// The numbered lines of `tag` in `lines`, in output order: `<prefix><tag> <n> ...`.
@@ -359,12 +312,7 @@ fn open_append(path: &Path) -> File {
 
 /// Runs the real logrotate on `log` with `directives` (e.g. `create` or `copytruncate`), forced.
 pub fn logrotate(dir: &Path, log: &Path, directives: &str) {
-    let bin = ["/usr/sbin/logrotate", "/sbin/logrotate"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or_else(|| {
-            panic!("logrotate is not installed: install the Debian package `logrotate` (cargo xtask deps)")
-        });
+    require("/usr/sbin/logrotate");
     let conf = dir.join("logrotate.conf");
     std::fs::write(
         &conf,
@@ -374,7 +322,7 @@ pub fn logrotate(dir: &Path, log: &Path, directives: &str) {
         ),
     )
     .unwrap();
-    let out = Command::new(bin)
+    let out = Command::new("/usr/sbin/logrotate")
         .arg("-s")
         .arg(dir.join("logrotate.state"))
         .arg("-f")
