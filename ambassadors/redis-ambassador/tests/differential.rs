@@ -77,7 +77,7 @@ fn replies_equal_redis_servers_own_in_both_protocols() {
         );
         let conf = write(dir.path(), &format!("n{resp3}.yml"), &text);
         let p = ours(&conf, listen, &[]);
-        let mut a = Client::connect(p.proc.port);
+        let mut a = Client::connect(p.port);
         let mut b = Client::connect(direct.port);
         if resp3 {
             assert!(a.q("HELLO 3").starts_with('%'));
