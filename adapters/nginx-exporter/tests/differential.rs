@@ -6,7 +6,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Exporter, GO_EXPORTER, Metrics, Nginx, OURS, free_port, require};
+use common::{Exporter, GO_EXPORTER, Metrics, Nginx, OURS, free_port};
+use podmates_testkit::require;
 
 fn nginx_only(m: &Metrics) -> Metrics {
     let keep = |name: &str| name.starts_with("nginx_") && !name.starts_with("nginx_exporter");
