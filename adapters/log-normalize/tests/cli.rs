@@ -1,13 +1,11 @@
 //! The command line: bad settings exit 64 naming the setting, files and stdin are read in order,
 //! and the line counters appear on /metrics while lines flow.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{json_lines, normalize};
+use crate::common::{json_lines, normalize};
 
 fn usage_error(args: &[&str], names: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_log-normalize"))

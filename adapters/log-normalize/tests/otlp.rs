@@ -5,13 +5,11 @@
 //! as the input lines. The encoding rules the parser does not enforce (unique, non-empty keys,
 //! header arrays, `_OTHER` methods) are checked on the JSON here.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{CUSTOM_FORMAT, SCHEMA_CASES as CASES, json_lines, normalize};
+use crate::common::{CUSTOM_FORMAT, SCHEMA_CASES as CASES, json_lines, normalize};
 
 /// Reads LogsData lines on stdin, prints the number of log records, or fails naming the line.
 const CHECK: &str = r#"

@@ -2,8 +2,6 @@
 //! loopback) as RFC 5424 messages with octet counting; rsyslog parses each frame and writes
 //! its header fields and MSG to a file, which must hold every line, in order, intact.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

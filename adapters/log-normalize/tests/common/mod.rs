@@ -1,7 +1,5 @@
 //! Shared test helpers: a real nginx on loopback, and running the log-normalize binary.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -12,20 +10,20 @@ use podmates_testkit::free_port;
 use podmates_testkit::nginx::Options;
 
 /// The custom `log_format` the tests configure and pass to `--nginx-log-format`.
-pub const CUSTOM_FORMAT: &str = r#"$remote_addr [$time_iso8601] "$request" $status $body_bytes_sent rt=$request_time host=$host ua="$http_user_agent""#;
+pub(crate) const CUSTOM_FORMAT: &str = r#"$remote_addr [$time_iso8601] "$request" $status $body_bytes_sent rt=$request_time host=$host ua="$http_user_agent""#;
 
 /// A private nginx on 127.0.0.1 (and ::1 when the host has IPv6), writing access logs in
 /// `combined`, `main` and [`CUSTOM_FORMAT`] plus an error log into its directory. Stopped on drop.
-pub struct Nginx {
+pub(crate) struct Nginx {
     nginx: podmates_testkit::nginx::Nginx,
-    pub port: u16,
-    pub port6: Option<u16>,
+    pub(crate) port: u16,
+    pub(crate) port6: Option<u16>,
     /// The cleartext HTTP/2 listener.
-    pub port_h2: u16,
+    pub(crate) port_h2: u16,
 }
 
 impl Nginx {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let h2 = free_port();
         // Only when the host has IPv6 loopback.
         let port6 = TcpListener::bind("[::1]:0").is_ok().then(free_port);
@@ -68,12 +66,12 @@ impl Nginx {
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.nginx.path(name)
     }
 
     /// Sends raw bytes, reads the answer until the server closes (bounded by a timeout).
-    pub fn raw(addr: &str, bytes: &[u8]) -> Vec<u8> {
+    pub(crate) fn raw(addr: &str, bytes: &[u8]) -> Vec<u8> {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s.write_all(bytes).unwrap();
@@ -83,7 +81,7 @@ impl Nginx {
     }
 
     /// One HTTP/1.x request with `Connection: close`.
-    pub fn get(&self, request_line: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    pub(crate) fn get(&self, request_line: &str, headers: &[(&str, &str)]) -> Vec<u8> {
         let mut req = format!("{request_line}\r\nHost: localhost\r\nConnection: close\r\n");
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
@@ -95,7 +93,7 @@ impl Nginx {
     /// One HTTP/2 request over cleartext with prior knowledge (`h2c`): the connection preface, an
     /// empty SETTINGS frame and a HEADERS frame for `GET /` (HPACK static-table entries and one
     /// literal), then GOAWAY.
-    pub fn get_h2(&self) {
+    pub(crate) fn get_h2(&self) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port_h2)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let mut msg = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
@@ -127,7 +125,7 @@ impl Nginx {
     /// Sends the requests behind the fixtures: plain, query, 404, HEAD, IPv6, a user agent with
     /// quotes, a referrer, an authenticated user, HTTP/1.0, HTTP/0.9 (no protocol), HTTP/2.0,
     /// a TLS handshake sent to the plain port (garbage), X-Forwarded-For.
-    pub fn traffic(&self) {
+    pub(crate) fn traffic(&self) {
         self.get("GET / HTTP/1.1", &[("User-Agent", "curl/8.5.0")]);
         self.get(
             "GET /index.html?lang=en&q=a%20b HTTP/1.1",
@@ -162,13 +160,13 @@ impl Nginx {
     }
 
     /// Stops nginx (flushing its logs) and waits for it.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.nginx.stop();
     }
 }
 
 /// Runs log-normalize with `args` on `input` (stdin); returns (stdout, stderr, success).
-pub fn normalize(args: &[&str], input: &[u8]) -> (String, String, bool) {
+pub(crate) fn normalize(args: &[&str], input: &[u8]) -> (String, String, bool) {
     let out = podmates_testkit::proc::output(
         Command::new(env!("CARGO_BIN_EXE_log-normalize"))
             .arg("--no-admin-server")
@@ -184,14 +182,14 @@ pub fn normalize(args: &[&str], input: &[u8]) -> (String, String, bool) {
 }
 
 /// Parses JSON lines.
-pub fn json_lines(s: &str) -> Vec<serde_json::Value> {
+pub(crate) fn json_lines(s: &str) -> Vec<serde_json::Value> {
     s.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
         .collect()
 }
 
 /// The fixtures (and arguments) the schema tests (ECS and OTLP) run through log-normalize.
-pub const SCHEMA_CASES: &[(&str, &[&str])] = &[
+pub(crate) const SCHEMA_CASES: &[(&str, &[&str])] = &[
     ("nginx/combined.log", &["--format", "nginx-combined"]),
     ("nginx/combined.log", &[]),
     ("nginx/main.log", &["--format", "nginx-main"]),
