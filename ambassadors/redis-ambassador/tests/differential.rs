@@ -2,9 +2,7 @@
 //! byte for byte, in RESP2 and in RESP3 (after `HELLO 3` on both): the proxy forwards the
 //! server's own encoding for each protocol instead of converting.
 
-mod common;
-
-use common::{Client, free_ports, ours, redis, write};
+use crate::common::{Client, free_ports, ours, redis, write};
 
 const SCRIPT: &[&str] = &[
     "SET s 1",

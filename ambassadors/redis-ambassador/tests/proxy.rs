@@ -2,11 +2,9 @@
 //! errors that keep the connection, malformed input, limits, AUTH and redis_db, timeouts,
 //! ejection and recovery, reload, stats, metrics and the drain on SIGTERM.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     Client, Ours, Redis, cmd, eventually, eventually_ok, free_ports, http_get, keys_on, ours,
     port_of, read_stats, redis, redis_on, write,
 };
@@ -87,7 +85,7 @@ fn pipelining_split_commands_and_local_commands() {
     let mut direct: Vec<Client> = ports.iter().map(|p| Client::connect(*p)).collect();
     for i in (0..2000).step_by(97) {
         let k = format!("k{i}");
-        let s = common::server_of(pool, k.as_bytes());
+        let s = crate::common::server_of(pool, k.as_bytes());
         assert_eq!(direct[s].q(&format!("EXISTS {k}")), ":1\r\n");
         assert_eq!(direct[1 - s].q(&format!("EXISTS {k}")), ":0\r\n");
     }

@@ -5,12 +5,10 @@
 //! servers, pub/sub on separate connections, BLPOP woken by LPUSH, SCAN over every key, and a
 //! reconnect after the proxy restarts.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use common::{Redis, free_ports, ours, redis, write};
+use crate::common::{Redis, free_ports, ours, redis, write};
 
 /// Two redis-servers, and a pool over them (hash tag `{}`) written into `dir`: the servers, the
 /// pool's port and its configuration file.
@@ -227,7 +225,7 @@ fn redis_cli_workload(resp3: bool) {
             }
         }
     });
-    common::eventually("a subscriber on news", 15, || {
+    crate::common::eventually("a subscriber on news", 15, || {
         run(&["PUBLISH", "news", "hello"], "") == "1\n"
     });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -247,7 +245,7 @@ fn redis_cli_workload(resp3: bool) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    common::eventually("BLPOP blocked on its server", 15, || {
+    crate::common::eventually("BLPOP blocked on its server", 15, || {
         run(&["INFO", "clients"], "").contains("blocked_clients:1")
     });
     assert_eq!(run(&["LPUSH", "q", "job"], ""), "1\n");
