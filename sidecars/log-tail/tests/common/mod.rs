@@ -1,8 +1,6 @@
 //! Test harness: runs the real `log-tail` binary, collects its stdout line by line, and writes
 //! numbered lines to log files from a concurrent writer thread.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -15,7 +13,7 @@ use std::time::{Duration, Instant};
 use podmates_testkit::{Binary, eventually_ok, require, spawn_binary};
 
 /// A running log-tail with its stdout collected.
-pub struct Tail {
+pub(crate) struct Tail {
     bin: Binary,
     lines: Arc<Mutex<Vec<Vec<u8>>>>,
     reader: Option<JoinHandle<()>>,
@@ -25,18 +23,18 @@ pub struct Tail {
 
 impl Tail {
     /// Starts log-tail with `args` and waits until it is ready.
-    pub fn start(dir: &Path, args: &[&str]) -> Tail {
+    pub(crate) fn start(dir: &Path, args: &[&str]) -> Tail {
         Self::start_gated(dir, args, true)
     }
 
     /// Like [`Tail::start`], for args that give their own `--admin-addr`.
-    pub fn start_with_admin(dir: &Path, args: &[&str]) -> Tail {
+    pub(crate) fn start_with_admin(dir: &Path, args: &[&str]) -> Tail {
         Self::start_gated(dir, args, true)
     }
 
     /// Like [`Tail::start`]; with `read = false` nobody reads stdout until [`Tail::open_gate`].
     /// `dir` is the test's directory (log-tail's stderr is kept by the testkit).
-    pub fn start_gated(_dir: &Path, args: &[&str], read: bool) -> Tail {
+    pub(crate) fn start_gated(_dir: &Path, args: &[&str], read: bool) -> Tail {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_log-tail"));
         cmd.args(["--log-level", "debug", "--grace-period", "10s"])
             .args(args)
@@ -77,33 +75,33 @@ impl Tail {
         }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.bin.pid()
     }
 
     /// Sends a signal by name.
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         self.bin.signal(sig);
     }
 
-    pub fn open_gate(&self) {
+    pub(crate) fn open_gate(&self) {
         self.gate.store(true, Ordering::SeqCst);
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.bin.stderr()
     }
 
-    pub fn wait_stderr(&mut self, needle: &str, timeout: Duration) {
+    pub(crate) fn wait_stderr(&mut self, needle: &str, timeout: Duration) {
         self.bin.wait_stderr(needle, timeout);
     }
 
     /// The lines so far.
-    pub fn lines(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn lines(&self) -> Vec<Vec<u8>> {
         self.lines.lock().unwrap().clone()
     }
 
-    pub fn text(&self) -> Vec<String> {
+    pub(crate) fn text(&self) -> Vec<String> {
         self.lines()
             .iter()
             .map(|l| String::from_utf8_lossy(l).into_owned())
@@ -111,7 +109,7 @@ impl Tail {
     }
 
     /// Waits until at least `n` lines containing `needle` were written; panics on timeout.
-    pub fn wait_count(&self, needle: &str, n: usize, timeout: Duration) {
+    pub(crate) fn wait_count(&self, needle: &str, n: usize, timeout: Duration) {
         let needle_bytes = needle.as_bytes();
         // Lines are only ever appended: count the new ones each round, under the lock but without
         // copying (re-decoding all of them every poll kept a core busy in the 400k-line tests,
@@ -139,7 +137,7 @@ impl Tail {
     }
 
     /// Sends SIGTERM, waits for exit (at most `timeout`) and for stdout to close.
-    pub fn terminate(mut self, timeout: Duration) -> (ExitStatus, Vec<Vec<u8>>, Duration) {
+    pub(crate) fn terminate(mut self, timeout: Duration) -> (ExitStatus, Vec<Vec<u8>>, Duration) {
         let start = Instant::now();
         self.bin.signal("TERM");
         let status = self.bin.wait(timeout);
@@ -151,7 +149,7 @@ impl Tail {
     }
 
     /// The file descriptors of the process that point at deleted files.
-    pub fn deleted_fds(&self) -> Vec<String> {
+    pub(crate) fn deleted_fds(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Ok(rd) = std::fs::read_dir(format!("/proc/{}/fd", self.pid())) {
             for e in rd.flatten() {
@@ -167,18 +165,13 @@ impl Tail {
     }
 
     /// Resident memory in KiB.
-    pub fn rss_kib(&self) -> u64 {
+    pub(crate) fn rss_kib(&self) -> u64 {
         self.bin.rss_kib()
-    }
-
-    /// The admin server's port.
-    pub fn admin_port(&self) -> u16 {
-        self.bin.admin_port()
     }
 }
 
 /// The numbered lines of `tag` in `lines`, in output order: `<prefix><tag> <n> ...`.
-pub fn numbers(lines: &[String], tag: &str) -> Vec<u64> {
+pub(crate) fn numbers(lines: &[String], tag: &str) -> Vec<u64> {
     let needle = format!("{tag} ");
     lines
         .iter()
@@ -190,7 +183,7 @@ pub fn numbers(lines: &[String], tag: &str) -> Vec<u64> {
 }
 
 /// Asserts that `tag`'s lines are exactly `range`, in order, each once.
-pub fn assert_exact(lines: &[String], tag: &str, range: std::ops::Range<u64>) {
+pub(crate) fn assert_exact(lines: &[String], tag: &str, range: std::ops::Range<u64>) {
     let got = numbers(lines, tag);
     let want: Vec<u64> = range.clone().collect();
     if got != want {
@@ -210,11 +203,11 @@ pub fn assert_exact(lines: &[String], tag: &str, range: std::ops::Range<u64>) {
 }
 
 /// The line the writers write: tag, number, padding to about 60 bytes.
-pub fn numbered(tag: &str, n: u64) -> String {
+pub(crate) fn numbered(tag: &str, n: u64) -> String {
     format!("{tag} {n:07} lorem ipsum dolor sit amet consectetur adipiscing\n")
 }
 
-pub fn append(path: &Path, text: &str) {
+pub(crate) fn append(path: &Path, text: &str) {
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
@@ -225,8 +218,8 @@ pub fn append(path: &Path, text: &str) {
 
 /// A concurrent writer: appends numbered lines to a file through a descriptor it keeps open,
 /// like an application does.
-pub struct Writer {
-    pub path: PathBuf,
+pub(crate) struct Writer {
+    pub(crate) path: PathBuf,
     file: Arc<Mutex<File>>,
     written: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
@@ -235,11 +228,16 @@ pub struct Writer {
 
 impl Writer {
     /// Writes `tag` lines `0..total`, sleeping 1 ms every `burst` lines.
-    pub fn spawn(path: &Path, tag: &str, total: u64, burst: u64) -> Writer {
+    pub(crate) fn spawn(path: &Path, tag: &str, total: u64, burst: u64) -> Writer {
         Self::spawn_from(path, tag, 0..total, burst)
     }
 
-    pub fn spawn_from(path: &Path, tag: &str, range: std::ops::Range<u64>, burst: u64) -> Writer {
+    pub(crate) fn spawn_from(
+        path: &Path,
+        tag: &str,
+        range: std::ops::Range<u64>,
+        burst: u64,
+    ) -> Writer {
         let file = Arc::new(Mutex::new(open_append(path)));
         let written = Arc::new(AtomicU64::new(range.start));
         let stop = Arc::new(AtomicBool::new(false));
@@ -269,23 +267,23 @@ impl Writer {
     }
 
     /// Lines written so far (the next number to write).
-    pub fn written(&self) -> u64 {
+    pub(crate) fn written(&self) -> u64 {
         self.written.load(Ordering::SeqCst)
     }
 
     /// Holds the writer still while `f` runs (no line is half written meanwhile).
-    pub fn paused<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn paused<R>(&self, f: impl FnOnce() -> R) -> R {
         let _g = self.file.lock().unwrap();
         f()
     }
 
     /// Reopens the path, as an application does on SIGHUP after logrotate's `create`.
-    pub fn reopen(&self) {
+    pub(crate) fn reopen(&self) {
         *self.file.lock().unwrap() = open_append(&self.path);
     }
 
     /// Waits for the writer to finish its range.
-    pub fn join(mut self) -> u64 {
+    pub(crate) fn join(mut self) -> u64 {
         if let Some(h) = self.handle.take() {
             h.join().unwrap();
         }
@@ -311,7 +309,7 @@ fn open_append(path: &Path) -> File {
 }
 
 /// Runs the real logrotate on `log` with `directives` (e.g. `create` or `copytruncate`), forced.
-pub fn logrotate(dir: &Path, log: &Path, directives: &str) {
+pub(crate) fn logrotate(dir: &Path, log: &Path, directives: &str) {
     require("/usr/sbin/logrotate");
     let conf = dir.join("logrotate.conf");
     std::fs::write(
