@@ -2,11 +2,9 @@
 //! a CA made by openssl), redis-server with and without a password, PostgreSQL (SCRAM logins)
 //! and MariaDB, each started by the test on a loopback port in a temporary directory.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     Finished, WaitFor, mariadb, nginx, pg_init, pg_sql, pg_start, pg_start_with, redis, run,
 };
 
@@ -166,7 +164,7 @@ fn nginx_over_tls_with_a_private_ca() {
 
 #[test]
 fn http_server_that_starts_later() {
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let url = format!("http://127.0.0.1:{port}/");
     let mut w = WaitFor::spawn(&[
         "--interval",

@@ -1,12 +1,10 @@
 //! wait-for against TCP ports, files and a DNS server that appear while it waits; timeouts, bad
 //! usage, signals and the command lines of the tools it replaces.
 
-mod common;
-
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{WaitFor, add_hosts, dnsmasq, free_port, run};
+use crate::common::{WaitFor, add_hosts, dnsmasq, free_port, run};
 
 #[test]
 fn tcp_port_that_opens_after_two_seconds() {
@@ -268,7 +266,7 @@ fn admin_server_only_when_asked() {
     let addr = format!("127.0.0.1:{admin}");
     let mut w = WaitFor::spawn(&["--interval", "100ms", "--admin-addr", &addr, &target]);
     w.wait_log("admin server listening", 10);
-    let body = common::eventually(10, "metrics with an attempt", || {
+    let body = crate::common::eventually(10, "metrics with an attempt", || {
         let mut s = std::net::TcpStream::connect(&addr).ok()?;
         use std::io::{Read, Write};
         s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;

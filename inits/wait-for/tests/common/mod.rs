@@ -2,24 +2,22 @@
 //! servers it waits for (nginx, redis-server, PostgreSQL, MariaDB, dnsmasq) started on loopback
 //! ports in temporary directories, stopped on drop.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use podmates_testkit::nginx::{Nginx, set_mode};
 use podmates_testkit::redis::Redis;
-pub use podmates_testkit::{Proc, free_port, require, wait_port};
+pub(crate) use podmates_testkit::{Proc, free_port, require, wait_port};
 
-pub const OURS: &str = env!("CARGO_BIN_EXE_wait-for");
+pub(crate) const OURS: &str = env!("CARGO_BIN_EXE_wait-for");
 
 /// Polls `f` every 20 ms for up to `secs` seconds.
-pub fn eventually<T>(secs: u64, what: &str, f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn eventually<T>(secs: u64, what: &str, f: impl FnMut() -> Option<T>) -> T {
     podmates_testkit::eventually(Duration::from_secs(secs), what, f)
 }
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -28,27 +26,27 @@ pub fn is_root() -> bool {
 }
 
 /// A running wait-for, its stderr captured; killed on drop.
-pub struct WaitFor {
+pub(crate) struct WaitFor {
     proc: Proc,
-    pub started: Instant,
+    pub(crate) started: Instant,
 }
 
 /// How a wait-for run ended.
 #[derive(Debug)]
-pub struct Finished {
-    pub code: Option<i32>,
-    pub stderr: String,
-    pub elapsed: Duration,
+pub(crate) struct Finished {
+    pub(crate) code: Option<i32>,
+    pub(crate) stderr: String,
+    pub(crate) elapsed: Duration,
 }
 
 impl WaitFor {
     /// Starts wait-for with `args` and no `WAIT_FOR_*`/`PODMATES_*` variables from the
     /// environment of the test run.
-    pub fn spawn(args: &[&str]) -> Self {
+    pub(crate) fn spawn(args: &[&str]) -> Self {
         Self::spawn_env(args, &[])
     }
 
-    pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+    pub(crate) fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(OURS);
         for (k, _) in std::env::vars() {
             if k.starts_with("WAIT_FOR_") || k.starts_with("PODMATES_") || k == "RUST_LOG" {
@@ -66,22 +64,22 @@ impl WaitFor {
         }
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.proc.stderr()
     }
 
     /// Waits until stderr contains `text`.
-    pub fn wait_log(&mut self, text: &str, secs: u64) {
+    pub(crate) fn wait_log(&mut self, text: &str, secs: u64) {
         self.proc.wait_stderr(text, Duration::from_secs(secs));
         // The process must still be waiting for what the caller does next to matter.
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.proc.pid()
     }
 
     /// Waits up to `secs` for the exit.
-    pub fn finish(mut self, secs: u64) -> Finished {
+    pub(crate) fn finish(mut self, secs: u64) -> Finished {
         let status = self.proc.wait(Duration::from_secs(secs));
         Finished {
             code: status.code(),
@@ -92,15 +90,15 @@ impl WaitFor {
 }
 
 /// Runs wait-for to its end (at most `secs`).
-pub fn run(args: &[&str], secs: u64) -> Finished {
+pub(crate) fn run(args: &[&str], secs: u64) -> Finished {
     WaitFor::spawn(args).finish(secs)
 }
 
 /// A server process stopped (SIGTERM, then SIGKILL after 10 s) on drop.
-pub struct Server {
-    pub proc: Proc,
-    pub port: u16,
-    pub dir: tempfile::TempDir,
+pub(crate) struct Server {
+    pub(crate) proc: Proc,
+    pub(crate) port: u16,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -113,7 +111,7 @@ impl Server {
         }
     }
 
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.proc.stop("TERM", Duration::from_secs(10));
     }
 }
@@ -171,7 +169,7 @@ fn check_output(cmd: &mut Command, what: &str) {
 
 /// nginx on a plain port (`Nginx::port`) and a TLS port (the second value), its certificate
 /// signed by a CA made here with openssl (`ca.crt` in `Nginx::dir`).
-pub fn nginx() -> (Nginx, u16) {
+pub(crate) fn nginx() -> (Nginx, u16) {
     let tls_port = free_port();
     let n = Nginx::start(|d, port| {
         make_certs(d);
@@ -197,7 +195,7 @@ pub fn nginx() -> (Nginx, u16) {
 }
 
 /// A CA and a server certificate for 127.0.0.1 and localhost (the testkit's, made with openssl).
-pub fn make_certs(dir: &Path) {
+pub(crate) fn make_certs(dir: &Path) {
     podmates_testkit::certs::make(dir);
 }
 
@@ -205,7 +203,7 @@ pub fn make_certs(dir: &Path) {
 // redis
 
 /// redis-server on a free port, with `requirepass` when `password` is given.
-pub fn redis(password: Option<&str>) -> Redis {
+pub(crate) fn redis(password: Option<&str>) -> Redis {
     match password {
         Some(p) => Redis::start(&["--requirepass", p]),
         None => Redis::start(&[]),
@@ -216,7 +214,7 @@ pub fn redis(password: Option<&str>) -> Redis {
 // PostgreSQL
 
 /// The newest Debian PostgreSQL's bin directory.
-pub fn pg_bin() -> PathBuf {
+pub(crate) fn pg_bin() -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -232,13 +230,13 @@ pub fn pg_bin() -> PathBuf {
 
 /// An initialised PostgreSQL data directory (superuser `postgres` with `password`,
 /// scram-sha-256 for TCP logins), not started yet: [`pg_start`] starts it.
-pub struct Pg {
-    pub dir: tempfile::TempDir,
-    pub port: u16,
+pub(crate) struct Pg {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) port: u16,
     user: Option<&'static str>,
 }
 
-pub fn pg_init(password: &str) -> Pg {
+pub(crate) fn pg_init(password: &str) -> Pg {
     let bin = pg_bin();
     let user = is_root().then_some("postgres");
     let dir = dir_for(user);
@@ -284,7 +282,7 @@ pub fn pg_init(password: &str) -> Pg {
 
 /// Runs `sql` with psql over the server's unix socket (trusted), retrying until the server
 /// accepts it.
-pub fn pg_sql(server: &Server, sql: &str) {
+pub(crate) fn pg_sql(server: &Server, sql: &str) {
     let psql = pg_bin().join("psql").display().to_string();
     let user = is_root().then_some("postgres");
     eventually(60, "psql to succeed", || {
@@ -310,13 +308,13 @@ pub fn pg_sql(server: &Server, sql: &str) {
 }
 
 /// Starts the server of `pg` (on 127.0.0.1 only, its socket in its own directory).
-pub fn pg_start(pg: Pg) -> Server {
+pub(crate) fn pg_start(pg: Pg) -> Server {
     pg_start_with(pg, false)
 }
 
 /// Like [`pg_start`]; with `tls`, `ssl=on` with a certificate for 127.0.0.1 and localhost
 /// signed by the CA `ca.crt` in the server's directory.
-pub fn pg_start_with(pg: Pg, tls: bool) -> Server {
+pub(crate) fn pg_start_with(pg: Pg, tls: bool) -> Server {
     let bin = pg_bin();
     let data = pg.dir.path().join("data");
     let mut ssl = Vec::new();
@@ -351,11 +349,11 @@ pub fn pg_start_with(pg: Pg, tls: bool) -> Server {
 // ---------------------------------------------------------------------------------------------
 // MariaDB
 
-pub const MARIADBD: &str = "/usr/sbin/mariadbd";
+pub(crate) const MARIADBD: &str = "/usr/sbin/mariadbd";
 
 /// MariaDB in a fresh data directory on a free port, with the account `app`@`127.0.0.1`
 /// (password `password`, mysql_native_password) and a database `app`; waits until it answers.
-pub fn mariadb(password: &str) -> Server {
+pub(crate) fn mariadb(password: &str) -> Server {
     require(MARIADBD);
     let user = is_root().then_some("mysql");
     let dir = dir_for(user);
@@ -409,11 +407,11 @@ pub fn mariadb(password: &str) -> Server {
 // ---------------------------------------------------------------------------------------------
 // DNS
 
-pub const DNSMASQ: &str = "/usr/sbin/dnsmasq";
+pub(crate) const DNSMASQ: &str = "/usr/sbin/dnsmasq";
 
 /// dnsmasq on a loopback port, answering only from the hosts files in `hosts_dir()` (read again
 /// whenever one appears) and the `srv` records given; no upstream server.
-pub fn dnsmasq(srv: &[&str]) -> Server {
+pub(crate) fn dnsmasq(srv: &[&str]) -> Server {
     require(DNSMASQ);
     let dir = dir_for(None);
     std::fs::create_dir(dir.path().join("hosts.d")).unwrap();
@@ -455,7 +453,7 @@ pub fn dnsmasq(srv: &[&str]) -> Server {
 
 /// Adds a hosts file to a dnsmasq from [`dnsmasq`] (written aside and renamed, so dnsmasq never
 /// reads half of it).
-pub fn add_hosts(s: &Server, name: &str, text: &str) {
+pub(crate) fn add_hosts(s: &Server, name: &str, text: &str) {
     let tmp = s.dir.path().join(format!(".{name}.tmp"));
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, s.dir.path().join("hosts.d").join(name)).unwrap();
