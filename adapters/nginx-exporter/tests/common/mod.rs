@@ -1,8 +1,6 @@
 //! Helpers for the integration tests: a real nginx on loopback with a generated configuration, the
 //! exporter binary (ours or Debian's Go one), plain HTTP requests and a text-format reader.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,36 +8,36 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use podmates_testkit::nginx::set_mode;
-pub const GO_EXPORTER: &str = "/usr/bin/prometheus-nginx-exporter";
-pub const OURS: &str = env!("CARGO_BIN_EXE_nginx-exporter");
+pub(crate) const GO_EXPORTER: &str = "/usr/bin/prometheus-nginx-exporter";
+pub(crate) const OURS: &str = env!("CARGO_BIN_EXE_nginx-exporter");
 
-pub use podmates_testkit::{Proc, free_port};
+pub(crate) use podmates_testkit::{Proc, free_port};
 
 /// Polls `f` until it returns `Some`, at most `secs` seconds (the harness's `eventually`).
-pub fn eventually<T>(secs: u64, what: &str, f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn eventually<T>(secs: u64, what: &str, f: impl FnMut() -> Option<T>) -> T {
     podmates_testkit::eventually(Duration::from_secs(secs), what, f)
 }
 
 /// The stub_status bodies the bad-body tests serve, with what the parser must make of them.
-pub const TENGINE_BODY: &str = "Active connections: 3 \\nserver accepts handled requests request_time\\n 10 11 20 555\\nReading: 0 Writing: 1 Waiting: 2 \\n";
-pub const SPACES_BODY: &str = "Active connections:   7\\r\\n\\r\\nserver accepts handled requests\\r\\n\\t100  100 250\\r\\nReading: 1   Writing: 2 Waiting: 4";
+pub(crate) const TENGINE_BODY: &str = "Active connections: 3 \\nserver accepts handled requests request_time\\n 10 11 20 555\\nReading: 0 Writing: 1 Waiting: 2 \\n";
+pub(crate) const SPACES_BODY: &str = "Active connections:   7\\r\\n\\r\\nserver accepts handled requests\\r\\n\\t100  100 250\\r\\nReading: 1   Writing: 2 Waiting: 4";
 
 /// A real nginx with stub_status and the test locations, on its own ports and unix socket.
-pub struct Nginx {
+pub(crate) struct Nginx {
     nginx: podmates_testkit::nginx::Nginx,
-    pub port: u16,
-    pub tls_port: u16,
+    pub(crate) port: u16,
+    pub(crate) tls_port: u16,
 }
 
 impl Nginx {
     /// Writes the configuration (and TLS files when `tls`) and starts nginx.
-    pub fn start(tls: bool) -> Self {
+    pub(crate) fn start(tls: bool) -> Self {
         Self::start_with(tls, "")
     }
 
     /// Like [`start`](Self::start), with extra `http {}` directives (e.g. a `log_format`);
     /// `{dir}` in them is replaced by nginx's directory.
-    pub fn start_with(tls: bool, http_extra: &str) -> Self {
+    pub(crate) fn start_with(tls: bool, http_extra: &str) -> Self {
         let tls_port = free_port();
         // A master and a worker, as in production: a stop must wait for the worker.
         let options = podmates_testkit::nginx::Options {
@@ -110,40 +108,40 @@ impl Nginx {
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.nginx.path(name)
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         self.nginx.url(path)
     }
 
-    pub fn socket(&self) -> PathBuf {
+    pub(crate) fn socket(&self) -> PathBuf {
         self.path("nginx.sock")
     }
 
     /// Starts again after [`stop`](Self::stop).
-    pub fn resume(&mut self) {
+    pub(crate) fn resume(&mut self) {
         self.nginx.resume();
     }
 
     /// Stops nginx gracefully (the master waits for its workers, so the port is free again and
     /// no worker is left behind, which a SIGKILL of the master would do).
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.nginx.stop();
     }
 }
 
 /// A running exporter (ours or the Go one), killed on drop; its stderr goes to a file.
-pub struct Exporter {
+pub(crate) struct Exporter {
     proc: Proc,
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Exporter {
     /// Starts `program` with `args` and `env`, listening on `addr` (already in `args`), and waits
     /// for `probe_path` to answer 200.
-    pub fn spawn(
+    pub(crate) fn spawn(
         program: &str,
         args: &[String],
         env: &[(&str, String)],
@@ -174,11 +172,11 @@ impl Exporter {
     }
 
     /// Our exporter with the given flags plus `--web.listen-address` on a free port.
-    pub fn ours(args: &[&str]) -> Self {
+    pub(crate) fn ours(args: &[&str]) -> Self {
         Self::ours_env(args, &[])
     }
 
-    pub fn ours_env(args: &[&str], env: &[(&str, String)]) -> Self {
+    pub(crate) fn ours_env(args: &[&str], env: &[(&str, String)]) -> Self {
         let port = free_port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut a: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
@@ -186,43 +184,43 @@ impl Exporter {
         Self::spawn(OURS, &a, env, addr, "/readyz")
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.proc.stderr()
     }
 
     /// Resident memory, in KiB, from /proc.
-    pub fn rss_kib(&self) -> u64 {
+    pub(crate) fn rss_kib(&self) -> u64 {
         self.proc.rss_kib()
     }
 
     /// GET `path`, expecting 200; returns the body.
-    pub fn get_ok(&self, path: &str) -> String {
+    pub(crate) fn get_ok(&self, path: &str) -> String {
         let (status, body) = get(self.addr, path).expect("request the exporter");
         assert_eq!(status, 200, "GET {path}: {body}");
         body
     }
 
-    pub fn metrics(&self) -> Metrics {
+    pub(crate) fn metrics(&self) -> Metrics {
         Metrics::parse(&self.get_ok("/metrics"))
     }
 }
 
 /// One HTTP/1.1 GET with `Connection: close`; returns (status, body), de-chunked (the Go
 /// exporter chunks).
-pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+pub(crate) fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     podmates_testkit::http::request(addr, "GET", path, &[], b"").map(|r| (r.status, r.text()))
 }
 
 /// A parsed text exposition: samples by `name{labels}`, and HELP and TYPE by family.
 #[derive(Debug, Default)]
-pub struct Metrics {
-    pub samples: BTreeMap<String, f64>,
-    pub help: BTreeMap<String, String>,
-    pub types: BTreeMap<String, String>,
+pub(crate) struct Metrics {
+    pub(crate) samples: BTreeMap<String, f64>,
+    pub(crate) help: BTreeMap<String, String>,
+    pub(crate) types: BTreeMap<String, String>,
 }
 
 impl Metrics {
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         let mut m = Self::default();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# HELP ") {
@@ -244,7 +242,7 @@ impl Metrics {
 
     /// The value of `series` (`name` or `name{labels}` as written), panicking with the exposition
     /// when absent.
-    pub fn get(&self, series: &str) -> f64 {
+    pub(crate) fn get(&self, series: &str) -> f64 {
         *self
             .samples
             .get(series)
@@ -252,7 +250,7 @@ impl Metrics {
     }
 
     /// Sample names (without labels) present.
-    pub fn names(&self) -> std::collections::BTreeSet<String> {
+    pub(crate) fn names(&self) -> std::collections::BTreeSet<String> {
         self.samples
             .keys()
             .map(|k| k.split('{').next().unwrap_or(k).to_owned())
@@ -262,7 +260,7 @@ impl Metrics {
 
 /// Runs `cmd` to completion within `secs` seconds (killing it and failing otherwise); returns its
 /// exit code, stdout and stderr.
-pub fn run_bounded(cmd: &mut Command, secs: u64) -> (Option<i32>, String, String) {
+pub(crate) fn run_bounded(cmd: &mut Command, secs: u64) -> (Option<i32>, String, String) {
     let out = podmates_testkit::proc::output(cmd, b"", Duration::from_secs(secs));
     (
         out.status.code(),
