@@ -255,3 +255,22 @@ pub fn output(cmd: &mut Command, input: &[u8], limit: Duration) -> Output {
         stderr: err.join().unwrap_or_default(),
     }
 }
+
+/// Runs `cmd` to its end and returns its stdout, for a setup step (git, openssl, initdb,
+/// logrotate, ...) that must succeed.
+///
+/// # Panics
+/// When it cannot be started or fails, with its stdout and stderr.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
