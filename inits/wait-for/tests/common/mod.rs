@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use podmates_testkit::nginx::{Nginx, set_mode};
+use podmates_testkit::proc::run_ok;
 use podmates_testkit::redis::Redis;
 pub(crate) use podmates_testkit::{Proc, free_port, require, wait_port};
 
@@ -154,16 +155,6 @@ fn as_user(user: Option<&str>, program: &str) -> Command {
     }
 }
 
-fn check_output(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 // ---------------------------------------------------------------------------------------------
 // nginx
 
@@ -246,7 +237,7 @@ pub(crate) fn pg_init(password: &str) -> Pg {
     if let Some(u) = user {
         chown(&pwfile, u);
     }
-    check_output(
+    run_ok(
         as_user(user, &bin.join("initdb").display().to_string())
             .arg("-D")
             .arg(&data)
@@ -260,7 +251,6 @@ pub(crate) fn pg_init(password: &str) -> Pg {
                 "UTF8",
             ])
             .arg(format!("--pwfile={}", pwfile.display())),
-        "initdb",
     );
     // Two accounts that log in with the older methods, matched before initdb's scram-sha-256
     // line (the first matching line wins); [`pg_sql`] creates them once the server runs.
@@ -366,7 +356,7 @@ pub(crate) fn mariadb(password: &str) -> Server {
     if let Some(u) = user {
         install.arg(format!("--user={u}"));
     }
-    check_output(&mut install, "mariadb-install-db");
+    run_ok(&mut install);
     let port = free_port();
     let sock = dir.path().join("mysqld.sock");
     let mut cmd = Command::new(MARIADBD);

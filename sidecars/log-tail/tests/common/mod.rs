@@ -320,17 +320,11 @@ pub(crate) fn logrotate(dir: &Path, log: &Path, directives: &str) {
         ),
     )
     .unwrap();
-    let out = Command::new("/usr/sbin/logrotate")
-        .arg("-s")
-        .arg(dir.join("logrotate.state"))
-        .arg("-f")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "logrotate failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    podmates_testkit::proc::run_ok(
+        Command::new("/usr/sbin/logrotate")
+            .arg("-s")
+            .arg(dir.join("logrotate.state"))
+            .arg("-f")
+            .arg(&conf),
     );
 }
