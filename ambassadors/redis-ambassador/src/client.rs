@@ -335,7 +335,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: Client
         }
         buf.advance(consumed);
         if let Some(e) = proto_err {
-            resp::put_error(&mut out, &format!("ERR Protocol error: {}", e.reason()));
+            resp::put_error(&mut out, &format!("ERR Protocol error: {e}"));
             pool.shared.stats.client_err.fetch_add(1, Relaxed);
             pool.metrics.error(None, "-", "client");
             client.close = true;

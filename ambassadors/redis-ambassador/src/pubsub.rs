@@ -139,10 +139,7 @@ where
                     buf.advance(n);
                 }
                 Err(e) => {
-                    resp::put_error(
-                        &mut to_client,
-                        &format!("ERR Protocol error: {}", e.reason()),
-                    );
+                    resp::put_error(&mut to_client, &format!("ERR Protocol error: {e}"));
                     let _ = client.write_all(&to_client).await;
                     return End::Close;
                 }

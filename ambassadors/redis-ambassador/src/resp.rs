@@ -13,8 +13,8 @@ pub enum ProtoError {
     BadMultibulkLength,
     /// `$` length not a number or out of range.
     BadBulkLength,
-    /// Something other than `$` where a bulk string was expected.
-    ExpectedBulk,
+    /// Something other than `$` where a bulk string was expected: the byte found.
+    ExpectedBulk(u8),
     /// A bulk string not followed by CRLF.
     MissingCrlf,
     /// The request exceeds the configured size limit.
@@ -23,19 +23,32 @@ pub enum ProtoError {
     InlineTooLong,
 }
 
-impl ProtoError {
-    /// The text after `Protocol error: `.
-    pub fn reason(self) -> &'static str {
-        match self {
+/// The text after `Protocol error: `, in redis-server's words where it has the same error.
+impl std::fmt::Display for ProtoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
             Self::BadMultibulkLength => "invalid multibulk length",
             Self::BadBulkLength => "invalid bulk length",
-            Self::ExpectedBulk => "expected '$'",
+            Self::ExpectedBulk(b) => {
+                // redis-server writes the byte as it came; a control or non-ASCII byte is
+                // escaped here so the error line stays printable text.
+                return if b.is_ascii_graphic() || *b == b' ' {
+                    write!(f, "expected '$', got '{}'", char::from(*b))
+                } else {
+                    write!(f, "expected '$', got '\\x{b:02x}'")
+                };
+            }
             Self::MissingCrlf => "bulk string not terminated by CRLF",
             Self::TooLarge => "request exceeds the maximum request size",
             Self::InlineTooLong => "too big inline request",
-        }
+        })
     }
 }
+
+/// Longest bulk string a request may announce before it is refused as an invalid length rather
+/// than as too large: redis-server's default `proto-max-bulk-len` (512 MiB), so a length no Redis
+/// would take gets Redis's own answer whatever `--max-request-bytes` is.
+const PROTO_MAX_BULK_LEN: i64 = 512 * 1024 * 1024;
 
 /// Longest inline command line accepted (as Redis).
 const MAX_INLINE: usize = 64 * 1024;
@@ -102,19 +115,18 @@ pub fn parse_request(
             return Ok(None);
         }
         if buf[pos] != b'$' {
-            return Err(ProtoError::ExpectedBulk);
+            return Err(ProtoError::ExpectedBulk(buf[pos]));
         }
         let (len, start) = match int_line(buf, pos + 1) {
             Ok(Some(v)) => v,
             Ok(None) => return Ok(None),
             Err(()) => return Err(ProtoError::BadBulkLength),
         };
-        if len < 0 || len as usize > max_bytes {
-            return Err(if len < 0 {
-                ProtoError::BadBulkLength
-            } else {
-                ProtoError::TooLarge
-            });
+        if !(0..=PROTO_MAX_BULK_LEN).contains(&len) {
+            return Err(ProtoError::BadBulkLength);
+        }
+        if len as usize > max_bytes {
+            return Err(ProtoError::TooLarge);
         }
         let end = start + len as usize;
         if end > max_bytes {
@@ -313,7 +325,24 @@ mod tests {
         );
         assert_eq!(
             parse_request(b"*1\r\n:3\r\n", &mut a, 100),
-            Err(ProtoError::ExpectedBulk)
+            Err(ProtoError::ExpectedBulk(b':'))
+        );
+        assert_eq!(
+            ProtoError::ExpectedBulk(b'*').to_string(),
+            "expected '$', got '*'"
+        );
+        assert_eq!(
+            ProtoError::ExpectedBulk(b'\r').to_string(),
+            "expected '$', got '\\x0d'"
+        );
+        // Beyond redis-server's proto-max-bulk-len: its own answer, not the size limit's.
+        assert_eq!(
+            parse_request(b"*1\r\n$536870913\r\n", &mut a, 100),
+            Err(ProtoError::BadBulkLength)
+        );
+        assert_eq!(
+            parse_request(b"*1\r\n$536870912\r\n", &mut a, 100),
+            Err(ProtoError::TooLarge)
         );
         assert_eq!(
             parse_request(b"*1\r\n$3\r\nfooXX", &mut a, 100),
