@@ -6,6 +6,7 @@ mod common;
 mod ecs;
 mod follow;
 mod golden;
+mod hostile;
 mod nginx_live;
 mod otlp;
 mod parsing;

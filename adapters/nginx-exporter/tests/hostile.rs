@@ -7,13 +7,11 @@
 //! `nginx_up 0` for it (and 1 for a real stub_status page scraped alongside), no task panics and the
 //! exporter keeps serving, and its RSS stays under `RSS_BOUND_KIB` after 10 scrapes of them all.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::Exporter;
+use crate::common::Exporter;
 
 /// Most the exporter's RSS may be after the scrapes: 30 MiB, as for the 100 MB body.
 const RSS_BOUND_KIB: u64 = 30 * 1024;

@@ -5,3 +5,4 @@ mod access_log;
 mod common;
 mod differential;
 mod exporter;
+mod hostile;

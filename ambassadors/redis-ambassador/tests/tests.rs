@@ -5,6 +5,7 @@ mod clients;
 mod command_table;
 mod common;
 mod differential;
+mod hostile;
 mod placement;
 mod proxy;
 mod workload;
