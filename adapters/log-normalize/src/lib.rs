@@ -68,6 +68,8 @@ pub struct Config {
     pub add_resource: Vec<AddField>,
     /// `--syslog-tcp`: ship to a syslog receiver instead of stdout.
     pub syslog_tcp: Option<String>,
+    /// `--max-line-bytes`: longer lines are normalized in pieces of at most this many bytes.
+    pub max_line_bytes: usize,
 }
 
 /// What stops a run.
@@ -199,7 +201,13 @@ pub struct Normalizer {
     counts: Counts,
     /// `--syslog-tcp`: this host's name and the JSON of the line being framed.
     framing: Option<(String, Vec<u8>)>,
+    /// Longest piece of a line normalized as one event (`--max-line-bytes`).
+    max_line: usize,
 }
+
+/// Default of `--max-line-bytes`: the follower's default, so that a long line gives the same
+/// events read once or followed.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
 
 impl Normalizer {
     /// A normalizer for the given parsers, schema and added fields.
@@ -210,7 +218,21 @@ impl Normalizer {
             writer: Writer::new(schema, add_fields),
             counts: Counts::default(),
             framing: None,
+            max_line: DEFAULT_MAX_LINE_BYTES,
         }
+    }
+
+    /// Lines longer than `max` bytes (at least 1) are normalized in pieces of at most `max`
+    /// bytes, each its own event, cut where no UTF-8 sequence is cut in two: memory stays
+    /// bounded whatever the input (a file without a newline, a runaway logger).
+    pub fn with_max_line_bytes(mut self, max: usize) -> Self {
+        self.max_line = max.max(1);
+        self
+    }
+
+    /// The `--max-line-bytes` in force.
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line
     }
 
     /// Frames each line as an RFC 5424 message with octet counting (`--syslog-tcp`), with
@@ -223,7 +245,17 @@ impl Normalizer {
     /// Appends the JSON line for one input line (without its newline). `observed` is when it was
     /// read (OTel's `observedTimeUnixNano`).
     pub fn line(&mut self, raw: &[u8], observed: Timestamp, out: &mut Vec<u8>) {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let mut raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        while raw.len() > self.max_line {
+            let cut = podmates_follow::utf8_cut(raw, self.max_line);
+            self.piece(&raw[..cut], observed, out);
+            raw = &raw[cut..];
+        }
+        self.piece(raw, observed, out);
+    }
+
+    /// Appends the JSON line for a piece of a line that is not its end (nothing is stripped).
+    pub fn piece(&mut self, raw: &[u8], observed: Timestamp, out: &mut Vec<u8>) {
         match std::str::from_utf8(raw) {
             Ok(s) => self.text(s, false, observed, out),
             Err(_) => {
@@ -237,6 +269,9 @@ impl Normalizer {
     /// [`line`](Self::line) for a line already known to be UTF-8 (a `\r` before its newline is
     /// dropped here).
     fn valid_line(&mut self, line: &str, observed: Timestamp, out: &mut Vec<u8>) {
+        if line.len() > self.max_line {
+            return self.line(line.as_bytes(), observed, out);
+        }
         let line = line.strip_suffix('\r').unwrap_or(line);
         self.text(line, false, observed, out);
     }
@@ -307,7 +342,8 @@ impl Normalizer {
                     start = 0;
                 }
                 if buf.len() - end < READ {
-                    // A line longer than the buffer: grow rather than cut it.
+                    // A line longer than the buffer: grow, up to --max-line-bytes plus a read
+                    // (a longer one is cut below).
                     buf.resize(buf.len() * 2, 0);
                 }
             }
@@ -350,6 +386,13 @@ impl Normalizer {
                 }
                 start = scan_from + last + 1;
             }
+            // No newline within --max-line-bytes: the line so far goes out in pieces, keeping
+            // what could still be the start of a UTF-8 sequence for the next read.
+            while end - start > self.max_line {
+                let cut = podmates_follow::utf8_cut(&buf[start..end], self.max_line);
+                self.piece(&buf[start..start + cut], observed, &mut out);
+                start += cut;
+            }
             if !out.is_empty() {
                 w.write_all(&out).map_err(ReadError::Output)?;
                 out.clear();
@@ -384,8 +427,11 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
         add_fields,
         add_resource,
         syslog_tcp,
+        max_line_bytes,
     } = config;
-    let mut norm = Normalizer::new(parsers, schema, add_fields).with_resource(add_resource);
+    let mut norm = Normalizer::new(parsers, schema, add_fields)
+        .with_resource(add_resource)
+        .with_max_line_bytes(max_line_bytes);
     if syslog_tcp.is_some() {
         norm = norm.with_syslog_framing(syslog_sink::local_hostname());
     }
@@ -458,6 +504,7 @@ async fn follow_paths(
         .collect();
     let mut fc = podmates_follow::Config::new(paths);
     fc.checkpoint_file = checkpoint_file;
+    fc.max_line_bytes = norm.max_line_bytes();
     let mut follower =
         podmates_follow::Follower::start(fc, ctx.shutdown.token()).map_err(Error::Follow)?;
     ctx.admin.with_registry(|r| {
@@ -469,7 +516,11 @@ async fn follow_paths(
     ctx.admin.readiness().set(true);
     let mut out = Vec::with_capacity(1 << 20);
     while let Some(line) = follower.next().await {
-        norm.line(&line.bytes, Timestamp::now(), &mut out);
+        if line.kind == podmates_follow::LineKind::Split {
+            norm.piece(&line.bytes, Timestamp::now(), &mut out);
+        } else {
+            norm.line(&line.bytes, Timestamp::now(), &mut out);
+        }
         if follower.is_idle() || out.len() > (1 << 20) {
             stdout.write_all(&out).map_err(Error::Output)?;
             stdout.flush().map_err(Error::Output)?;
@@ -566,6 +617,55 @@ mod tests {
                 assert_eq!(v["event"]["original"], *want);
                 assert_eq!(v["tags"].is_array(), want.contains('\u{fffd}'));
             }
+        }
+    }
+
+    /// A line longer than --max-line-bytes gives one event per piece, in the stream (without a
+    /// newline for many reads) and within one read, never cutting a UTF-8 character; the pieces
+    /// put back together are the line.
+    #[test]
+    fn long_lines_are_normalized_in_pieces() {
+        let long: Vec<u8> = "é\"x\0".repeat(100_000).into_bytes();
+        for max in [1000, 4096, 300_000] {
+            let mut input = b"short\n".to_vec();
+            input.extend_from_slice(&long);
+            input.extend_from_slice(b"\r\nend\n");
+            let mut norm = normalizers().remove(0).with_max_line_bytes(max);
+            let mut out = Vec::new();
+            norm.read_to_end(
+                &mut input.as_slice(),
+                &mut out,
+                None,
+                &CancellationToken::new(),
+            )
+            .unwrap();
+            let originals: Vec<String> = String::from_utf8(out)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    assert!(
+                        v["tags"].is_null(),
+                        "{max}: a piece was cut inside a character"
+                    );
+                    v["event"]["original"].as_str().unwrap().to_owned()
+                })
+                .collect();
+            let pieces = &originals[1..originals.len() - 1];
+            assert_eq!(originals[0], "short");
+            assert_eq!(originals.last().unwrap(), "end");
+            // A cut moves back at most 3 bytes to keep a character whole.
+            let (fewest, most) = (long.len().div_ceil(max), long.len().div_ceil(max - 3));
+            assert!(
+                (fewest..=most).contains(&pieces.len()),
+                "{max}: {} pieces",
+                pieces.len()
+            );
+            assert!(
+                pieces.iter().all(|p| p.len() <= max),
+                "{max}: a piece is too long"
+            );
+            assert_eq!(pieces.concat().as_bytes(), long.as_slice(), "{max}");
         }
     }
 

@@ -112,6 +112,16 @@ struct Cli {
     #[arg(long, env = "LOG_NORMALIZE_YEAR_REFERENCE", value_name = "RFC3339")]
     year_reference: Option<String>,
 
+    /// Longest line normalized as one event, in bytes; a longer line gives one event per piece
+    /// of at most this size (cut between UTF-8 characters), so memory stays bounded.
+    #[arg(
+        long,
+        env = "LOG_NORMALIZE_MAX_LINE_BYTES",
+        value_name = "BYTES",
+        default_value_t = log_normalize::DEFAULT_MAX_LINE_BYTES
+    )]
+    max_line_bytes: usize,
+
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -155,6 +165,9 @@ fn config(cli: Cli) -> Result<Config, String> {
             "--format {:?}: --nginx-log-format and --apache-log-format apply to access logs (use --format auto or an access format)",
             cli.format
         ));
+    }
+    if cli.max_line_bytes == 0 {
+        return Err("--max-line-bytes: must be at least 1".to_owned());
     }
     let offset =
         parse_offset(&cli.timezone_offset).map_err(|e| format!("--timezone-offset: {e}"))?;
@@ -236,6 +249,7 @@ fn config(cli: Cli) -> Result<Config, String> {
             }
             other => other,
         },
+        max_line_bytes: cli.max_line_bytes,
     })
 }
 

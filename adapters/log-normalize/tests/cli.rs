@@ -1,14 +1,11 @@
 //! The command line: bad settings exit 64 naming the setting, files and stdin are read in order,
 //! and the line counters appear on /metrics while lines flow.
 
-mod common;
-
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{json_lines, normalize};
+use crate::common::{json_lines, normalize};
 
 fn usage_error(args: &[&str], names: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_log-normalize"))
@@ -126,27 +123,15 @@ fn files_then_stdin_in_order() {
     assert!(err.contains("/nonexistent/file.log"), "{err}");
 }
 
-fn scrape(port: u16) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body
-}
-
 #[test]
 fn counters_on_metrics() {
-    let port = podmates_testkit::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_log-normalize"))
-        .args(["--admin-addr", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+    let mut bin = podmates_testkit::spawn_binary(
+        "log-normalize",
+        Command::new(env!("CARGO_BIN_EXE_log-normalize"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null()),
+    );
+    let mut stdin = bin.child().stdin.take().unwrap();
     stdin
         .write_all(
             b"::1 - - [22/Nov/2026:02:13:13 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"c\"\n\
@@ -162,21 +147,15 @@ fn counters_on_metrics() {
         r#"log_normalize_lines_total{format="json",result="failed"} 1"#,
         "log_normalize_invalid_utf8_lines_total 1",
     ];
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut body = String::new();
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            body = scrape(port);
-            if want.iter().all(|w| body.contains(w)) {
-                break;
-            }
+    let what = "every counter on /metrics";
+    podmates_testkit::eventually_ok(Duration::from_secs(15), what, || {
+        let body = bin.get("/metrics").map_err(|e| e.to_string())?.text();
+        match want.iter().find(|w| !body.contains(*w)) {
+            None => Ok(()),
+            Some(w) => Err(format!("missing {w} in:\n{body}")),
         }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
     drop(stdin);
-    let status = child.wait().unwrap();
-    for w in want {
-        assert!(body.contains(w), "missing {w} in:\n{body}");
-    }
+    let status = bin.wait(Duration::from_secs(15));
     assert!(status.success());
 }

@@ -3,11 +3,9 @@
 //! (`log_normalize::ecs_fields`) with a JSON value that fits its type, or sit under one of the
 //! format namespaces; `ecs.version` and `@timestamp` are on every event.
 
-mod common;
-
 use std::path::Path;
 
-use common::{SCHEMA_CASES as CASES, json_lines, normalize};
+use crate::common::{SCHEMA_CASES as CASES, json_lines, normalize};
 use log_normalize::ecs_fields::{CUSTOM_ROOTS, type_of};
 use serde_json::Value;
 

@@ -3,7 +3,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use podmates_testkit::Proc;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -11,27 +13,27 @@ const LINE: &str =
     r#"192.0.2.1 - - [22/Nov/2026:02:13:13 +0000] "GET /PATH HTTP/1.1" 200 1 "-" "t""#;
 
 struct Follower {
-    child: Child,
+    proc: Proc,
     lines: mpsc::Receiver<String>,
 }
 
 impl Follower {
     fn start(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_log-normalize"))
-            .args([
-                "--no-admin-server",
-                "--follow",
-                "--format",
-                "nginx-combined",
-            ])
-            .arg("--checkpoint-file")
-            .arg(dir.join("checkpoint.json"))
-            .arg(format!("{}/*.log", dir.display()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
+        let mut proc = Proc::spawn(
+            "log-normalize",
+            Command::new(env!("CARGO_BIN_EXE_log-normalize"))
+                .args([
+                    "--no-admin-server",
+                    "--follow",
+                    "--format",
+                    "nginx-combined",
+                ])
+                .arg("--checkpoint-file")
+                .arg(dir.join("checkpoint.json"))
+                .arg(format!("{}/*.log", dir.display()))
+                .stdout(Stdio::piped()),
+        );
+        let stdout = proc.child().stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for l in BufReader::new(stdout).lines() {
@@ -41,7 +43,7 @@ impl Follower {
                 }
             }
         });
-        Self { child, lines }
+        Self { proc, lines }
     }
 
     /// The next `n` URL paths written, waiting at most 10 s for each.
@@ -60,32 +62,11 @@ impl Follower {
     }
 
     fn terminate(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        for _ in 0..100 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit status {status}");
-                // Nothing more after the drain.
-                assert!(self.lines.recv_timeout(Duration::from_millis(200)).is_err());
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        panic!("log-normalize did not exit within 10 s of SIGTERM");
-    }
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.signal("TERM");
+        let status = self.proc.wait(Duration::from_secs(10));
+        assert!(status.success(), "exit status {status}");
+        // Nothing more after the drain.
+        assert!(self.lines.recv_timeout(Duration::from_millis(200)).is_err());
     }
 }
 

@@ -3,13 +3,11 @@
 //! both schemas and compared with the reviewed output in `tests/golden/`.
 //!
 //! After an intended change, `LOG_NORMALIZE_UPDATE_GOLDEN=1 cargo test -p log-normalize --test
-//! golden` rewrites the expected files; review their diff before committing.
-
-mod common;
+//! tests golden` rewrites the expected files; review their diff before committing.
 
 use std::path::Path;
 
-use common::{CUSTOM_FORMAT, json_lines, normalize};
+use crate::common::{CUSTOM_FORMAT, json_lines, normalize};
 
 /// (fixture, golden name, arguments)
 const CASES: &[(&str, &str, &[&str])] = &[

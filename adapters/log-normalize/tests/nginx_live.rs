@@ -2,12 +2,10 @@
 //! and writes its access logs in `combined`, `main` and a custom `log_format`, and its error log;
 //! log-normalize reads them and every line must come out parsed with the values sent.
 //!
-//! `LOG_NORMALIZE_CAPTURE=1 cargo test -p log-normalize --test nginx_live -- --ignored capture`
+//! `LOG_NORMALIZE_CAPTURE=1 cargo test -p log-normalize --test tests -- --ignored capture`
 //! refreshes the committed fixtures in `tests/fixtures/nginx/` from the same traffic.
 
-mod common;
-
-use common::{CUSTOM_FORMAT, Nginx, json_lines, normalize};
+use crate::common::{CUSTOM_FORMAT, Nginx, json_lines, normalize};
 use serde_json::Value;
 
 fn run_traffic() -> Nginx {

@@ -5,13 +5,11 @@
 //! as the input lines. The encoding rules the parser does not enforce (unique, non-empty keys,
 //! header arrays, `_OTHER` methods) are checked on the JSON here.
 
-mod common;
-
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
-use common::{CUSTOM_FORMAT, SCHEMA_CASES as CASES, json_lines, normalize};
+use crate::common::{CUSTOM_FORMAT, SCHEMA_CASES as CASES, json_lines, normalize};
 
 /// Reads LogsData lines on stdin, prints the number of log records, or fails naming the line.
 const CHECK: &str = r#"
@@ -32,18 +30,11 @@ print(n)
 "#;
 
 fn check_with_proto(output: &str) -> usize {
-    let mut child = Command::new(podmates_testkit::clients::python())
-        .args(["-c", CHECK])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = output.as_bytes().to_vec();
-    let w = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    w.join().unwrap().unwrap();
+    let out = podmates_testkit::proc::output(
+        Command::new(podmates_testkit::clients::python()).args(["-c", CHECK]),
+        output.as_bytes(),
+        Duration::from_secs(120),
+    );
     assert!(
         out.status.success(),
         "the official proto rejected the output: {}",

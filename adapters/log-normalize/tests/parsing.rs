@@ -3,9 +3,7 @@
 //! (their lines and expected values, our code) and lines of real Debian nginx, Apache 2.4 and
 //! rsyslog, normalized by the binary and checked field by field in ECS.
 
-mod common;
-
-use common::{json_lines, normalize};
+use crate::common::{json_lines, normalize};
 use serde_json::{Value, json};
 
 fn ecs(args: &[&str], line: &str) -> Value {

@@ -1,9 +1,7 @@
 //! User-defined formats: `--pattern` (dissect) with typed conversions and `--timestamp-format`,
 //! on the seeds' adapter example (`date` output, `#`, the message).
 
-mod common;
-
-use common::{json_lines, normalize};
+use crate::common::{json_lines, normalize};
 use serde_json::json;
 
 #[test]

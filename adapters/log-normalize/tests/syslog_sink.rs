@@ -2,21 +2,18 @@
 //! loopback) as RFC 5424 messages with octet counting; rsyslog parses each frame and writes
 //! its header fields and MSG to a file, which must hold every line, in order, intact.
 
-mod common;
-
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::require;
-use podmates_testkit::free_port;
+use podmates_testkit::{Proc, free_port, require, wait_port};
 
 const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
 
 struct Rsyslog {
     dir: tempfile::TempDir,
     port: u16,
-    child: Child,
+    _proc: Proc,
 }
 
 /// rsyslog's template: the header fields it parsed, then MSG.
@@ -29,7 +26,7 @@ impl Rsyslog {
 
     /// rsyslogd receiving on `port`, writing each message with `template`.
     fn start_on(port: u16, template: &str) -> Self {
-        require(RSYSLOGD, "rsyslog");
+        require(RSYSLOGD);
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display();
         let conf = format!(
@@ -41,24 +38,21 @@ template(name="t" type="string" string="{template}")
 "#
         );
         std::fs::write(dir.path().join("rsyslog.conf"), conf).unwrap();
-        let child = Command::new(RSYSLOGD)
-            .args(["-n", "-f"])
-            .arg(dir.path().join("rsyslog.conf"))
-            .arg("-i")
-            .arg(dir.path().join("rsyslog.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "rsyslogd did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let proc = Proc::spawn(
+            "rsyslogd",
+            Command::new(RSYSLOGD)
+                .args(["-n", "-f"])
+                .arg(dir.path().join("rsyslog.conf"))
+                .arg("-i")
+                .arg(dir.path().join("rsyslog.pid"))
+                .stdout(Stdio::null()),
+        );
+        wait_port(port, "rsyslogd listening");
+        Self {
+            dir,
+            port,
+            _proc: proc,
         }
-        Self { dir, port, child }
     }
 
     /// The lines rsyslog wrote, once there are `n` of them (bounded wait).
@@ -73,13 +67,6 @@ template(name="t" type="string" string="{template}")
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,11 +1,9 @@
 //! Access-log mode against a real nginx writing its access log: responses by status class and
 //! latency histograms, next to the stub_status metrics.
 
-mod common;
-
 use std::net::SocketAddr;
 
-use common::{Exporter, Metrics, Nginx, eventually, get};
+use crate::common::{Exporter, Metrics, Nginx, eventually, get};
 
 const TIMED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time $upstream_response_time"#;
 

@@ -2,11 +2,10 @@
 //! must have the same names, types, help, labels and values, allowing for the requests and
 //! connections the scrapes themselves make.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{Exporter, GO_EXPORTER, Metrics, Nginx, OURS, free_port, require};
+use crate::common::{Exporter, GO_EXPORTER, Metrics, Nginx, OURS, free_port};
+use podmates_testkit::require;
 
 fn nginx_only(m: &Metrics) -> Metrics {
     let keep = |name: &str| name.starts_with("nginx_") && !name.starts_with("nginx_exporter");

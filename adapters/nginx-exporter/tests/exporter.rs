@@ -1,12 +1,10 @@
 //! The exporter binary against a real nginx: every flag, nginx down and back, bad stub_status
 //! bodies, several targets including a unix socket, auth, TLS and `/probe`.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Exporter, Metrics, Nginx, OURS, free_port, get, run_bounded};
+use crate::common::{Exporter, Metrics, Nginx, OURS, free_port, get, run_bounded};
 
 const NGINX_FAMILIES: [&str; 8] = [
     "nginx_connections_accepted",

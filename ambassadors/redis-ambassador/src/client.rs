@@ -232,6 +232,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: Client
     let mut buf = BytesMut::with_capacity(IDLE_BUF);
     let mut out = BytesMut::new();
     let mut args: Vec<(usize, usize)> = Vec::with_capacity(16);
+    // The place in a request that is still arriving, which stays at the start of the unconsumed
+    // bytes until it is complete.
+    let mut resume = resp::Resume::default();
     let mut round = Round::default();
     let first = ctx.pool.load_full();
     let mut client = Client {
@@ -280,7 +283,12 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: Client
         let mut proto_err = None;
         need_read = false;
         while round.plans.len() < ctx.limits.max_pipeline {
-            match resp::parse_request(&buf[consumed..], &mut args, ctx.limits.max_request_bytes) {
+            match resp::parse_request_resuming(
+                &buf[consumed..],
+                &mut args,
+                ctx.limits.max_request_bytes,
+                &mut resume,
+            ) {
                 Ok(None) => {
                     need_read = true;
                     break;
@@ -335,7 +343,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: Client
         }
         buf.advance(consumed);
         if let Some(e) = proto_err {
-            resp::put_error(&mut out, &format!("ERR Protocol error: {}", e.reason()));
+            resp::put_error(&mut out, &format!("ERR Protocol error: {e}"));
             pool.shared.stats.client_err.fetch_add(1, Relaxed);
             pool.metrics.error(None, "-", "client");
             client.close = true;

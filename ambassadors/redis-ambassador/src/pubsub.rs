@@ -103,13 +103,19 @@ where
     }
     let mut ubuf = BytesMut::with_capacity(4096);
     let mut args = Vec::new();
+    let mut resume = resp::Resume::default();
     let mut to_server = BytesMut::new();
     let mut to_client = BytesMut::new();
     loop {
         // The client's requests: (un)subscriptions, PING and RESET go to the server; the rest is
         // refused, as redis-server refuses it on a subscribed RESP2 connection.
         loop {
-            match resp::parse_request(buf, &mut args, ctx.limits.max_request_bytes) {
+            match resp::parse_request_resuming(
+                buf,
+                &mut args,
+                ctx.limits.max_request_bytes,
+                &mut resume,
+            ) {
                 Ok(None) => break,
                 Ok(Some(n)) => {
                     if !args.is_empty() {
@@ -139,10 +145,7 @@ where
                     buf.advance(n);
                 }
                 Err(e) => {
-                    resp::put_error(
-                        &mut to_client,
-                        &format!("ERR Protocol error: {}", e.reason()),
-                    );
+                    resp::put_error(&mut to_client, &format!("ERR Protocol error: {e}"));
                     let _ = client.write_all(&to_client).await;
                     return End::Close;
                 }

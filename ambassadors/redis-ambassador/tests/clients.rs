@@ -2,9 +2,7 @@
 //! CLIENT SETNAME), pipelines, uses split commands, and gets a clean error for an unsupported
 //! command on a connection that stays usable.
 
-mod common;
-
-use common::{free_ports, ours, redis, write};
+use crate::common::{free_ports, ours, redis, write};
 
 const SCRIPT: &str = r#"
 import sys, redis

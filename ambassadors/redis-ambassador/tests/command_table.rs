@@ -2,9 +2,7 @@
 //! routes exists there, and where the proxy looks for the first key is where redis-server says
 //! it is (or redis-server marks the keys as movable, for numkeys and STREAMS forms).
 
-mod common;
-
-use common::{Client, redis};
+use crate::common::{Client, redis};
 use redis_ambassador::command::{COMMANDS, Kind};
 use redis_ambassador::resp;
 

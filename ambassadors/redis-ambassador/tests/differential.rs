@@ -2,9 +2,7 @@
 //! byte for byte, in RESP2 and in RESP3 (after `HELLO 3` on both): the proxy forwards the
 //! server's own encoding for each protocol instead of converting.
 
-mod common;
-
-use common::{Client, free_ports, ours, redis, write};
+use crate::common::{Client, free_ports, ours, redis, write};
 
 const SCRIPT: &[&str] = &[
     "SET s 1",
@@ -77,7 +75,7 @@ fn replies_equal_redis_servers_own_in_both_protocols() {
         );
         let conf = write(dir.path(), &format!("n{resp3}.yml"), &text);
         let p = ours(&conf, listen, &[]);
-        let mut a = Client::connect(p.proc.port);
+        let mut a = Client::connect(p.port);
         let mut b = Client::connect(direct.port);
         if resp3 {
             assert!(a.q("HELLO 3").starts_with('%'));

@@ -4,9 +4,7 @@
 //! every hash function, ketama and modula, weights, named and unnamed servers, hash tags, and a
 //! ring rebuilt after an ejection.
 
-mod common;
-
-use common::{Client, cmd, free_ports, nutcracker, ours, redis, write};
+use crate::common::{Client, cmd, free_ports, nutcracker, ours, redis, write};
 
 const HASHES: &[&str] = &[
     "one_at_a_time",

@@ -2,13 +2,11 @@
 //! errors that keep the connection, malformed input, limits, AUTH and redis_db, timeouts,
 //! ejection and recovery, reload, stats, metrics and the drain on SIGTERM.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{
-    Client, cmd, eventually, eventually_ok, free_ports, http_get, keys_on, ours, port_of,
-    read_stats, redis, redis_on, signal, write,
+use crate::common::{
+    Client, Ours, Redis, cmd, eventually, eventually_ok, free_ports, http_get, keys_on, ours,
+    port_of, read_stats, redis, redis_on, write,
 };
 use redis_ambassador::config;
 
@@ -21,16 +19,46 @@ fn pool_text(name: &str, listen: u16, extra: &str, servers: &[u16]) -> String {
     t
 }
 
-#[test]
-fn pipelining_split_commands_and_local_commands() {
+/// A proxy with one pool `name` (`extra`: its settings) over `n` fresh redis-servers, started
+/// with `args`; `dir` holds its configuration, whose text is `text`.
+struct Proxied {
+    dir: tempfile::TempDir,
+    shards: Vec<Redis>,
+    ports: Vec<u16>,
+    listen: u16,
+    text: String,
+    p: Ours,
+}
+
+fn proxied(n: usize, name: &str, extra: &str, args: &[&str]) -> Proxied {
     let dir = tempfile::tempdir().unwrap();
-    let shards = [redis(), redis()];
+    let shards: Vec<Redis> = (0..n).map(|_| redis()).collect();
     let ports: Vec<u16> = shards.iter().map(|s| s.port).collect();
     let listen = free_ports(1)[0];
-    let text = pool_text("alpha", listen, "  hash_tag: \"{}\"\n", &ports);
-    let conf = write(dir.path(), "nutcracker.yml", &text);
+    let text = pool_text(name, listen, extra, &ports);
+    let conf = write(dir.path(), "n.yml", &text);
+    let p = ours(&conf, listen, args);
+    Proxied {
+        dir,
+        shards,
+        ports,
+        listen,
+        text,
+        p,
+    }
+}
+
+#[test]
+fn pipelining_split_commands_and_local_commands() {
+    let Proxied {
+        dir: _dir,
+        shards: _shards,
+        ports,
+        listen,
+        text,
+        p,
+    } = proxied(2, "alpha", "  hash_tag: \"{}\"\n", &[]);
     let pool = &config::parse(&text).unwrap()[0];
-    let p = ours(&conf, listen, &[]);
     let mut c = Client::connect(listen);
 
     // A deep pipeline: 2000 SETs and GETs in one write, replies in order.
@@ -57,7 +85,7 @@ fn pipelining_split_commands_and_local_commands() {
     let mut direct: Vec<Client> = ports.iter().map(|p| Client::connect(*p)).collect();
     for i in (0..2000).step_by(97) {
         let k = format!("k{i}");
-        let s = common::server_of(pool, k.as_bytes());
+        let s = crate::common::server_of(pool, k.as_bytes());
         assert_eq!(direct[s].q(&format!("EXISTS {k}")), ":1\r\n");
         assert_eq!(direct[1 - s].q(&format!("EXISTS {k}")), ":0\r\n");
     }
@@ -305,16 +333,17 @@ fn auth_and_db_are_handled_like_twemproxy() {
 
 #[test]
 fn timeout_fails_only_the_affected_requests() {
-    let dir = tempfile::tempdir().unwrap();
-    let shards = [redis(), redis()];
-    let ports: Vec<u16> = shards.iter().map(|s| s.port).collect();
-    let listen = free_ports(1)[0];
     // Long enough that a request to the live shard, on a new connection, is well inside it even
     // on a loaded machine: then its speed shows it does not wait behind the frozen shard.
-    let text = pool_text("p", listen, "  timeout: 1500\n", &ports);
+    let Proxied {
+        dir: _dir,
+        shards,
+        ports: _,
+        listen,
+        text,
+        p: _p,
+    } = proxied(2, "p", "  timeout: 1500\n", &[]);
     let pool = &config::parse(&text).unwrap()[0];
-    let conf = write(dir.path(), "n.yml", &text);
-    let _p = ours(&conf, listen, &[]);
     let slow_key = &keys_on(pool, 0, "s", 1)[0];
     let fast_key = &keys_on(pool, 1, "f", 1)[0];
     let mut c = Client::connect(listen);
@@ -325,7 +354,7 @@ fn timeout_fails_only_the_affected_requests() {
         .iter()
         .position(|s| s.port == port_of(pool, 0))
         .unwrap();
-    signal(&shards[idx0].child, "STOP");
+    shards[idx0].proc.signal("STOP");
     let t = Instant::now();
     let r = c.q(&format!("GET {slow_key}"));
     let took = t.elapsed();
@@ -343,7 +372,7 @@ fn timeout_fails_only_the_affected_requests() {
         t.elapsed()
     );
     assert_eq!(c.q(&format!("GET {fast_key}")), "$1\r\n2\r\n");
-    signal(&shards[idx0].child, "CONT");
+    shards[idx0].proc.signal("CONT");
     // The late reply is discarded and the connection stays in step.
     eventually("shard 0 answers again", 5, || {
         c.q(&format!("GET {slow_key}")) == "$1\r\n1\r\n"
@@ -407,7 +436,7 @@ fn sighup_reloads_and_keeps_clients() {
         "n.yml",
         "p:\n  listen: 127.0.0.1:1\n  redis: true\n  bogus: 1\n",
     );
-    signal(&p.proc.child, "HUP");
+    p.proc.signal("HUP");
     eventually("the rejected reload counted", 10, || {
         http_get(p.admin_port, "/metrics")
             .contains("redis_ambassador_config_reloads_total{result=\"error\"} 1")
@@ -423,7 +452,7 @@ fn sighup_reloads_and_keeps_clients() {
             s2.port
         ),
     );
-    signal(&p.proc.child, "HUP");
+    p.proc.signal("HUP");
     eventually("reload", 5, || c.q("GET r") == "$-1\r\n");
     assert_eq!(c.q("SET r 2"), "+OK\r\n");
     let mut d = Client::connect(s2.port);
@@ -455,18 +484,9 @@ fn unix_socket_listener_and_sigterm_drain() {
     assert_eq!(&buf, b"+OK\r\n");
     let mut c = Client::connect(port);
     assert_eq!(c.q("GET u"), "$1\r\n9\r\n");
-    signal(&p.proc.child, "TERM");
-    let t = Instant::now();
-    let st = loop {
-        if let Some(st) = p.proc.child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    p.proc.signal("TERM");
+    // Bounded: fails with its stderr when there is no exit after SIGTERM.
+    let st = p.proc.wait(Duration::from_secs(5));
     assert!(st.success(), "{st}");
     assert!(!sock.exists(), "the socket file is removed on exit");
 }
@@ -561,29 +581,20 @@ fn sigterm_finishes_requests_in_flight() {
     assert_eq!(c.q("SET d 1"), "+OK\r\n");
     // The backend is frozen while a request is in flight and SIGTERM arrives: the proxy waits for
     // the reply (within the grace period), delivers it, then exits.
-    signal(&shard.child, "STOP");
+    shard.proc.signal("STOP");
     c.send(&cmd(&[b"GET", b"d"]));
     eventually("the GET in flight to the frozen shard", 10, || {
         read_stats(p.stats_port)["p"]["shard0"]["in_queue"] == 1
     });
-    signal(&p.proc.child, "TERM");
+    p.proc.signal("TERM");
     // New connections are no longer accepted while draining.
     eventually("the listener closed for the drain", 10, || {
         std::net::TcpStream::connect(("127.0.0.1", listen)).is_err()
     });
-    signal(&shard.child, "CONT");
+    shard.proc.signal("CONT");
     assert_eq!(c.read(), b"$1\r\n1\r\n");
-    let t = Instant::now();
-    let st = loop {
-        if let Some(st) = p.proc.child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "no exit after the drain"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // Bounded: fails with its stderr when there is no exit after the drain.
+    let st = p.proc.wait(Duration::from_secs(5));
     assert!(st.success(), "{st}");
 }
 
@@ -591,15 +602,16 @@ fn sigterm_finishes_requests_in_flight() {
 /// the refused MULTI let `SET x 1; INCR x` run one by one and left x = 2.
 #[test]
 fn refused_transaction_runs_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let shards = [redis(), redis()];
-    let ports: Vec<u16> = shards.iter().map(|s| s.port).collect();
-    let listen = free_ports(1)[0];
-    let text = pool_text("alpha", listen, "  hash_tag: \"{}\"\n", &ports);
-    let conf = write(dir.path(), "n.yml", &text);
+    let Proxied {
+        dir: _dir,
+        shards: _shards,
+        ports: _,
+        listen: _,
+        text,
+        p,
+    } = proxied(2, "alpha", "  hash_tag: \"{}\"\n", &[]);
     let pool = &redis_ambassador::config::parse(&text).unwrap()[0];
-    let p = ours(&conf, listen, &[]);
-    let mut c = Client::connect(p.proc.port);
+    let mut c = Client::connect(p.port);
     let (a, b) = (
         keys_on(pool, 0, "ta", 1).remove(0),
         keys_on(pool, 1, "tb", 1).remove(0),
@@ -627,7 +639,7 @@ fn refused_transaction_runs_nothing() {
     assert_eq!(c.q("DISCARD"), "-ERR DISCARD without MULTI\r\n");
     // WATCH: a change by another client aborts EXEC (null reply).
     assert_eq!(c.q("WATCH {t}x"), "+OK\r\n");
-    let mut other = Client::connect(p.proc.port);
+    let mut other = Client::connect(p.port);
     assert_eq!(other.q("SET {t}x 9"), "+OK\r\n");
     assert_eq!(c.q("MULTI"), "+OK\r\n");
     assert_eq!(c.q("SET {t}x 3"), "+QUEUED\r\n");
@@ -639,14 +651,15 @@ fn refused_transaction_runs_nothing() {
 /// KEYS merges them.
 #[test]
 fn scan_dbsize_info_keys_over_every_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let shards = [redis(), redis()];
-    let ports: Vec<u16> = shards.iter().map(|s| s.port).collect();
-    let listen = free_ports(1)[0];
-    let text = pool_text("alpha", listen, "", &ports);
-    let conf = write(dir.path(), "n.yml", &text);
-    let p = ours(&conf, listen, &[]);
-    let mut c = Client::connect(p.proc.port);
+    let Proxied {
+        dir: _dir,
+        shards: _shards,
+        ports,
+        listen: _,
+        text: _,
+        p,
+    } = proxied(2, "alpha", "", &[]);
+    let mut c = Client::connect(p.port);
     let cmds: Vec<Vec<u8>> = (0..300)
         .map(|i| cmd(&[b"SET", format!("s{i}").as_bytes(), b"v"]))
         .collect();
@@ -695,17 +708,17 @@ fn scan_dbsize_info_keys_over_every_server() {
 /// ignored instead of killing it; `-D` describes the stats fields.
 #[test]
 fn nutcracker_flags_and_signals() {
-    let dir = tempfile::tempdir().unwrap();
-    let shard = redis();
-    let listen = free_ports(1)[0];
-    let text = pool_text("alpha", listen, "", &[shard.port]);
-    let conf = write(dir.path(), "n.yml", &text);
-    let p = ours(&conf, listen, &["-d"]);
+    let Proxied {
+        dir: _dir,
+        shards: _shards,
+        p,
+        ..
+    } = proxied(1, "alpha", "", &["-d"]);
     for sig in ["TTIN", "TTOU", "TTOU", "USR1", "USR2", "TTIN"] {
-        signal(&p.proc.child, sig);
-        let mut c = Client::connect(p.proc.port);
+        p.proc.signal(sig);
+        let mut c = Client::connect(p.port);
         assert_eq!(c.q("PING"), "+PONG\r\n", "after SIG{sig}");
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.proc.child.id())).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.proc.pid())).unwrap();
         let state = stat
             .rsplit(')')
             .next()
@@ -731,18 +744,21 @@ fn nutcracker_flags_and_signals() {
 /// blocked frees it; a subscribed client's connection too.
 #[test]
 fn blocked_and_subscribed_clients_free_their_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let shard = redis();
-    let listen = free_ports(1)[0];
-    let text = pool_text("alpha", listen, "  timeout: 500\n", &[shard.port]);
-    let conf = write(dir.path(), "n.yml", &text);
-    let p = ours(&conf, listen, &[]);
+    let Proxied {
+        dir: _dir,
+        shards,
+        ports: _,
+        listen: _,
+        text: _,
+        p,
+    } = proxied(1, "alpha", "  timeout: 500\n", &[]);
+    let shard = &shards[0];
     let mut admin = Client::connect(shard.port);
     let clients = |admin: &mut Client| -> usize {
         let r = admin.q("CLIENT LIST");
         r.lines().filter(|l| l.contains("addr=")).count()
     };
-    let mut c = Client::connect(p.proc.port);
+    let mut c = Client::connect(p.port);
     assert_eq!(c.q("SET warm 1"), "+OK\r\n");
     let base = clients(&mut admin);
     // BLPOP outlives the pool timeout (500 ms) and is woken by an LPUSH of another client.
@@ -751,12 +767,12 @@ fn blocked_and_subscribed_clients_free_their_connections() {
         clients(&mut admin) == base + 1
     });
     std::thread::sleep(Duration::from_millis(700));
-    let mut other = Client::connect(p.proc.port);
+    let mut other = Client::connect(p.port);
     assert_eq!(other.q("LPUSH q job"), ":1\r\n");
     assert_eq!(c.read(), b"*2\r\n$1\r\nq\r\n$3\r\njob\r\n");
     assert_eq!(c.q("GET warm"), "$1\r\n1\r\n");
     // A client that disconnects while blocked frees its connection.
-    let mut gone = Client::connect(p.proc.port);
+    let mut gone = Client::connect(p.port);
     gone.send(&cmd(&[b"BLPOP", b"never", b"0"]));
     eventually("a second blocked connection", 10, || {
         clients(&mut admin) == base + 2
@@ -774,7 +790,7 @@ fn blocked_and_subscribed_clients_free_their_connections() {
         || clients(&mut admin) == base + 1,
     );
     // Subscribed: messages arrive on the client's own connection, which closes with it.
-    let mut sub = Client::connect(p.proc.port);
+    let mut sub = Client::connect(p.port);
     sub.send(&cmd(&[b"SUBSCRIBE", b"ch"]));
     assert_eq!(sub.read(), b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
     assert_eq!(other.q("PUBLISH ch hi"), ":1\r\n");
@@ -790,7 +806,7 @@ fn blocked_and_subscribed_clients_free_their_connections() {
     );
     assert_eq!(sub.q("GET warm"), "$1\r\n1\r\n");
     let with_sub = clients(&mut admin);
-    let mut sub2 = Client::connect(p.proc.port);
+    let mut sub2 = Client::connect(p.port);
     sub2.send(&cmd(&[b"SUBSCRIBE", b"ch"]));
     sub2.read();
     eventually("the subscriber's connection", 10, || {

@@ -5,24 +5,29 @@
 //! servers, pub/sub on separate connections, BLPOP woken by LPUSH, SCAN over every key, and a
 //! reconnect after the proxy restarts.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use common::{Proc, free_ports, ours, redis, write};
+use crate::common::{Redis, free_ports, ours, redis, write};
 
-/// Runs `program args` against a proxy over two shards; restarts the proxy when the program
-/// prints RESTART, then expects `ok` as its last line.
-fn run_workload(what: &str, mut program: Command) {
-    let dir = tempfile::tempdir().unwrap();
-    let shards: [Proc; 2] = [redis(), redis()];
+/// Two redis-servers, and a pool over them (hash tag `{}`) written into `dir`: the servers, the
+/// pool's port and its configuration file.
+fn two_shards(dir: &std::path::Path) -> ([Redis; 2], u16, std::path::PathBuf) {
+    let shards = [redis(), redis()];
     let listen = free_ports(1)[0];
     let text = format!(
         "p:\n  listen: 127.0.0.1:{listen}\n  redis: true\n  hash_tag: \"{{}}\"\n  servers:\n   - 127.0.0.1:{}:1\n   - 127.0.0.1:{}:1\n",
         shards[0].port, shards[1].port
     );
-    let conf = write(dir.path(), "n.yml", &text);
+    let conf = write(dir, "n.yml", &text);
+    (shards, listen, conf)
+}
+
+/// Runs `program args` against a proxy over two shards; restarts the proxy when the program
+/// prints RESTART, then expects `ok` as its last line.
+fn run_workload(what: &str, mut program: Command) {
+    let dir = tempfile::tempdir().unwrap();
+    let (_shards, listen, conf) = two_shards(dir.path());
     let mut proxy = Some(ours(&conf, listen, &[]));
     let mut child = program
         .arg(listen.to_string())
@@ -115,13 +120,7 @@ fn node_redis_resp_2() {
 /// run (stdin lines share one connection), subscribers and BLPOP in a process of their own.
 fn redis_cli_workload(resp3: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let shards: [Proc; 2] = [redis(), redis()];
-    let listen = free_ports(1)[0];
-    let text = format!(
-        "p:\n  listen: 127.0.0.1:{listen}\n  redis: true\n  hash_tag: \"{{}}\"\n  servers:\n   - 127.0.0.1:{}:1\n   - 127.0.0.1:{}:1\n",
-        shards[0].port, shards[1].port
-    );
-    let conf = write(dir.path(), "n.yml", &text);
+    let (_shards, listen, conf) = two_shards(dir.path());
     let mut proxy = ours(&conf, listen, &[]);
     let port = listen.to_string();
     let base = move || {
@@ -226,7 +225,7 @@ fn redis_cli_workload(resp3: bool) {
             }
         }
     });
-    common::eventually("a subscriber on news", 15, || {
+    crate::common::eventually("a subscriber on news", 15, || {
         run(&["PUBLISH", "news", "hello"], "") == "1\n"
     });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -246,7 +245,7 @@ fn redis_cli_workload(resp3: bool) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    common::eventually("BLPOP blocked on its server", 15, || {
+    crate::common::eventually("BLPOP blocked on its server", 15, || {
         run(&["INFO", "clients"], "").contains("blocked_clients:1")
     });
     assert_eq!(run(&["LPUSH", "q", "job"], ""), "1\n");

@@ -88,6 +88,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use metrics::Metrics;
+/// Where an over-long line is cut: also used by readers of whole files (log-normalize's stdin
+/// mode), so that their pieces are cut as the follower's are.
+pub use split::utf8_cut;
 
 /// Where to begin a file found at startup that the checkpoint does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

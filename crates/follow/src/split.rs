@@ -260,7 +260,7 @@ impl Splitter {
 
 /// Where to cut `buf` (longer than `max`) so that the head holds at most `max` bytes and no UTF-8
 /// sequence is cut in two. Bytes that are not UTF-8 are cut at `max`.
-pub(crate) fn utf8_cut(buf: &[u8], max: usize) -> usize {
+pub fn utf8_cut(buf: &[u8], max: usize) -> usize {
     debug_assert!(buf.len() > max);
     let is_cont = |b: u8| b & 0xC0 == 0x80;
     let mut cut = max;

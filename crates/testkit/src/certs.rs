@@ -10,16 +10,7 @@ use std::process::Command;
 /// When openssl is missing or fails, with its stderr.
 pub fn openssl(dir: &Path, args: &[&str]) {
     crate::require("/usr/bin/openssl");
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::proc::run_ok(Command::new("openssl").args(args).current_dir(dir));
 }
 
 const EC: [&str; 5] = [

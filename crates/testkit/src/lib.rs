@@ -1,8 +1,10 @@
 //! The one test harness of the workspace, for tests and benchmarks: child processes killed on
-//! drop ([`Proc`]), bounded waits ([`eventually`], [`wait_port`]), a tiny HTTP client
-//! ([`http`]), the Debian package table and [`require`] ([`tools`]), the PyPI and npm clients
-//! ([`clients`]), TLS certificates made with openssl ([`certs`]), a check that a binary's flags
-//! are documented ([`assert_documented`]), and loopback ports ([`free_port`]).
+//! drop ([`Proc`]), the workspace's binaries started and waited for on `/readyz`
+//! ([`spawn_binary`]), private nginx and redis-server instances ([`nginx`], [`redis`]), bounded
+//! waits ([`eventually`], [`wait_port`]), a tiny HTTP client ([`http`]), the Debian package
+//! table and [`require`] ([`tools`]), the PyPI and npm clients ([`clients`]), TLS certificates
+//! made with openssl ([`certs`]), temporary directories ([`TempDir`]), a check that a binary's
+//! flags are documented ([`assert_documented`]), and loopback ports ([`free_port`]).
 //!
 //! Loopback ports for tests that start real servers (redis-server, nutcracker, nginx, git daemon,
 //! the binaries themselves) on a port chosen beforehand.
@@ -15,13 +17,19 @@
 //! never picks on its own, each handed out at most once per process, and each checked bindable
 //! on 127.0.0.1 (and on ::1 where the host has IPv6) when handed out.
 
+pub mod binary;
 pub mod certs;
 pub mod clients;
+mod dir;
 pub mod http;
+pub mod nginx;
 pub mod proc;
+pub mod redis;
 pub mod tools;
 pub mod wait;
 
+pub use binary::{Binary, spawn_binary};
+pub use dir::TempDir;
 pub use proc::Proc;
 pub use tools::require;
 pub use wait::{eventually, eventually_ok, wait_port, wait_until};

@@ -2,11 +2,18 @@
 //! a CA made by openssl), redis-server with and without a password, PostgreSQL (SCRAM logins)
 //! and MariaDB, each started by the test on a loopback port in a temporary directory.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{WaitFor, mariadb, nginx, pg_init, pg_sql, pg_start, pg_start_with, redis, run};
+use crate::common::{
+    Finished, WaitFor, mariadb, nginx, pg_init, pg_sql, pg_start, pg_start_with, redis, run,
+};
+
+/// Runs wait-for with `args` to its end (at most 15 s) and checks its exit code.
+fn exits(code: i32, args: &[&str]) -> Finished {
+    let f = run(args, 15);
+    assert_eq!(f.code, Some(code), "{args:?}: {}", f.stderr);
+    f
+}
 
 fn last_error(stderr: &str) -> String {
     stderr
@@ -20,31 +27,27 @@ fn last_error(stderr: &str) -> String {
 #[test]
 fn nginx_status_body_header_and_method() {
     let (n, _) = nginx();
-    let url = |p: &str| format!("http://127.0.0.1:{}{p}", n.port);
+    let url = |p: &str| format!("http://127.0.0.1:{}{p}", n.port());
     // 2xx by default.
-    let f = run(&["-t", "10s", &url("/healthz")], 15);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let f = exits(0, &["-t", "10s", &url("/healthz")]);
     assert!(f.stderr.contains("status 200 OK"), "{}", f.stderr);
     // A 503 is not ready, and the message says so.
-    let f = run(&["-t", "500ms", &url("/starting")], 15);
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
+    let f = exits(1, &["-t", "500ms", &url("/starting")]);
     assert!(
         last_error(&f.stderr).contains("status 503 Service Unavailable"),
         "{}",
         f.stderr
     );
     // 404 unless it is expected; redirects count by their own status.
-    let f = run(&["-t", "500ms", &url("/nope")], 15);
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
-    let f = run(&["-t", "5s", "--expect-status", "404", &url("/nope")], 15);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
-    let f = run(
+    exits(1, &["-t", "500ms", &url("/nope")]);
+    exits(0, &["-t", "5s", "--expect-status", "404", &url("/nope")]);
+    exits(
+        0,
         &["-t", "5s", "--expect-status-code", "301", &url("/moved")],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
     // Body regex (wait4x's flag, and its alias) and substring.
-    let f = run(
+    exits(
+        0,
         &[
             "-t",
             "5s",
@@ -52,10 +55,9 @@ fn nginx_status_body_header_and_method() {
             r#""status":\s*"UP""#,
             &url("/healthz"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
-    let f = run(
+    let f = exits(
+        1,
         &[
             "-t",
             "500ms",
@@ -63,15 +65,14 @@ fn nginx_status_body_header_and_method() {
             r#""status":"DOWN""#,
             &url("/healthz"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
     assert!(
         last_error(&f.stderr).contains("does not match"),
         "{}",
         f.stderr
     );
-    let f = run(
+    exits(
+        0,
         &[
             "-t",
             "5s",
@@ -79,11 +80,10 @@ fn nginx_status_body_header_and_method() {
             "\"checks\":3",
             &url("/healthz"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
     // Response header present and matching, in both of wait4x's spellings.
-    let f = run(
+    exits(
+        0,
         &[
             "-t",
             "5s",
@@ -91,10 +91,9 @@ fn nginx_status_body_header_and_method() {
             "X-Health: db=up",
             &url("/healthz"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
-    let f = run(
+    exits(
+        1,
         &[
             "-t",
             "500ms",
@@ -102,10 +101,9 @@ fn nginx_status_body_header_and_method() {
             "X-Health=db=down",
             &url("/healthz"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
-    let f = run(
+    let f = exits(
+        1,
         &[
             "-t",
             "500ms",
@@ -113,16 +111,15 @@ fn nginx_status_body_header_and_method() {
             "X-Missing",
             &url("/healthz"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
     assert!(
         last_error(&f.stderr).contains("no `x-missing` header"),
         "{}",
         f.stderr
     );
     // Request header, method, basic auth from the URL.
-    let f = run(
+    exits(
+        0,
         &[
             "-t",
             "5s",
@@ -130,14 +127,10 @@ fn nginx_status_body_header_and_method() {
             "X-Probe: yes",
             &url("/need-header"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
-    let f = run(&["-t", "5s", "--method", "post", &url("/post-only")], 15);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
-    let with_auth = format!("http://u:p%40ss@127.0.0.1:{}/echo-auth", n.port);
-    let f = run(&["-t", "5s", &with_auth], 15);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    exits(0, &["-t", "5s", "--method", "post", &url("/post-only")]);
+    let with_auth = format!("http://u:p%40ss@127.0.0.1:{}/echo-auth", n.port());
+    let f = exits(0, &["-t", "5s", &with_auth]);
     assert!(
         !f.stderr.contains("p%40ss") && !f.stderr.contains("p@ss"),
         "password in the log: {}",
@@ -148,37 +141,32 @@ fn nginx_status_body_header_and_method() {
 #[test]
 fn nginx_over_tls_with_a_private_ca() {
     let (n, tls_port) = nginx();
-    let ca = n.dir.path().join("ca.crt").display().to_string();
+    let ca = n.dir().join("ca.crt").display().to_string();
     let url = format!("https://127.0.0.1:{tls_port}/healthz");
-    let f = run(&["-t", "10s", "--ca-file", &ca, &url], 15);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    exits(0, &["-t", "10s", "--ca-file", &ca, &url]);
     // The system roots do not know the test CA.
-    let f = run(&["-t", "500ms", &url], 15);
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
+    let f = exits(1, &["-t", "500ms", &url]);
     assert!(
         last_error(&f.stderr).contains("TLS handshake"),
         "{}",
         f.stderr
     );
     // Unless verification is off (wait4x's flag name).
-    let f = run(&["-t", "10s", "--insecure-skip-tls-verify", &url], 15);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    exits(0, &["-t", "10s", "--insecure-skip-tls-verify", &url]);
     // By name: the certificate names localhost too (SNI and name verification).
     let by_name = format!("https://localhost:{tls_port}/healthz");
-    let f = run(&["-t", "10s", "--ca-file", &ca, &by_name], 15);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    exits(0, &["-t", "10s", "--ca-file", &ca, &by_name]);
     // Plain HTTP to the TLS port is not ready: nginx answers 400.
     let plain = format!("http://127.0.0.1:{tls_port}/healthz");
-    let f = run(&["-t", "500ms", &plain], 15);
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
+    let f = exits(1, &["-t", "500ms", &plain]);
     assert!(last_error(&f.stderr).contains("status 400"), "{}", f.stderr);
 }
 
 #[test]
 fn http_server_that_starts_later() {
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let url = format!("http://127.0.0.1:{port}/");
-    let w = WaitFor::spawn(&[
+    let mut w = WaitFor::spawn(&[
         "--interval",
         "100ms",
         "-t",
@@ -208,65 +196,58 @@ fn http_server_that_starts_later() {
 #[test]
 fn redis_with_and_without_a_password() {
     let open = redis(None);
-    let f = run(
+    let f = exits(
+        0,
         &["-t", "10s", &format!("redis://127.0.0.1:{}", open.port)],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
     assert!(f.stderr.contains("answered PONG"), "{}", f.stderr);
-    let f = run(
+    exits(
+        0,
         &["-t", "10s", &format!("redis://127.0.0.1:{}/3", open.port)],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
 
     let locked = redis(Some("s3cret"));
-    let f = run(
+    let f = exits(
+        1,
         &["-t", "500ms", &format!("redis://127.0.0.1:{}", locked.port)],
-        15,
     );
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
     assert!(last_error(&f.stderr).contains("NOAUTH"), "{}", f.stderr);
-    let f = run(
+    exits(
+        0,
         &[
             "-t",
             "10s",
             &format!("redis://:s3cret@127.0.0.1:{}", locked.port),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
     // The ACL form, with the default user.
-    let f = run(
+    exits(
+        0,
         &[
             "-t",
             "10s",
             &format!("redis://default:s3cret@127.0.0.1:{}/1", locked.port),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
-    let f = run(
+    let f = exits(
+        1,
         &[
             "-t",
             "500ms",
             &format!("redis://:wrong@127.0.0.1:{}", locked.port),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
     let last = last_error(&f.stderr);
     assert!(last.contains("AUTH failed"), "{last}");
     assert!(!last.contains("wrong"), "password in the log: {last}");
     // wait4x's redis command line.
-    let f = run(
+    exits(
+        0,
         &[
             "redis",
             &format!("redis://:s3cret@127.0.0.1:{}", locked.port),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
 }
 
 #[test]
@@ -274,7 +255,7 @@ fn postgres_started_while_waiting_then_real_logins() {
     let pg = pg_init("pg-pass");
     let port = pg.port;
     let good = format!("postgres://postgres:pg-pass@127.0.0.1:{port}/postgres?sslmode=disable");
-    let w = WaitFor::spawn(&["--interval", "200ms", "-t", "90s", &good]);
+    let mut w = WaitFor::spawn(&["--interval", "200ms", "-t", "90s", &good]);
     w.wait_log("Connection refused", 10);
     let server = pg_start(pg);
     let f = w.finish(90);
@@ -326,48 +307,44 @@ fn postgres_started_while_waiting_then_real_logins() {
         f.stderr
     );
     // A wrong password is not ready, with the server's own message.
-    let f = run(
+    let f = exits(
+        1,
         &[
             "-t",
             "1s",
             &format!("postgres://postgres:nope@127.0.0.1:{port}/postgres"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
     let last = last_error(&f.stderr);
     assert!(
         last.contains("password authentication failed for user \"postgres\" (28P01)"),
         "{last}"
     );
     // A database that does not exist, with the right password.
-    let f = run(
+    let f = exits(
+        1,
         &[
             "-t",
             "1s",
             &format!("postgres://postgres:pg-pass@127.0.0.1:{port}/nodb"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
     assert!(
         last_error(&f.stderr).contains("database \"nodb\" does not exist"),
         "{}",
         f.stderr
     );
     // wait4x's postgresql command line.
-    let f = run(&["postgresql", &good], 15);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    exits(0, &["postgresql", &good]);
     // sslmode=require against a server without TLS.
-    let f = run(
+    let f = exits(
+        1,
         &[
             "-t",
             "1s",
             &format!("postgres://postgres:pg-pass@127.0.0.1:{port}/postgres?sslmode=require"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
     assert!(
         last_error(&f.stderr).contains("does not accept TLS"),
         "{}",
@@ -400,7 +377,8 @@ fn postgres_over_tls() {
         15,
     );
     assert_eq!(f.code, Some(0), "{}", f.stderr);
-    let f = run(
+    exits(
+        0,
         &[
             "-t",
             "10s",
@@ -408,12 +386,9 @@ fn postgres_over_tls() {
             &ca,
             &url("verify-ca", "localhost"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
     // The system roots do not know the test CA.
-    let f = run(&["-t", "1s", &url("verify-full", "127.0.0.1")], 15);
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
+    let f = exits(1, &["-t", "1s", &url("verify-full", "127.0.0.1")]);
     assert!(
         last_error(&f.stderr).contains("TLS handshake"),
         "{}",
@@ -425,43 +400,39 @@ fn postgres_over_tls() {
 fn mariadb_handshake_and_login() {
     let db = mariadb("app-pass");
     let port = db.port;
-    let f = run(&["-t", "10s", &format!("mysql://127.0.0.1:{port}")], 15);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let f = exits(0, &["-t", "10s", &format!("mysql://127.0.0.1:{port}")]);
     assert!(f.stderr.contains("handshake from"), "{}", f.stderr);
     assert!(f.stderr.contains("MariaDB"), "{}", f.stderr);
-    let f = run(
+    let f = exits(
+        0,
         &[
             "-t",
             "10s",
             &format!("mysql://app:app-pass@127.0.0.1:{port}/app"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
     assert!(
         f.stderr.contains("as `app`, SELECT 1 answered"),
         "{}",
         f.stderr
     );
-    let f = run(
+    let f = exits(
+        1,
         &[
             "-t",
             "1s",
             &format!("mysql://app:wrong@127.0.0.1:{port}/app"),
         ],
-        15,
     );
-    assert_eq!(f.code, Some(1), "{}", f.stderr);
     let last = last_error(&f.stderr);
     assert!(
         last.contains("error 1045: Access denied for user 'app'@'127.0.0.1'"),
         "{last}"
     );
     // wait4x's DSN form.
-    let f = run(
+    let f = exits(
+        0,
         &["mysql", &format!("app:app-pass@tcp(127.0.0.1:{port})/app")],
-        15,
     );
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
     assert!(f.elapsed < Duration::from_secs(10));
 }

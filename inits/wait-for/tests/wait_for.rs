@@ -1,18 +1,16 @@
 //! wait-for against TCP ports, files and a DNS server that appear while it waits; timeouts, bad
 //! usage, signals and the command lines of the tools it replaces.
 
-mod common;
-
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{WaitFor, add_hosts, dnsmasq, free_port, run};
+use crate::common::{WaitFor, add_hosts, dnsmasq, free_port, run};
 
 #[test]
 fn tcp_port_that_opens_after_two_seconds() {
     let port = free_port();
     let target = format!("tcp://127.0.0.1:{port}");
-    let w = WaitFor::spawn(&["--timeout", "30s", "--interval", "200ms", &target]);
+    let mut w = WaitFor::spawn(&["--timeout", "30s", "--interval", "200ms", &target]);
     w.wait_log("Connection refused", 10);
     // The scenario itself: the server comes up two seconds after wait-for started.
     std::thread::sleep(Duration::from_secs(2));
@@ -87,7 +85,7 @@ fn any_is_ready_with_one_target() {
 fn invert_check_waits_until_a_port_closes() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = format!("tcp://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let w = WaitFor::spawn(&[
+    let mut w = WaitFor::spawn(&[
         "--invert-check",
         "--interval",
         "100ms",
@@ -178,7 +176,7 @@ fn a_file_that_appears_then_gets_its_content() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ready");
     let target = format!("file://{}?contains=go", path.display());
-    let w = WaitFor::spawn(&["--interval", "100ms", "--timeout", "30s", &target]);
+    let mut w = WaitFor::spawn(&["--interval", "100ms", "--timeout", "30s", &target]);
     w.wait_log("does not exist", 10);
     std::fs::write(&path, "").unwrap();
     w.wait_log("does not contain `go`", 10);
@@ -204,7 +202,7 @@ fn a_file_that_appears_then_gets_its_content() {
 #[test]
 fn sigterm_ends_the_wait_promptly() {
     let target = format!("tcp://127.0.0.1:{}", free_port());
-    let w = WaitFor::spawn(&["--interval", "10s", &target]);
+    let mut w = WaitFor::spawn(&["--interval", "10s", &target]);
     w.wait_log("not ready", 10);
     let sent = std::time::Instant::now();
     let ok = std::process::Command::new("kill")
@@ -256,7 +254,7 @@ fn a_command_after_the_double_dash_runs_once_ready() {
 #[test]
 fn admin_server_only_when_asked() {
     let target = format!("tcp://127.0.0.1:{}", free_port());
-    let w = WaitFor::spawn(&["--interval", "100ms", &target]);
+    let mut w = WaitFor::spawn(&["--interval", "100ms", &target]);
     w.wait_log("not ready", 10);
     assert!(
         !w.stderr().contains("admin server listening"),
@@ -266,9 +264,9 @@ fn admin_server_only_when_asked() {
     drop(w);
     let admin = free_port();
     let addr = format!("127.0.0.1:{admin}");
-    let w = WaitFor::spawn(&["--interval", "100ms", "--admin-addr", &addr, &target]);
+    let mut w = WaitFor::spawn(&["--interval", "100ms", "--admin-addr", &addr, &target]);
     w.wait_log("admin server listening", 10);
-    let body = common::eventually(10, "metrics with an attempt", || {
+    let body = crate::common::eventually(10, "metrics with an attempt", || {
         let mut s = std::net::TcpStream::connect(&addr).ok()?;
         use std::io::{Read, Write};
         s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
@@ -298,7 +296,7 @@ fn dns_name_that_appears_later_through_the_search_list() {
     .unwrap();
     let server = format!("127.0.0.1:{}", dns.port);
     let r = resolv.display().to_string();
-    let w = WaitFor::spawn(&[
+    let mut w = WaitFor::spawn(&[
         "--interval",
         "100ms",
         "--timeout",

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,12 +12,42 @@ use common::*;
 
 const T: Duration = Duration::from_secs(20);
 
-fn root_args(root: &Path) -> Vec<String> {
-    vec![
+/// git-sync's arguments for `root` (`--link=site`, no admin server), then `extra`.
+fn root_args(root: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v = vec![
         format!("--root={}", root.display()),
         "--link=site".to_owned(),
         "--no-admin-server".to_owned(),
-    ]
+    ];
+    v.extend(extra.iter().map(|s| (*s).to_owned()));
+    v
+}
+
+/// [`root_args`] syncing `repo`.
+fn repo_args(root: &Path, repo: &str, extra: &[&str]) -> Vec<String> {
+    let repo = format!("--repo={repo}");
+    root_args(root, &[&[repo.as_str()], extra].concat())
+}
+
+/// A new repository in `work` with `a.txt` and `lib` added as the submodule `vendor/lib`, not
+/// committed yet.
+fn superproject(work: &Path, lib: &Upstream) {
+    std::fs::create_dir_all(work).unwrap();
+    git(work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("a.txt"), "app\n").unwrap();
+    let url = lib.file_url();
+    let add = ["submodule", "add", "-q", &url, "vendor/lib"];
+    git(
+        work,
+        &[&["-c", "protocol.file.allow=always"], &add[..]].concat(),
+    );
+}
+
+/// A temporary directory and `root` inside it, for one git-sync.
+fn temp_root() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    (dir, root)
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
@@ -27,15 +57,9 @@ fn strs(v: &[String]) -> Vec<&str> {
 #[test]
 fn file_first_sync_new_commits_force_push_and_disk_contract() {
     let mut up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
+    let (dir, root) = temp_root();
     let link = root.join("site");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", up.file_url()),
-        "--ref=main".to_owned(),
-        "--period=100ms".to_owned(),
-    ]);
+    let args = repo_args(&root, &up.file_url(), &["--ref=main", "--period=100ms"]);
     let gs = GitSync::spawn(&strs(&args), &[]);
     let first = up.head();
     wait_until(T, "first sync", || {
@@ -118,15 +142,12 @@ fn git_daemon_branch_tag_sha_and_depth() {
         (c2.as_str(), c2.clone(), "2"),
     ];
     for (r, want, version) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        let mut args = root_args(&root);
-        args.extend([
-            format!("--repo={url}"),
-            format!("--ref={r}"),
-            "--depth=1".to_owned(),
-            "--one-time".to_owned(),
-        ]);
+        let (_dir, root) = temp_root();
+        let args = repo_args(
+            &root,
+            &url,
+            &[&format!("--ref={r}"), "--depth=1", "--one-time"],
+        );
         let (code, log) = run_once(&strs(&args), &[]);
         assert_eq!(code, 0, "ref {r}: {log}");
         let link = root.join("site");
@@ -144,14 +165,8 @@ fn git_daemon_branch_tag_sha_and_depth() {
     }
 
     // --depth 0: full history.
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={url}"),
-        "--depth=0".to_owned(),
-        "--one-time".to_owned(),
-    ]);
+    let (_dir, root) = temp_root();
+    let args = repo_args(&root, &url, &["--depth=0", "--one-time"]);
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 0, "{log}");
     assert_eq!(
@@ -163,18 +178,15 @@ fn git_daemon_branch_tag_sha_and_depth() {
 #[test]
 fn one_time_exit_codes() {
     let up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let mut ok = root_args(&root);
-    ok.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    let (dir, root) = temp_root();
+    let ok = repo_args(&root, &up.file_url(), &["--one-time"]);
     assert_eq!(run_once(&strs(&ok), &[]).0, 0);
 
-    let mut missing = root_args(&dir.path().join("r2"));
-    missing.extend([
-        format!("--repo={}", up.file_url()),
-        "--ref=no-such-branch".to_owned(),
-        "--one-time".to_owned(),
-    ]);
+    let missing = repo_args(
+        &dir.path().join("r2"),
+        &up.file_url(),
+        &["--ref=no-such-branch", "--one-time"],
+    );
     let (code, log) = run_once(&strs(&missing), &[]);
     assert_eq!(code, 1, "{log}");
     assert!(
@@ -222,25 +234,22 @@ fn http_basic_auth_and_wrong_credentials_never_leak() {
     std::fs::write(&pwfile, "correct-horse\n").unwrap();
 
     let root = dir.path().join("ok");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", srv.url("")),
-        "--username=alice".to_owned(),
-        format!("--password-file={}", pwfile.display()),
-        "--one-time".to_owned(),
-    ]);
+    let args = repo_args(
+        &root,
+        &srv.url(""),
+        &[
+            "--username=alice",
+            &format!("--password-file={}", pwfile.display()),
+            "--one-time",
+        ],
+    );
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 0, "{log}");
     assert_eq!(published(&root.join("site")), Some(up.head()));
 
     // The token in the environment instead of a file.
     let root = dir.path().join("env");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", srv.url("")),
-        "--username=alice".to_owned(),
-        "--one-time".to_owned(),
-    ]);
+    let args = repo_args(&root, &srv.url(""), &["--username=alice", "--one-time"]);
     let (code, log) = run_once(&strs(&args), &[("GITSYNC_PASSWORD", "correct-horse")]);
     assert_eq!(code, 0, "{log}");
 
@@ -248,14 +257,16 @@ fn http_basic_auth_and_wrong_credentials_never_leak() {
     std::fs::write(&pwfile, "wrong-battery-staple\n").unwrap();
     let root = dir.path().join("bad");
     let errfile = dir.path().join("error.json");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", srv.url("")),
-        "--username=alice".to_owned(),
-        format!("--password-file={}", pwfile.display()),
-        format!("--error-file={}", errfile.display()),
-        "--one-time".to_owned(),
-    ]);
+    let args = repo_args(
+        &root,
+        &srv.url(""),
+        &[
+            "--username=alice",
+            &format!("--password-file={}", pwfile.display()),
+            &format!("--error-file={}", errfile.display()),
+            "--one-time",
+        ],
+    );
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("authentication failed"), "{log}");
@@ -266,13 +277,11 @@ fn http_basic_auth_and_wrong_credentials_never_leak() {
 
     // Wrong password inside the URL.
     let root = dir.path().join("url");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", srv.url("alice:hunter2-in-url@")),
-        "--one-time".to_owned(),
-        "-v".to_owned(),
-        "6".to_owned(),
-    ]);
+    let args = repo_args(
+        &root,
+        &srv.url("alice:hunter2-in-url@"),
+        &["--one-time", "-v", "6"],
+    );
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 1, "{log}");
     assert!(!log.contains("hunter2-in-url"), "{log}");
@@ -290,8 +299,7 @@ fn server_down_then_back_with_error_file_and_metrics() {
     let mut up = Upstream::new();
     let port = free_port();
     let admin = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
+    let (_dir, root) = temp_root();
     let errfile = root.join("error.json");
     let gs = GitSync::spawn(
         &[
@@ -357,13 +365,15 @@ fn ssh_with_key_and_known_hosts() {
     );
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("ok");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={url}"),
-        format!("--ssh-key-file={}", sshd.key.display()),
-        format!("--ssh-known-hosts-file={}", sshd.known_hosts.display()),
-        "--one-time".to_owned(),
-    ]);
+    let args = repo_args(
+        &root,
+        &url,
+        &[
+            &format!("--ssh-key-file={}", sshd.key.display()),
+            &format!("--ssh-known-hosts-file={}", sshd.known_hosts.display()),
+            "--one-time",
+        ],
+    );
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 0, "{log}");
     assert_eq!(published(&root.join("site")), Some(up.head()));
@@ -379,13 +389,15 @@ fn ssh_with_key_and_known_hosts() {
     )
     .unwrap();
     let root = dir.path().join("bad");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={url}"),
-        format!("--ssh-key-file={}", sshd.key.display()),
-        format!("--ssh-known-hosts-file={}", other.display()),
-        "--one-time".to_owned(),
-    ]);
+    let args = repo_args(
+        &root,
+        &url,
+        &[
+            &format!("--ssh-key-file={}", sshd.key.display()),
+            &format!("--ssh-known-hosts-file={}", other.display()),
+            "--one-time",
+        ],
+    );
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("does not match the known_hosts file"), "{log}");
@@ -430,14 +442,16 @@ fn hooks_run_with_the_new_hash() {
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let root = dir.path().join("root");
     let touch = dir.path().join("touched");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", up.file_url()),
-        "--period=100ms".to_owned(),
-        format!("--exechook-command={}", script.display()),
-        format!("--webhook-url=http://127.0.0.1:{wport}/hook"),
-        format!("--touch-file={}", touch.display()),
-    ]);
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--period=100ms",
+            &format!("--exechook-command={}", script.display()),
+            &format!("--webhook-url=http://127.0.0.1:{wport}/hook"),
+            &format!("--touch-file={}", touch.display()),
+        ],
+    );
     let gs = GitSync::spawn(&strs(&args), &[]);
     let first = up.head();
     wait_until(T, "exechook for the first commit", || {
@@ -464,12 +478,14 @@ fn hooks_run_with_the_new_hash() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let mut args = root_args(&dir.path().join("r2"));
-    args.extend([
-        format!("--repo={}", up.file_url()),
-        format!("--exechook-command={}", failing.display()),
-        "--one-time".to_owned(),
-    ]);
+    let args = repo_args(
+        &dir.path().join("r2"),
+        &up.file_url(),
+        &[
+            &format!("--exechook-command={}", failing.display()),
+            "--one-time",
+        ],
+    );
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("exechook failed"), "{log}");
@@ -492,15 +508,12 @@ fn sigterm_mid_sync_leaves_nothing_half_published() {
     git(&up.work, &["commit", "-q", "-m", "big"]);
     git(&up.work, &["push", "-q", "origin", "main"]);
     let slow = HttpGit::start(&up.srv(), "u", "p", Some(4096));
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", slow.url("")),
-        "--username=u".to_owned(),
-        "--password=p".to_owned(),
-        "--grace-period=5s".to_owned(),
-    ]);
+    let (_dir, root) = temp_root();
+    let args = repo_args(
+        &root,
+        &slow.url(""),
+        &["--username=u", "--password=p", "--grace-period=5s"],
+    );
     let mut gs = GitSync::spawn(&strs(&args), &[]);
     // The upload-pack POST is the fetch itself.
     wait_until(T, "fetch in flight", || {
@@ -522,12 +535,7 @@ fn sigterm_mid_sync_leaves_nothing_half_published() {
 
     // The next run (fast server) completes from this state.
     let fast = HttpGit::start(&up.srv(), "u", "p", None);
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", fast.url("")),
-        "--username=u".to_owned(),
-        "--one-time".to_owned(),
-    ]);
+    let args = repo_args(&root, &fast.url(""), &["--username=u", "--one-time"]);
     let (code, log) = run_once(&strs(&args), &[("GITSYNC_PASSWORD", "p")]);
     assert_eq!(code, 0, "{log}");
     let link = root.join("site");
@@ -538,15 +546,13 @@ fn sigterm_mid_sync_leaves_nothing_half_published() {
 #[test]
 fn readers_never_see_a_missing_or_mixed_tree() {
     let mut up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
+    let (_dir, root) = temp_root();
     let link = root.join("site");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", up.file_url()),
-        "--period=50ms".to_owned(),
-        "--stale-worktree-timeout=30s".to_owned(),
-    ]);
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--period=50ms", "--stale-worktree-timeout=30s"],
+    );
     let gs = GitSync::spawn(&strs(&args), &[]);
     wait_until(T, "first sync", || published(&link).is_some());
 
@@ -606,11 +612,9 @@ fn readers_never_see_a_missing_or_mixed_tree() {
 #[test]
 fn crash_between_link_creation_and_rename_does_not_wedge() {
     let mut up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
+    let (_dir, root) = temp_root();
     let link = root.join("site");
-    let mut args = root_args(&root);
-    args.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
     assert_eq!(run_once(&strs(&args), &[]).0, 0);
     let first = up.head();
 
@@ -655,8 +659,7 @@ fn root_owned_by_another_user_like_an_emptydir() {
     std::fs::create_dir(&root).unwrap();
     std::os::unix::fs::chown(&root, Some(65534), Some(65534)).unwrap();
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let mut args = root_args(&root);
-    args.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 0, "{log}");
     assert_eq!(published(&root.join("site")), Some(up.head()));
@@ -669,10 +672,8 @@ fn root_owned_by_another_user_like_an_emptydir() {
 #[test]
 fn corrupt_or_foreign_root_is_recloned() {
     let up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let mut args = root_args(&root);
-    args.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    let (dir, root) = temp_root();
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
     assert_eq!(run_once(&strs(&args), &[]).0, 0);
 
     // Lose the objects: the published commit can no longer be read.
@@ -693,8 +694,7 @@ fn corrupt_or_foreign_root_is_recloned() {
     let foreign = dir.path().join("foreign");
     std::fs::create_dir_all(foreign.join("junk")).unwrap();
     std::fs::write(foreign.join("junk/file"), "x").unwrap();
-    let mut args = root_args(&foreign);
-    args.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    let args = repo_args(&foreign, &up.file_url(), &["--one-time"]);
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 0, "{log}");
     assert!(!foreign.join("junk").exists());
@@ -704,15 +704,13 @@ fn corrupt_or_foreign_root_is_recloned() {
 #[test]
 fn materialize_copy_publishes_a_real_directory() {
     let mut up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
+    let (_dir, root) = temp_root();
     let link = root.join("site");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", up.file_url()),
-        "--period=100ms".to_owned(),
-        "--materialize=copy".to_owned(),
-    ]);
+    let mut args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--period=100ms", "--materialize=copy"],
+    );
     let gs = GitSync::spawn(&strs(&args), &[]);
     wait_until(T, "first copy", || {
         std::fs::read_to_string(link.join("VERSION"))
@@ -752,8 +750,7 @@ fn materialize_copy_publishes_a_real_directory() {
 #[test]
 fn sync_on_demand_readiness_and_staleness() {
     let mut up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
+    let (dir, root) = temp_root();
     let link = root.join("site");
     let token = dir.path().join("token");
     std::fs::write(&token, "let-me-sync\n").unwrap();
@@ -819,30 +816,12 @@ fn submodules_are_checked_out_unless_off() {
     let lib = Upstream::new();
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    git(&app, &["init", "-q", "-b", "main"]);
-    std::fs::write(app.join("a.txt"), "app\n").unwrap();
-    git(
-        &app,
-        &[
-            "-c",
-            "protocol.file.allow=always",
-            "submodule",
-            "add",
-            "-q",
-            &lib.file_url(),
-            "vendor/lib",
-        ],
-    );
+    superproject(&app, &lib);
     git(&app, &["add", "-A"]);
     git(&app, &["commit", "-q", "-m", "app"]);
 
     let root = dir.path().join("root");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo=file://{}", app.display()),
-        "--one-time".to_owned(),
-    ]);
+    let args = repo_args(&root, &format!("file://{}", app.display()), &["--one-time"]);
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 0, "{log}");
     let link = root.join("site");
@@ -858,12 +837,11 @@ fn submodules_are_checked_out_unless_off() {
     assert_eq!(git(&link, &["status", "--porcelain"]), "");
 
     let root = dir.path().join("off");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo=file://{}", app.display()),
-        "--submodules=off".to_owned(),
-        "--one-time".to_owned(),
-    ]);
+    let args = repo_args(
+        &root,
+        &format!("file://{}", app.display()),
+        &["--submodules=off", "--one-time"],
+    );
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 0, "{log}");
     let sub = root.join("site/vendor/lib");
@@ -876,10 +854,8 @@ fn gitattributes_filters_apply() {
     std::fs::write(up.work.join(".gitattributes"), "*.crlf text eol=crlf\n").unwrap();
     std::fs::write(up.work.join("win.crlf"), "one\ntwo\n").unwrap();
     let sha = up.commit();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let mut args = root_args(&root);
-    args.extend([format!("--repo={}", up.file_url()), "--one-time".to_owned()]);
+    let (_dir, root) = temp_root();
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 0, "{log}");
     let link = root.join("site");
@@ -912,13 +888,11 @@ fn a_server_that_accepts_and_then_says_nothing_fails_at_the_sync_timeout() {
     });
     let dir = tempfile::tempdir().unwrap();
     for scheme in ["http", "git", "ssh"] {
-        let mut args = root_args(&dir.path().join(scheme));
-        args.extend([
-            format!("--repo={scheme}://git@127.0.0.1:{port}/repo.git"),
-            "--one-time".to_owned(),
-            "--sync-timeout=2s".to_owned(),
-            "--ssh-known-hosts=false".to_owned(),
-        ]);
+        let args = repo_args(
+            &dir.path().join(scheme),
+            &format!("{scheme}://git@127.0.0.1:{port}/repo.git"),
+            &["--one-time", "--sync-timeout=2s", "--ssh-known-hosts=false"],
+        );
         let started = std::time::Instant::now();
         let mut gs = GitSync::spawn(&strs(&args), &[]);
         let code = gs.wait(Duration::from_secs(30));
@@ -1021,8 +995,7 @@ fn refused_without_a_trace(make: impl Fn(&Path, &Path) -> String, expect: &str) 
             "file" => up.file_url(),
             _ => format!("git://127.0.0.1:{port}/repo.git"),
         };
-        let mut args = root_args(&root);
-        args.extend([format!("--repo={repo}"), "--one-time".to_owned()]);
+        let args = repo_args(&root, &repo, &["--one-time"]);
         let (code, log) = run_once(&strs(&args), &[]);
         assert_eq!(code, 0, "{log}");
         let good = up.head();
@@ -1031,12 +1004,7 @@ fn refused_without_a_trace(make: impl Fn(&Path, &Path) -> String, expect: &str) 
         let tree = make(&up.bare, outside.path());
         let bad = push_tree(&up, &tree);
         let before = (listing(dir.path()), listing(outside.path()));
-        let mut args = root_args(&root);
-        args.extend([
-            format!("--repo={repo}"),
-            "--one-time".to_owned(),
-            "--error-file=error.json".to_owned(),
-        ]);
+        let args = repo_args(&root, &repo, &["--one-time", "--error-file=error.json"]);
         let (code, log) = run_once(&strs(&args), &[]);
         assert_eq!(
             code, 1,
@@ -1148,14 +1116,12 @@ fn hostile_submodule_urls_are_refused() {
         );
         let bad = push_tree(&up, &tree);
         for transport in transports {
-            let dir = tempfile::tempdir().unwrap();
-            let root = dir.path().join("root");
+            let (_dir, root) = temp_root();
             let repo = match *transport {
                 "file" => up.file_url(),
                 _ => format!("git://127.0.0.1:{port}/repo.git"),
             };
-            let mut args = root_args(&root);
-            args.extend([format!("--repo={repo}"), "--one-time".to_owned()]);
+            let args = repo_args(&root, &repo, &["--one-time"]);
             let (code, log) = run_once(&strs(&args), &[]);
             assert_eq!(code, 1, "{url} over {transport}: {log}");
             assert!(log.contains(expect), "{url} over {transport}: {log}");
@@ -1182,8 +1148,7 @@ fn an_empty_repository_is_waited_for_with_a_clear_message() {
         format!("git://127.0.0.1:{port}/repo.git"),
     ] {
         let root = dir.path().join(format!("root-{}", repo.len()));
-        let mut args = root_args(&root);
-        args.extend([format!("--repo={repo}"), "--one-time".to_owned()]);
+        let args = repo_args(&root, &repo, &["--one-time"]);
         let (code, log) = run_once(&strs(&args), &[]);
         assert_eq!(code, 1, "{repo}: {log}");
         assert!(
@@ -1193,12 +1158,11 @@ fn an_empty_repository_is_waited_for_with_a_clear_message() {
     }
     // Not one-time: it keeps retrying, and publishes once something is pushed.
     let root = dir.path().join("root-wait");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo=git://127.0.0.1:{port}/repo.git"),
-        "--period=100ms".to_owned(),
-        "--max-failures=-1".to_owned(),
-    ]);
+    let args = repo_args(
+        &root,
+        &format!("git://127.0.0.1:{port}/repo.git"),
+        &["--period=100ms", "--max-failures=-1"],
+    );
     let gs = GitSync::spawn(&strs(&args), &[]);
     wait_until(T, "a retry", || {
         gs.stderr()
@@ -1232,8 +1196,7 @@ fn an_empty_repository_is_waited_for_with_a_clear_message() {
 #[test]
 fn v3_pod_spec_flags_start_with_a_warning() {
     let mut up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
+    let (_dir, root) = temp_root();
     let gs = GitSync::spawn(
         &[
             &format!("--repo={}", up.file_url()),
@@ -1267,13 +1230,8 @@ fn v3_pod_spec_flags_start_with_a_warning() {
 #[test]
 fn sync_recover_wrong_worktree_hash() {
     let up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", up.file_url()),
-        "--period=100ms".to_owned(),
-    ]);
+    let (_dir, root) = temp_root();
+    let args = repo_args(&root, &up.file_url(), &["--period=100ms"]);
     let gs = GitSync::spawn(&strs(&args), &[]);
     let link = root.join("site");
     wait_until(T, "first sync", || published(&link) == Some(up.head()));
@@ -1304,21 +1262,7 @@ fn submodule_sync_relative() {
     let srv = lib.srv();
     // The superproject, in the same served directory as the library.
     let work = lib.dir.path().join("app-work");
-    std::fs::create_dir_all(&work).unwrap();
-    git(&work, &["init", "-q", "-b", "main"]);
-    std::fs::write(work.join("a.txt"), "app\n").unwrap();
-    git(
-        &work,
-        &[
-            "-c",
-            "protocol.file.allow=always",
-            "submodule",
-            "add",
-            "-q",
-            &lib.file_url(),
-            "vendor/lib",
-        ],
-    );
+    superproject(&work, &lib);
     git(
         &work,
         &[
@@ -1342,10 +1286,8 @@ fn submodule_sync_relative() {
         format!("file://{}", srv.join("app.git").display()),
         format!("git://127.0.0.1:{port}/app.git"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        let mut args = root_args(&root);
-        args.extend([format!("--repo={repo}"), "--one-time".to_owned()]);
+        let (_dir, root) = temp_root();
+        let args = repo_args(&root, &repo, &["--one-time"]);
         let (code, log) = run_once(&strs(&args), &[]);
         assert_eq!(code, 0, "{repo}: {log}");
         assert_eq!(
@@ -1362,14 +1304,8 @@ fn submodule_sync_relative() {
 fn group_write_covers_everything_written() {
     use std::os::unix::fs::PermissionsExt;
     let up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let mut args = root_args(&root);
-    args.extend([
-        format!("--repo={}", up.file_url()),
-        "--one-time".to_owned(),
-        "--group-write".to_owned(),
-    ]);
+    let (_dir, root) = temp_root();
+    let args = repo_args(&root, &up.file_url(), &["--one-time", "--group-write"]);
     let (code, log) = run_once(&strs(&args), &[]);
     assert_eq!(code, 0, "{log}");
     let mut checked = 0;
@@ -1393,16 +1329,14 @@ fn group_write_covers_everything_written() {
 #[test]
 fn stale_worktree_timeout_across_one_time_runs() {
     let mut up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
+    let (_dir, root) = temp_root();
     let url = up.file_url();
     let run = |timeout: &str| {
-        let mut args = root_args(&root);
-        args.extend([
-            format!("--repo={url}"),
-            "--one-time".to_owned(),
-            format!("--stale-worktree-timeout={timeout}"),
-        ]);
+        let args = repo_args(
+            &root,
+            &url,
+            &["--one-time", &format!("--stale-worktree-timeout={timeout}")],
+        );
         let (code, log) = run_once(&strs(&args), &[]);
         assert_eq!(code, 0, "{log}");
     };
@@ -1446,13 +1380,15 @@ fn webhook_over_https_verified_by_the_system_roots() {
     wait_port(port, "openssl s_server");
     // s_server -www answers GET with a status page.
     let hook = |root: &str, ca: &str| {
-        let mut args = root_args(&d.join(root));
-        args.extend([
-            format!("--repo={}", up.file_url()),
-            "--one-time".to_owned(),
-            format!("--webhook-url=https://127.0.0.1:{port}/"),
-            "--webhook-method=GET".to_owned(),
-        ]);
+        let args = repo_args(
+            &d.join(root),
+            &up.file_url(),
+            &[
+                "--one-time",
+                &format!("--webhook-url=https://127.0.0.1:{port}/"),
+                "--webhook-method=GET",
+            ],
+        );
         let ca = d.join(ca).display().to_string();
         run_once(&strs(&args), &[("SSL_CERT_FILE", ca.as_str())])
     };
@@ -1495,11 +1431,11 @@ fn gc_default_and_gc_off() {
     let dir = tempfile::tempdir().unwrap();
     for (gc, max_packs) in [("always", 1), ("off", usize::MAX), ("auto", 9)] {
         let root = dir.path().join(gc);
-        let mut args = root_args(&root);
-        args.extend([
-            format!("--repo=git://127.0.0.1:{port}/repo.git"),
-            "--period=100ms".to_owned(),
-        ]);
+        let mut args = repo_args(
+            &root,
+            &format!("git://127.0.0.1:{port}/repo.git"),
+            &["--period=100ms"],
+        );
         if gc != "auto" {
             args.push(format!("--git-gc={gc}"));
         }
@@ -1542,16 +1478,31 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 
 /// Waits until `series` on the admin port reads `want`.
 fn wait_metric(admin: u16, series: &str, want: f64) {
-    let mut last = String::new();
-    let ok = (0..(T.as_millis() / 20)).any(|_| {
-        last = http(admin, "GET", "/metrics", &[]).1;
-        let hit = metric(&last, series) == Some(want);
-        if !hit {
-            std::thread::sleep(Duration::from_millis(20));
+    podmates_testkit::eventually_ok(T, &format!("{series} at {want}"), || {
+        let text = http(admin, "GET", "/metrics", &[]).1;
+        if metric(&text, series) == Some(want) {
+            Ok(())
+        } else {
+            Err(text)
         }
-        hit
     });
-    assert!(ok, "{series} never read {want}:\n{last}");
+}
+
+/// git-sync on `up` every 100 ms into `root`, publishing `root/link`, with its admin server on:
+/// the process, the admin port and the link.
+fn counted_sync(up: &Upstream, root: &Path) -> (GitSync, u16, PathBuf) {
+    let admin = free_port();
+    let gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", up.file_url()),
+            &format!("--root={}", root.display()),
+            "--link=link",
+            "--period=100ms",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    (gs, admin, root.join("link"))
 }
 
 const GOOD_SYNCS: &str = "git_sync_count_total{status=\"success\"}";
@@ -1562,20 +1513,8 @@ const FETCHES: &str = "git_fetch_count_total";
 #[test]
 fn sync_default_ref() {
     let mut up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let admin = free_port();
-    let _gs = GitSync::spawn(
-        &[
-            &format!("--repo={}", up.file_url()),
-            &format!("--root={}", root.display()),
-            "--link=link",
-            "--period=100ms",
-            &format!("--admin-addr=127.0.0.1:{admin}"),
-        ],
-        &[],
-    );
-    let link = root.join("link");
+    let (_dir, root) = temp_root();
+    let (_gs, admin, link) = counted_sync(&up, &root);
     let first = up.head();
     wait_until(T, "first sync", || published(&link) == Some(first.clone()));
     wait_metric(admin, GOOD_SYNCS, 1.0);
@@ -1597,20 +1536,8 @@ fn sync_default_ref() {
 #[test]
 fn worktree_unexpected_removal() {
     let up = Upstream::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let admin = free_port();
-    let gs = GitSync::spawn(
-        &[
-            &format!("--repo={}", up.file_url()),
-            &format!("--root={}", root.display()),
-            "--link=link",
-            "--period=100ms",
-            &format!("--admin-addr=127.0.0.1:{admin}"),
-        ],
-        &[],
-    );
-    let link = root.join("link");
+    let (_dir, root) = temp_root();
+    let (gs, admin, link) = counted_sync(&up, &root);
     wait_until(T, "first sync", || published(&link) == Some(up.head()));
     wait_metric(admin, GOOD_SYNCS, 1.0);
     wait_metric(admin, FETCHES, 1.0);
@@ -1634,16 +1561,14 @@ fn sync_depth_change_on_restart() {
     }
     let port = free_port();
     let _daemon = git_daemon(&up.srv(), port);
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
+    let (_dir, root) = temp_root();
     let history = || git(&root.join("site"), &["rev-list", "--count", "HEAD"]);
     let run = |depth: &str| {
-        let mut args = root_args(&root);
-        args.extend([
-            format!("--repo=git://127.0.0.1:{port}/repo.git"),
-            "--one-time".to_owned(),
-            format!("--depth={depth}"),
-        ]);
+        let args = repo_args(
+            &root,
+            &format!("git://127.0.0.1:{port}/repo.git"),
+            &["--one-time", &format!("--depth={depth}")],
+        );
         let (code, log) = run_once(&strs(&args), &[]);
         assert_eq!(code, 0, "{log}");
         log
@@ -1671,15 +1596,17 @@ fn credential_flag_for_the_repository_url() {
     let base = srv.url("");
     let base = base.trim_end_matches("repo.git");
     let run = |root: &str, url: &str| {
-        let mut args = root_args(&dir.path().join(root));
-        args.extend([
-            format!("--repo={}", srv.url("")),
-            format!(
-                r#"--credential={{"url":"{url}","username":"alice","password-file":"{}"}}"#,
-                pwfile.display()
-            ),
-            "--one-time".to_owned(),
-        ]);
+        let args = repo_args(
+            &dir.path().join(root),
+            &srv.url(""),
+            &[
+                &format!(
+                    r#"--credential={{"url":"{url}","username":"alice","password-file":"{}"}}"#,
+                    pwfile.display()
+                ),
+                "--one-time",
+            ],
+        );
         run_once(&strs(&args), &[])
     };
     let (code, log) = run("ok", base);
@@ -1732,8 +1659,7 @@ fn auth_askpass_url() {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str, extra: &[&str]| {
         let root = dir.path().join(name);
-        let mut args = root_args(&root);
-        args.extend([format!("--repo={}", srv.url(""))]);
+        let mut args = repo_args(&root, &srv.url(""), &[]);
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         (root, args)
     };
@@ -1924,15 +1850,17 @@ fn github_app_auth_against_a_stand_in_api() {
     let (api, issued) = github_api_stand_in(d, "ghs_installation_token");
     let ca = d.join("ca.crt").display().to_string();
     let run = |root: &str, key: &str| {
-        let mut args = root_args(&d.join(root));
-        args.extend([
-            format!("--repo={}", srv.url("")),
-            format!("--github-base-url=https://127.0.0.1:{api}/"),
-            "--github-app-application-id=123".to_owned(),
-            "--github-app-installation-id=456".to_owned(),
-            format!("--github-app-private-key-file={}", d.join(key).display()),
-            "--one-time".to_owned(),
-        ]);
+        let args = repo_args(
+            &d.join(root),
+            &srv.url(""),
+            &[
+                &format!("--github-base-url=https://127.0.0.1:{api}/"),
+                "--github-app-application-id=123",
+                "--github-app-installation-id=456",
+                &format!("--github-app-private-key-file={}", d.join(key).display()),
+                "--one-time",
+            ],
+        );
         run_once(&strs(&args), &[("SSL_CERT_FILE", ca.as_str())])
     };
     let (code, log) = run("ok", "app.pem");

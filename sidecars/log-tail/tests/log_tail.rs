@@ -77,20 +77,20 @@ fn copytruncate_restarts_at_zero_exactly_when_the_writer_pauses() {
             logrotate(dir.path(), &log, "copytruncate");
             // The writer resumes only once the truncation was seen, as an application's next
             // line would usually come later than that.
-            let deadline = Instant::now() + T;
-            while tail.stderr().matches("file truncated").count() < round as usize {
-                assert!(
-                    Instant::now() < deadline,
-                    "truncation not detected; logrotate left {:?}; stderr:\n{}",
+            podmates_testkit::eventually_ok(T, "the truncation detected", || {
+                if tail.stderr().matches("file truncated").count() >= round as usize {
+                    return Ok(());
+                }
+                Err(format!(
+                    "logrotate left {:?}; stderr:\n{}",
                     std::fs::read_dir(dir.path())
                         .unwrap()
                         .flatten()
                         .map(|e| (e.file_name(), e.metadata().map(|m| m.len()).unwrap_or(0)))
                         .collect::<Vec<_>>(),
                     tail.stderr()
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
+                ))
+            });
         });
     }
     assert_eq!(w.join(), 10_000);
@@ -116,16 +116,16 @@ fn a_truncation_rewritten_to_the_old_length_before_the_next_read_is_still_seen()
     append(&log, &numbered("rw", 0));
     let tail = Tail::start(dir.path(), &[&pattern(dir.path())]);
     tail.wait_count("rw ", 1, T);
-    signal(tail.pid(), "STOP");
+    tail.signal("STOP");
     std::fs::write(&log, "").unwrap();
     append(&log, &numbered("rw", 1));
-    signal(tail.pid(), "CONT");
+    tail.signal("CONT");
     tail.wait_count("rw ", 2, T);
     // And once more past the old length.
-    signal(tail.pid(), "STOP");
+    tail.signal("STOP");
     std::fs::write(&log, "").unwrap();
     append(&log, &format!("{}{}", numbered("rw", 2), numbered("rw", 3)));
-    signal(tail.pid(), "CONT");
+    tail.signal("CONT");
     tail.wait_count("rw ", 4, T);
     let stderr = tail.stderr();
     let lines = stop(tail);
@@ -191,6 +191,7 @@ fn deleted_file_is_read_to_its_end_and_closed_and_recreated_file_read_from_start
     std::fs::remove_file(&log).unwrap();
     assert_eq!(w.join(), 2_000);
     tail.wait_count("del ", 2_000, T);
+    // Bounded; the assertion below says what is left open.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !tail.deleted_fds().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -272,6 +273,17 @@ fn partial_lines_wait_for_their_newline_and_are_flushed_at_shutdown() {
     assert_eq!(lines, ["first", "partial", "next", "unterminated"]);
 }
 
+/// log-tail's output for `log` with `--max-line-bytes 63 --long-lines <mode>`, up to the line
+/// ending in `end`; checks it exited 0.
+fn long_lines(dir: &Path, log: &Path, mode: &str) -> Vec<Vec<u8>> {
+    let args = ["--max-line-bytes", "63", "--long-lines", mode];
+    let tail = Tail::start(dir, &[&args[..], &[log.to_str().unwrap()]].concat());
+    tail.wait_count("end", 1, T);
+    let (status, lines, _) = tail.terminate(T);
+    assert!(status.success());
+    lines
+}
+
 #[test]
 fn long_lines_are_split_or_truncated_without_cutting_utf8_and_raw_bytes_pass() {
     let dir = tempfile::tempdir().unwrap();
@@ -282,19 +294,7 @@ fn long_lines_are_split_or_truncated_without_cutting_utf8_and_raw_bytes_pass() {
     content.extend_from_slice(b"bin \xff\xfe\x00 end\n");
     std::fs::write(&log, &content).unwrap();
 
-    let tail = Tail::start(
-        dir.path(),
-        &[
-            "--max-line-bytes",
-            "63",
-            "--long-lines",
-            "split",
-            log.to_str().unwrap(),
-        ],
-    );
-    tail.wait_count("end", 1, T);
-    let (status, lines, _) = tail.terminate(T);
-    assert!(status.success());
+    let lines = long_lines(dir.path(), &log, "split");
     // 200 bytes in pieces of at most 63 that never cut a 2-byte character: 62+62+62+14.
     assert_eq!(lines.len(), 7, "{:?}", text(&lines));
     assert_eq!(lines[0], b"short 1");
@@ -309,19 +309,7 @@ fn long_lines_are_split_or_truncated_without_cutting_utf8_and_raw_bytes_pass() {
     // Raw mode passes bytes that are not UTF-8 unchanged.
     assert_eq!(lines[6], b"bin \xff\xfe\x00 end");
 
-    let tail = Tail::start(
-        dir.path(),
-        &[
-            "--max-line-bytes",
-            "63",
-            "--long-lines",
-            "truncate",
-            log.to_str().unwrap(),
-        ],
-    );
-    tail.wait_count("end", 1, T);
-    let (status, lines, _) = tail.terminate(T);
-    assert!(status.success());
+    let lines = long_lines(dir.path(), &log, "truncate");
     assert_eq!(lines.len(), 4, "{:?}", text(&lines));
     assert_eq!(lines[1], "é".repeat(31).as_bytes());
     assert_eq!(lines[2], b"short 2");
@@ -371,7 +359,7 @@ fn restart_resumes_from_the_checkpoint_and_a_corrupt_checkpoint_is_ignored() {
 
     // A corrupt checkpoint is reported and ignored: reading starts per --from (start).
     std::fs::write(&cp, b"{\"version\":1,\"files\":[{\"pa").unwrap();
-    let tail = run(&with(&[&pat]));
+    let mut tail = run(&with(&[&pat]));
     tail.wait_count("r ", 6_000, T);
     tail.wait_stderr("ignoring unreadable checkpoint", T);
     let third = stop(tail);
@@ -509,7 +497,7 @@ fn a_reused_inode_with_other_content_is_read_from_its_start() {
         ),
     )
     .unwrap();
-    let tail = Tail::start(
+    let mut tail = Tail::start(
         dir.path(),
         &[
             "--checkpoint-file",
@@ -540,14 +528,9 @@ fn from_end_skips_what_was_there_and_follows_what_comes() {
 
 /// GET /metrics from the admin server.
 fn metrics(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    podmates_testkit::http::get(port, "/metrics")
+        .expect("GET /metrics")
+        .text()
 }
 
 fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
@@ -576,14 +559,10 @@ fn metrics_count_lines_bytes_files_rotations_and_truncations() {
     append(&log, &numbered("m", 1_001));
     tail.wait_count("m ", 1_002, T);
     let label = format!("{{file=\"{}\"}}", log.display());
-    let deadline = Instant::now() + T;
-    let text = loop {
+    let text = podmates_testkit::eventually(T, "one truncation counted", || {
         let text = metrics(port);
-        if metric(&text, "log_tail_truncations_total") == Some(1.0) || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        (metric(&text, "log_tail_truncations_total") == Some(1.0)).then_some(text)
+    });
     assert_eq!(
         metric(&text, &format!("log_tail_lines_total{label}")),
         Some(1_002.0),

@@ -15,10 +15,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use podmates_testkit::Proc;
 
 use super::{free_port, proc_status_kib};
 use crate::sh;
@@ -29,25 +31,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut files: usize = 10_000;
     let mut commits: usize = 200;
     let mut pushes: usize = 5;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let v = it
-            .next()
-            .ok_or_else(|| format!("{a} needs a value"))?
-            .parse::<usize>()
-            .map_err(|e| format!("{a}: {e}"))?;
-        match a.as_str() {
-            "--files" => files = v,
-            "--commits" => commits = v.max(1),
-            "--pushes" => pushes = v.max(1),
-            other => return Err(format!("unknown option {other}")),
+    super::options(args, |a, v| {
+        match a {
+            "--files" => files = super::number(a, v)?,
+            "--commits" => commits = super::number::<usize>(a, v)?.max(1),
+            "--pushes" => pushes = super::number::<usize>(a, v)?.max(1),
+            _ => return Ok(false),
         }
-    }
-    sh::run(sh::cargo().args(["build", "--release", "-p", "git-sync"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sh::root().join("target"));
-    let ours = target.join("release").join("git-sync");
+        Ok(true)
+    })?;
+    let ours = super::release_binary("git-sync")?;
     let time = PathBuf::from("/usr/bin/time");
     if !time.exists() {
         return Err("GNU time is missing (Debian package `time`)".to_owned());
@@ -166,7 +159,8 @@ fn bench(
     println!("push to publish, --period {PERIOD} over git:// ({pushes} pushes):");
     let url = &transports[0].1;
     let root = work.join("sidecar-ours");
-    let mut sidecar = Proc(
+    let sidecar = Proc::adopt(
+        "git-sync",
         Command::new(ours)
             .args([
                 &format!("--repo={url}"),
@@ -182,8 +176,8 @@ fn bench(
             .map_err(|e| format!("git-sync: {e}"))?,
     );
     let ours_lat = push_latencies(&bare, &root.join("site"), pushes)?;
-    let rss = rss_kib(sidecar.0.id());
-    let _ = sidecar.0.kill();
+    let rss = rss_kib(sidecar.pid());
+    drop(sidecar);
 
     let groot = work.join("sidecar-git");
     let stop = Arc::new(AtomicBool::new(false));
@@ -217,16 +211,6 @@ fn bench(
     println!();
     println!("targets: first publish <= 1.2x the git CLI, push to publish < 1 s, RSS < 30 MB");
     Ok(())
-}
-
-/// A child killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {

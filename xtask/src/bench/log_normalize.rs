@@ -17,8 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::sh;
-
 /// The rulebase: one rule for nginx combined, as liblognorm's documentation writes them.
 const RULEBASE: &str = "version=2\n\
 rule=:%client:word% %ident:word% %auth:word% [%timestamp:char-to:]%] \"%request:char-to:\"%\" %status:number% %bytes:number% \"%referrer:char-to:\"%\" \"%agent:char-to:\"%\"\n";
@@ -146,24 +144,15 @@ fn generate(path: &Path, lines: u64) -> Result<u64, String> {
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut lines: u64 = 1_000_000;
     let mut runs: u32 = 3;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let v = it
-            .next()
-            .ok_or_else(|| format!("{a} needs a value"))?
-            .parse::<u64>()
-            .map_err(|e| format!("{a}: {e}"))?;
-        match a.as_str() {
-            "--lines" => lines = v,
-            "--runs" => runs = u32::try_from(v.max(1)).unwrap_or(3),
-            other => return Err(format!("unknown option {other}")),
+    super::options(args, |a, v| {
+        match a {
+            "--lines" => lines = super::number(a, v)?,
+            "--runs" => runs = super::number::<u32>(a, v)?.max(1),
+            _ => return Ok(false),
         }
-    }
-    sh::run(sh::cargo().args(["build", "--release", "-p", "log-normalize"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sh::root().join("target"));
-    let ours = target.join("release").join("log-normalize");
+        Ok(true)
+    })?;
+    let ours = super::release_binary("log-normalize")?;
     let lognormalizer = PathBuf::from("/usr/bin/lognormalizer");
     if !lognormalizer.exists() {
         return Err("lognormalizer is missing (Debian package liblognorm-utils)".to_owned());

@@ -19,8 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::proc_status_kib;
-use crate::sh;
+use super::{number, options, proc_status_kib, release_binary};
 
 struct Tool {
     name: &'static str,
@@ -59,26 +58,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut latency_secs: u64 = 5;
     let mut idle_secs: u64 = 30;
     let mut catchup_rounds: u64 = 5;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let v = it
-            .next()
-            .ok_or_else(|| format!("{a} needs a value"))?
-            .parse::<u64>()
-            .map_err(|e| format!("{a}: {e}"))?;
-        match a.as_str() {
-            "--lines" => lines = v,
-            "--latency-secs" => latency_secs = v,
-            "--idle-secs" => idle_secs = v,
-            "--catchup-rounds" => catchup_rounds = v,
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    sh::run(sh::cargo().args(["build", "--release", "-p", "log-tail"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sh::root().join("target"));
-    let ours = target.join("release").join("log-tail");
+    options(args, |a, v| {
+        let slot = match a {
+            "--lines" => &mut lines,
+            "--latency-secs" => &mut latency_secs,
+            "--idle-secs" => &mut idle_secs,
+            "--catchup-rounds" => &mut catchup_rounds,
+            _ => return Ok(false),
+        };
+        *slot = number(a, v)?;
+        Ok(true)
+    })?;
+    let ours = release_binary("log-tail")?;
     let gnu = PathBuf::from("/usr/bin/tail");
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
@@ -202,6 +193,38 @@ fn line_of(n: u64) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Reads `expected` bytes of `tool`'s output within 300 s of `start`; on failure `child` is
+/// stopped and the error says how far it got.
+fn read_output(
+    tool: &Tool,
+    child: Child,
+    stdout: &mut impl Read,
+    expected: u64,
+    start: Instant,
+) -> Result<Child, String> {
+    let deadline = start + Duration::from_secs(300);
+    let mut got: u64 = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    let failed = loop {
+        if got >= expected {
+            return Ok(child);
+        }
+        let n = match stdout.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => break e.to_string(),
+        };
+        if n == 0 {
+            break format!("{} exited after {got} of {expected} bytes", tool.name);
+        }
+        got += n as u64;
+        if Instant::now() > deadline {
+            break format!("{} too slow: {got} of {expected} bytes", tool.name);
+        }
+    };
+    stop(child);
+    Err(failed)
+}
+
 /// Kills and reaps a child.
 fn stop(mut c: Child) {
     let _ = c.kill();
@@ -266,24 +289,7 @@ fn throughput(tool: &Tool, file: &Path, lines: u64) -> Result<(f64, f64, u64, f6
         }
         Ok(())
     });
-    let mut got: u64 = 0;
-    let mut buf = vec![0u8; 1 << 16];
-    let deadline = start + Duration::from_secs(300);
-    while got < expected {
-        let n = stdout.read(&mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            stop(child);
-            return Err(format!(
-                "{} exited after {got} of {expected} bytes",
-                tool.name
-            ));
-        }
-        got += n as u64;
-        if Instant::now() > deadline {
-            stop(child);
-            return Err(format!("{} too slow: {got} of {expected} bytes", tool.name));
-        }
-    }
+    let child = read_output(tool, child, &mut stdout, expected, start)?;
     let secs = start.elapsed().as_secs_f64();
     let cpu_ms = cpu_ns(pid).saturating_sub(cpu_before) as f64 / 1e6;
     let peak = rss_kib(pid, "VmHWM:");
@@ -521,24 +527,7 @@ fn catch_up(tool: &Tool, file: &Path, expected: u64) -> Result<(f64, f64), Strin
     let mut child = tool.spawn(file)?;
     let pid = child.id();
     let mut stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut got: u64 = 0;
-    let mut buf = vec![0u8; 1 << 16];
-    let deadline = start + Duration::from_secs(300);
-    while got < expected {
-        let n = stdout.read(&mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            stop(child);
-            return Err(format!(
-                "{} exited after {got} of {expected} bytes",
-                tool.name
-            ));
-        }
-        got += n as u64;
-        if Instant::now() > deadline {
-            stop(child);
-            return Err(format!("{} too slow: {got} of {expected} bytes", tool.name));
-        }
-    }
+    let child = read_output(tool, child, &mut stdout, expected, start)?;
     let secs = start.elapsed().as_secs_f64();
     let cpu_ms = cpu_ns(pid) as f64 / 1e6;
     stop(child);

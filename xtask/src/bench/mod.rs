@@ -45,26 +45,42 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 /// connection of the load generator takes one between choosing it and the server's bind.
 pub(super) use podmates_testkit::free_port;
 
-/// Waits up to 10 s until something accepts connections on 127.0.0.1:`port`.
-pub(super) fn wait_port(port: u16, what: &str) -> Result<(), String> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
+/// A memory field of /proc/PID/status in KiB (`VmRSS:`, `VmHWM:`, `RssAnon:`, `RssFile:`).
+pub(super) use podmates_testkit::proc::status_kib as proc_status_kib;
+
+/// Reads a benchmark's `--name VALUE` options: `set(name, value)` applies one it knows and says
+/// whether it knew it.
+pub(super) fn options(
+    args: &[String],
+    mut set: impl FnMut(&str, &str) -> Result<bool, String>,
+) -> Result<(), String> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+        if !set(a, v)? {
+            return Err(format!("unknown option {a}"));
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    Err(format!("{what} did not listen on port {port}"))
+    Ok(())
 }
 
-/// A memory field of /proc/PID/status in KiB (`VmRSS:`, `VmHWM:`, `RssAnon:`, `RssFile:`).
-pub(super) fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix(field))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
+/// The value of option `name` as a number.
+pub(super) fn number<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    v.parse().map_err(|e| format!("{name}: {e}"))
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, or `target` of the workspace.
+pub(super) fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::sh::root().join("target"))
+}
+
+/// Builds `package` with `cargo build --release` and returns its binary.
+pub(super) fn release_binary(package: &str) -> Result<std::path::PathBuf, String> {
+    crate::sh::run(crate::sh::cargo().args(["build", "--release", "-p", package]))?;
+    Ok(target_dir().join("release").join(package))
 }

@@ -12,14 +12,16 @@
 //! Options: `--rounds N` (3), `--duration 5s`, `--connections N` (10), `--dynamic`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use podmates_testkit::Proc;
+use podmates_testkit::nginx::Nginx;
 
 use super::{free_port, proc_status_kib};
 use crate::sh;
 
 const GO_EXPORTER: &str = "/usr/bin/prometheus-nginx-exporter";
-const NGINX: &str = "/usr/sbin/nginx";
 
 struct Options {
     rounds: usize,
@@ -49,23 +51,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let ours = build(o.dynamic)?;
-    let work = std::env::temp_dir().join(format!(
-        "podmates-bench-nginx-exporter-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let result = bench(&work, &ours, &o);
-    let _ = std::fs::remove_dir_all(&work);
-    result
+    bench(&ours, &o)
 }
 
 fn build(dynamic: bool) -> Result<PathBuf, String> {
     let profile = crate::images::cargo_profile("nginx-exporter");
     if dynamic {
-        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| sh::root().join("target"));
+        let target_dir = super::target_dir();
         sh::run(sh::cargo().args(["build", "--profile", profile, "-p", "nginx-exporter"]))?;
         return Ok(target_dir.join(profile).join("nginx-exporter"));
     }
@@ -73,68 +65,17 @@ fn build(dynamic: bool) -> Result<PathBuf, String> {
     Ok(built.remove(0))
 }
 
-/// Kills the child on drop, so an error anywhere leaves no process behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// nginx, stopped with `nginx -s quit` so that its worker does not outlive a killed master.
-struct Nginx(Proc, PathBuf);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = Command::new(NGINX)
-            .arg("-p")
-            .arg(&self.1)
-            .arg("-c")
-            .arg(self.1.join("nginx.conf"))
-            .args(["-s", "quit"])
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
+/// Waits up to 10 s until `path` on 127.0.0.1:`port` answers 200.
 fn wait_http(port: u16, path: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if http_get_ok(port, path) {
+        // One plain GET (no load generator: the idle RSS must be measured after a single request).
+        if podmates_testkit::http::get(port, path).is_ok_and(|r| r.status == 200) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(format!("nothing answers on 127.0.0.1:{port}{path}"))
-}
-
-/// One plain GET (no load generator: the idle RSS must be measured after a single request).
-fn http_get_ok(port: u16, path: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .is_err()
-    {
-        return false;
-    }
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    buf.starts_with(b"HTTP/1.1 200")
 }
 
 fn status_kb(pid: u32, field: &str) -> Result<u64, String> {
@@ -162,38 +103,25 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn bench(work: &Path, ours: &Path, o: &Options) -> Result<(), String> {
-    let nginx_port = free_port();
-    let d = work.display();
-    std::fs::write(
-        work.join("nginx.conf"),
+fn bench(ours: &Path, o: &Options) -> Result<(), String> {
+    // As nginx runs in production: a master and one worker (stopped together on drop).
+    let options = podmates_testkit::nginx::Options {
+        master_process: true,
+        error_log: "error",
+        worker_connections: 1024,
+    };
+    let nginx = Nginx::start_with(options, |_, port| {
         format!(
-            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{ worker_connections 1024; }}\nhttp {{ access_log off;\n\
-             client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
-             uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-             server {{ listen 127.0.0.1:{nginx_port}; location = /stub_status {{ stub_status; }} }} }}\n"
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    let _nginx = Nginx(
-        Proc(
-            Command::new(NGINX)
-                .arg("-p")
-                .arg(work)
-                .arg("-c")
-                .arg(work.join("nginx.conf"))
-                .stdout(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("start nginx: {e}"))?,
-        ),
-        work.to_path_buf(),
-    );
+            "access_log off;\nserver {{ listen 127.0.0.1:{port}; location = /stub_status {{ stub_status; }} }}"
+        )
+    });
+    let nginx_port = nginx.port();
     wait_http(nginx_port, "/stub_status")?;
     let uri = format!("-nginx.scrape-uri=http://127.0.0.1:{nginx_port}/stub_status");
 
     let go_port = free_port();
-    let go = Proc(
+    let go = Proc::adopt(
+        GO_EXPORTER,
         Command::new(GO_EXPORTER)
             .args([
                 uri.clone(),
@@ -205,7 +133,8 @@ fn bench(work: &Path, ours: &Path, o: &Options) -> Result<(), String> {
             .map_err(|e| format!("start {GO_EXPORTER}: {e}"))?,
     );
     let ours_port = free_port();
-    let us = Proc(
+    let us = Proc::adopt(
+        "nginx-exporter",
         Command::new(ours)
             .args([
                 uri,
@@ -220,8 +149,8 @@ fn bench(work: &Path, ours: &Path, o: &Options) -> Result<(), String> {
     wait_http(ours_port, "/metrics")?;
     // Let both settle after the warm-up requests before reading idle RSS.
     std::thread::sleep(Duration::from_secs(1));
-    let idle_go = status_kb(go.0.id(), "VmRSS:")?;
-    let idle_us = status_kb(us.0.id(), "VmRSS:")?;
+    let idle_go = status_kb(go.pid(), "VmRSS:")?;
+    let idle_us = status_kb(us.pid(), "VmRSS:")?;
 
     let (mut rate_go, mut rate_us) = (Vec::new(), Vec::new());
     for round in 1..=o.rounds.max(1) {
@@ -231,8 +160,8 @@ fn bench(work: &Path, ours: &Path, o: &Options) -> Result<(), String> {
         rate_go.push(g);
         rate_us.push(u);
     }
-    let loaded_go = status_kb(go.0.id(), "VmHWM:")?;
-    let loaded_us = status_kb(us.0.id(), "VmHWM:")?;
+    let loaded_go = status_kb(go.pid(), "VmHWM:")?;
+    let loaded_us = status_kb(us.pid(), "VmHWM:")?;
     let (g, u) = (median(&mut rate_go), median(&mut rate_us));
     let mb = |kb: u64| kb as f64 / 1024.0;
 

@@ -9,28 +9,21 @@
 //!
 //! Options: `--rounds N` (3), `--requests N` (requests per run at -P 1; x5 at -P 16; 200000).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{free_port, proc_status_kib, wait_port};
+use podmates_testkit::Proc;
+use podmates_testkit::redis::REDIS_SERVER;
+
+use super::{free_port, proc_status_kib};
 use crate::sh;
 
 const NUTCRACKER: &str = "/usr/sbin/nutcracker";
-const REDIS_SERVER: &str = "/usr/bin/redis-server";
 const REDIS_BENCHMARK: &str = "/usr/bin/redis-benchmark";
 
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts a program with a raised file limit (1000 idle clients need more than the usual 1024).
-fn spawn(program: &Path, args: &[String]) -> Result<Guard, String> {
+fn spawn(program: &Path, args: &[String]) -> Result<Proc, String> {
     let mut line = format!(
         "ulimit -n 65536 2>/dev/null || ulimit -n 4096; exec {}",
         program.display()
@@ -43,7 +36,7 @@ fn spawn(program: &Path, args: &[String]) -> Result<Guard, String> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map(Guard)
+        .map(|c| Proc::adopt(&program.display().to_string(), c))
         .map_err(|e| format!("cannot start {}: {e}", program.display()))
 }
 
@@ -57,15 +50,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         rounds: 3,
         requests: 200_000,
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--rounds" => o.rounds = value()?.parse().map_err(|e| format!("{a}: {e}"))?,
-            "--requests" => o.requests = value()?.parse().map_err(|e| format!("{a}: {e}"))?,
-            other => return Err(format!("unknown option {other}")),
+    super::options(args, |a, v| {
+        match a {
+            "--rounds" => o.rounds = super::number(a, v)?,
+            "--requests" => o.requests = super::number(a, v)?,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     for p in [NUTCRACKER, REDIS_SERVER, REDIS_BENCHMARK] {
         if !Path::new(p).exists() {
             return Err(format!(
@@ -73,11 +65,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             ));
         }
     }
-    sh::run(sh::cargo().args(["build", "--release", "-p", "redis-ambassador"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sh::root().join("target"));
-    let ours_bin = target.join("release/redis-ambassador");
+    let ours_bin = super::release_binary("redis-ambassador")?;
     let work = std::env::temp_dir().join(format!("podmates-bench-redis-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
@@ -139,30 +127,18 @@ fn rss_kb(pid: u32) -> Option<u64> {
     proc_status_kib(pid, "VmRSS:")
 }
 
-/// The pid of the process a `bash -c 'exec ...'` guard became.
-fn pid(g: &Guard) -> u32 {
-    g.0.id()
+/// The pid of the process a `bash -c 'exec ...'` child became.
+fn pid(g: &Proc) -> u32 {
+    g.pid()
 }
 
 fn bench(work: &Path, ours_bin: &Path, o: &Options) -> Result<(), String> {
     let shard_ports = [free_port(), free_port()];
     let mut shards = Vec::new();
     for p in shard_ports {
-        let args: Vec<String> = [
-            "--port",
-            &p.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let args = podmates_testkit::redis::server_args(p);
         shards.push(spawn(Path::new(REDIS_SERVER), &args)?);
-        wait_port(p, "redis-server")?;
+        podmates_testkit::wait_port(p, "redis-server");
     }
     let (nc_port, our_port) = (free_port(), free_port());
     let pool = |listen: u16| {
@@ -176,36 +152,39 @@ fn bench(work: &Path, ours_bin: &Path, o: &Options) -> Result<(), String> {
     std::fs::write(&nc_conf, pool(nc_port)).map_err(|e| e.to_string())?;
     std::fs::write(&our_conf, pool(our_port)).map_err(|e| e.to_string())?;
     let s = |x: &str| x.to_owned();
+    // The flags both take (redis-ambassador reads nutcracker's): the pool file and the stats
+    // listener on a port of its own.
+    let proxy_args = |conf: &Path, extra: &[String]| -> Vec<String> {
+        let stats = free_port().to_string();
+        let common = [
+            s("-c"),
+            conf.display().to_string(),
+            s("-s"),
+            stats,
+            s("-a"),
+            s("127.0.0.1"),
+        ];
+        common.into_iter().chain(extra.iter().cloned()).collect()
+    };
+    let nc_log = work.join("nutcracker.log").display().to_string();
     let nc = spawn(
         Path::new(NUTCRACKER),
-        &[
-            s("-c"),
-            nc_conf.display().to_string(),
-            s("-s"),
-            free_port().to_string(),
-            s("-a"),
-            s("127.0.0.1"),
-            s("-o"),
-            work.join("nutcracker.log").display().to_string(),
-        ],
+        &proxy_args(&nc_conf, &[s("-o"), nc_log]),
     )?;
-    wait_port(nc_port, "nutcracker")?;
+    podmates_testkit::wait_port(nc_port, "nutcracker");
     let ours = spawn(
         ours_bin,
-        &[
-            s("-c"),
-            our_conf.display().to_string(),
-            s("-s"),
-            free_port().to_string(),
-            s("-a"),
-            s("127.0.0.1"),
-            s("--admin-addr"),
-            format!("127.0.0.1:{}", free_port()),
-            s("--log-level"),
-            s("warn"),
-        ],
+        &proxy_args(
+            &our_conf,
+            &[
+                s("--admin-addr"),
+                format!("127.0.0.1:{}", free_port()),
+                s("--log-level"),
+                s("warn"),
+            ],
+        ),
     )?;
-    wait_port(our_port, "redis-ambassador")?;
+    podmates_testkit::wait_port(our_port, "redis-ambassador");
 
     let mget: Vec<String> = std::iter::once(s("MGET"))
         .chain((0..10).map(|i| format!("key:{i}:__rand_int__")))

@@ -15,12 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{free_port, proc_status_kib};
-use crate::sh;
 
 const NAME: &str = "myservice.svc.cluster.local";
 
 struct Dns {
-    child: Child,
+    _proc: podmates_testkit::Proc,
     port: u16,
     hosts: PathBuf,
 }
@@ -48,8 +47,13 @@ impl Dns {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start dnsmasq: {e}"))?;
-        super::wait_port(port, "dnsmasq")?;
-        Ok(Self { child, port, hosts })
+        let proc = podmates_testkit::Proc::adopt("dnsmasq", child);
+        podmates_testkit::wait_port(port, "dnsmasq");
+        Ok(Self {
+            _proc: proc,
+            port,
+            hosts,
+        })
     }
 
     fn set_present(&self, present: bool) -> Result<(), String> {
@@ -62,13 +66,6 @@ impl Dns {
             let _ = std::fs::remove_file(&f);
             Ok(())
         }
-    }
-}
-
-impl Drop for Dns {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -119,6 +116,24 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Result<Instant, String> {
     }
 }
 
+/// Starts wait-for waiting for `tcp://127.0.0.1:port`.
+fn wait_tcp(bin: &Path, port: u16) -> Result<Child, String> {
+    Command::new(bin)
+        .arg(format!("tcp://127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())
+}
+
+/// Milliseconds from starting `cmd` until it exited successfully (at most 10 s).
+fn ms_to_exit(mut cmd: Command) -> Result<f64, String> {
+    let t = Instant::now();
+    let mut c = cmd.spawn().map_err(|e| e.to_string())?;
+    let done = wait_exit(&mut c, Duration::from_secs(10))?;
+    Ok(done.duration_since(t).as_secs_f64() * 1e3)
+}
+
 fn stats(mut ms: Vec<f64>) -> (f64, f64, f64) {
     ms.sort_by(f64::total_cmp);
     let p50 = ms[ms.len() / 2];
@@ -158,29 +173,20 @@ fn cpu_ms(pid: u32) -> f64 {
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut idle_secs: u64 = 60;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--idle-secs" => {
-                idle_secs = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or("--idle-secs needs a number")?;
-            }
-            other => return Err(format!("unknown option {other}")),
+    super::options(args, |a, v| {
+        match a {
+            "--idle-secs" => idle_secs = super::number(a, v)?,
+            _ => return Ok(false),
         }
-    }
-    sh::run(sh::cargo().args(["build", "--release", "-p", "wait-for"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sh::root().join("target"));
-    let ours = target.join("release").join("wait-for");
+        Ok(true)
+    })?;
+    let ours = super::release_binary("wait-for")?;
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
         .ok_or("busybox is missing")?;
-    let work = target.join("bench-wait-for");
+    let work = super::target_dir().join("bench-wait-for");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let dns = Dns::start(&work)?;
@@ -191,38 +197,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut ours_ready = Vec::new();
     let mut bb_ready = Vec::new();
     for _ in 0..runs {
-        let t = Instant::now();
-        let mut c = ours_cmd(&ours, dns.port, NAME)
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        ours_ready.push(
-            wait_exit(&mut c, Duration::from_secs(10))?
-                .duration_since(t)
-                .as_secs_f64()
-                * 1e3,
-        );
-        let t = Instant::now();
-        let mut c = busybox_cmd(&busybox, dns.port, NAME)
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        bb_ready.push(
-            wait_exit(&mut c, Duration::from_secs(10))?
-                .duration_since(t)
-                .as_secs_f64()
-                * 1e3,
-        );
+        ours_ready.push(ms_to_exit(ours_cmd(&ours, dns.port, NAME))?);
+        bb_ready.push(ms_to_exit(busybox_cmd(&busybox, dns.port, NAME))?);
     }
     let mut first_connect = Vec::new();
     for _ in 0..runs {
         let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let port = l.local_addr().map_err(|e| e.to_string())?.port();
         let t = Instant::now();
-        let mut c = Command::new(&ours)
-            .arg(format!("tcp://127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?;
+        let mut c = wait_tcp(&ours, port)?;
         let _conn = l.accept().map_err(|e| e.to_string())?;
         first_connect.push(t.elapsed().as_secs_f64() * 1e3);
         wait_exit(&mut c, Duration::from_secs(10))?;
@@ -250,12 +233,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             out.push(done.duration_since(t).as_secs_f64() * 1e3);
         }
         let port = free_port();
-        let mut c = Command::new(&ours)
-            .arg(format!("tcp://127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?;
+        let mut c = wait_tcp(&ours, port)?;
         std::thread::sleep(appear);
         let l = TcpListener::bind(("127.0.0.1", port)).map_err(|e| e.to_string())?;
         let t = Instant::now();

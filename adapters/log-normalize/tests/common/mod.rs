@@ -1,66 +1,46 @@
 //! Shared test helpers: a real nginx on loopback, and running the log-normalize binary.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-pub const NGINX: &str = "/usr/sbin/nginx";
+use podmates_testkit::free_port;
+use podmates_testkit::nginx::Options;
 
 /// The custom `log_format` the tests configure and pass to `--nginx-log-format`.
-pub const CUSTOM_FORMAT: &str = r#"$remote_addr [$time_iso8601] "$request" $status $body_bytes_sent rt=$request_time host=$host ua="$http_user_agent""#;
-
-/// Fails the test with the package to install when a program is missing.
-pub fn require(program: &str, package: &str) {
-    assert!(
-        Path::new(program).exists(),
-        "{program} is missing: install the Debian package `{package}` (cargo xtask test does)"
-    );
-}
+pub(crate) const CUSTOM_FORMAT: &str = r#"$remote_addr [$time_iso8601] "$request" $status $body_bytes_sent rt=$request_time host=$host ua="$http_user_agent""#;
 
 /// A private nginx on 127.0.0.1 (and ::1 when the host has IPv6), writing access logs in
-/// `combined`, `main` and [`CUSTOM_FORMAT`] plus an error log into a temp dir. Killed on drop.
-pub struct Nginx {
-    pub dir: tempfile::TempDir,
-    pub port: u16,
-    pub port6: Option<u16>,
+/// `combined`, `main` and [`CUSTOM_FORMAT`] plus an error log into its directory. Stopped on drop.
+pub(crate) struct Nginx {
+    nginx: podmates_testkit::nginx::Nginx,
+    pub(crate) port: u16,
+    pub(crate) port6: Option<u16>,
     /// The cleartext HTTP/2 listener.
-    pub port_h2: u16,
-    child: Child,
+    pub(crate) port_h2: u16,
 }
 
-use podmates_testkit::free_port;
-
 impl Nginx {
-    pub fn start() -> Self {
-        require(NGINX, "nginx-light");
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::create_dir_all(d.join("html")).unwrap();
-        std::fs::write(d.join("html/index.html"), "hello\n").unwrap();
-        let (port, h2) = (free_port(), free_port());
+    pub(crate) fn start() -> Self {
+        let h2 = free_port();
         // Only when the host has IPv6 loopback.
         let port6 = TcpListener::bind("[::1]:0").is_ok().then(free_port);
         let listen6 = port6
             .map(|p| format!("listen [::1]:{p};"))
             .unwrap_or_default();
-        let conf = format!(
-            r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    client_body_temp_path {d}/tmp_body;
-    proxy_temp_path {d}/tmp_proxy;
-    fastcgi_temp_path {d}/tmp_fastcgi;
-    uwsgi_temp_path {d}/tmp_uwsgi;
-    scgi_temp_path {d}/tmp_scgi;
-    log_format main '$remote_addr - $remote_user [$time_local] "$request" '
+        let options = Options {
+            error_log: "info",
+            worker_connections: 64,
+            ..Options::default()
+        };
+        let nginx = podmates_testkit::nginx::Nginx::start_with(options, |d, port| {
+            std::fs::create_dir_all(d.join("html")).unwrap();
+            std::fs::write(d.join("html/index.html"), "hello\n").unwrap();
+            std::fs::write(d.join("htpasswd"), "").unwrap();
+            format!(
+                r#"    log_format main '$remote_addr - $remote_user [$time_local] "$request" '
                     '$status $body_bytes_sent "$http_referer" '
                     '"$http_user_agent" "$http_x_forwarded_for"';
     log_format custom '{CUSTOM_FORMAT}';
@@ -74,52 +54,24 @@ http {{
         server_name localhost;
         root {d}/html;
         location /private {{ auth_basic "x"; auth_basic_user_file {d}/htpasswd; }}
-    }}
-}}
-"#,
-            d = d.display(),
-        );
-        std::fs::write(d.join("htpasswd"), "").unwrap();
-        std::fs::write(d.join("nginx.conf"), conf).unwrap();
-        let child = Command::new(NGINX)
-            .arg("-p")
-            .arg(d)
-            .arg("-c")
-            .arg(d.join("nginx.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start nginx");
-        let mut me = Self {
-            dir,
-            port,
+    }}"#,
+                d = d.display(),
+            )
+        });
+        Self {
+            port: nginx.port(),
+            nginx,
             port6,
             port_h2: h2,
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(st)) = me.child.try_wait() {
-                let mut err = String::new();
-                let _ = me
-                    .child
-                    .stderr
-                    .take()
-                    .map(|mut e| e.read_to_string(&mut err));
-                panic!("nginx exited early ({st}): {err}");
-            }
-            assert!(Instant::now() < deadline, "nginx did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
         }
-        me
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.nginx.path(name)
     }
 
     /// Sends raw bytes, reads the answer until the server closes (bounded by a timeout).
-    pub fn raw(addr: &str, bytes: &[u8]) -> Vec<u8> {
+    pub(crate) fn raw(addr: &str, bytes: &[u8]) -> Vec<u8> {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s.write_all(bytes).unwrap();
@@ -129,7 +81,7 @@ http {{
     }
 
     /// One HTTP/1.x request with `Connection: close`.
-    pub fn get(&self, request_line: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    pub(crate) fn get(&self, request_line: &str, headers: &[(&str, &str)]) -> Vec<u8> {
         let mut req = format!("{request_line}\r\nHost: localhost\r\nConnection: close\r\n");
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
@@ -141,7 +93,7 @@ http {{
     /// One HTTP/2 request over cleartext with prior knowledge (`h2c`): the connection preface, an
     /// empty SETTINGS frame and a HEADERS frame for `GET /` (HPACK static-table entries and one
     /// literal), then GOAWAY.
-    pub fn get_h2(&self) {
+    pub(crate) fn get_h2(&self) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port_h2)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let mut msg = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
@@ -173,7 +125,7 @@ http {{
     /// Sends the requests behind the fixtures: plain, query, 404, HEAD, IPv6, a user agent with
     /// quotes, a referrer, an authenticated user, HTTP/1.0, HTTP/0.9 (no protocol), HTTP/2.0,
     /// a TLS handshake sent to the plain port (garbage), X-Forwarded-For.
-    pub fn traffic(&self) {
+    pub(crate) fn traffic(&self) {
         self.get("GET / HTTP/1.1", &[("User-Agent", "curl/8.5.0")]);
         self.get(
             "GET /index.html?lang=en&q=a%20b HTTP/1.1",
@@ -208,46 +160,20 @@ http {{
     }
 
     /// Stops nginx (flushing its logs) and waits for it.
-    pub fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-QUIT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub(crate) fn stop(&mut self) {
+        self.nginx.stop();
     }
 }
 
 /// Runs log-normalize with `args` on `input` (stdin); returns (stdout, stderr, success).
-pub fn normalize(args: &[&str], input: &[u8]) -> (String, String, bool) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_log-normalize"))
-        .arg("--no-admin-server")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
+pub(crate) fn normalize(args: &[&str], input: &[u8]) -> (String, String, bool) {
+    let out = podmates_testkit::proc::output(
+        Command::new(env!("CARGO_BIN_EXE_log-normalize"))
+            .arg("--no-admin-server")
+            .args(args),
+        input,
+        Duration::from_secs(60),
+    );
     (
         String::from_utf8(out.stdout).expect("output is UTF-8"),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -256,14 +182,14 @@ pub fn normalize(args: &[&str], input: &[u8]) -> (String, String, bool) {
 }
 
 /// Parses JSON lines.
-pub fn json_lines(s: &str) -> Vec<serde_json::Value> {
+pub(crate) fn json_lines(s: &str) -> Vec<serde_json::Value> {
     s.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
         .collect()
 }
 
 /// The fixtures (and arguments) the schema tests (ECS and OTLP) run through log-normalize.
-pub const SCHEMA_CASES: &[(&str, &[&str])] = &[
+pub(crate) const SCHEMA_CASES: &[(&str, &[&str])] = &[
     ("nginx/combined.log", &["--format", "nginx-combined"]),
     ("nginx/combined.log", &[]),
     ("nginx/main.log", &["--format", "nginx-main"]),

@@ -2,40 +2,23 @@
 //! servers it waits for (nginx, redis-server, PostgreSQL, MariaDB, dnsmasq) started on loopback
 //! ports in temporary directories, stopped on drop.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use podmates_testkit::free_port;
+use podmates_testkit::nginx::{Nginx, set_mode};
+use podmates_testkit::proc::run_ok;
+use podmates_testkit::redis::Redis;
+pub(crate) use podmates_testkit::{Proc, free_port, require, wait_port};
 
-pub const OURS: &str = env!("CARGO_BIN_EXE_wait-for");
-
-/// Fails (never skips) when a program the tests drive is missing.
-pub fn require(path: &str, package: &str) {
-    assert!(
-        Path::new(path).exists(),
-        "{path} is missing: install the Debian package `{package}` (cargo xtask test installs it)"
-    );
-}
+pub(crate) const OURS: &str = env!("CARGO_BIN_EXE_wait-for");
 
 /// Polls `f` every 20 ms for up to `secs` seconds.
-pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs}s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+pub(crate) fn eventually<T>(secs: u64, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    podmates_testkit::eventually(Duration::from_secs(secs), what, f)
 }
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -43,37 +26,28 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn set_mode(p: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-/// A running wait-for, its stderr in a file; killed on drop.
-pub struct WaitFor {
-    child: Child,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-    pub started: Instant,
+/// A running wait-for, its stderr captured; killed on drop.
+pub(crate) struct WaitFor {
+    proc: Proc,
+    pub(crate) started: Instant,
 }
 
 /// How a wait-for run ended.
 #[derive(Debug)]
-pub struct Finished {
-    pub code: Option<i32>,
-    pub stderr: String,
-    pub elapsed: Duration,
+pub(crate) struct Finished {
+    pub(crate) code: Option<i32>,
+    pub(crate) stderr: String,
+    pub(crate) elapsed: Duration,
 }
 
 impl WaitFor {
     /// Starts wait-for with `args` and no `WAIT_FOR_*`/`PODMATES_*` variables from the
     /// environment of the test run.
-    pub fn spawn(args: &[&str]) -> Self {
+    pub(crate) fn spawn(args: &[&str]) -> Self {
         Self::spawn_env(args, &[])
     }
 
-    pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = dir.path().join("stderr");
+    pub(crate) fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(OURS);
         for (k, _) in std::env::vars() {
             if k.starts_with("WAIT_FOR_") || k.starts_with("PODMATES_") || k == "RUST_LOG" {
@@ -83,51 +57,31 @@ impl WaitFor {
         cmd.args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("stderr file"));
+            .stdout(Stdio::null());
         let started = Instant::now();
-        let child = cmd.spawn().expect("start wait-for");
         Self {
-            child,
-            log,
-            _dir: dir,
+            proc: Proc::spawn("wait-for", &mut cmd),
             started,
         }
     }
 
-    pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+    pub(crate) fn stderr(&self) -> String {
+        self.proc.stderr()
     }
 
     /// Waits until stderr contains `text`.
-    pub fn wait_log(&self, text: &str, secs: u64) {
-        eventually(secs, &format!("`{text}` on wait-for's stderr"), || {
-            self.stderr().contains(text).then_some(())
-        });
+    pub(crate) fn wait_log(&mut self, text: &str, secs: u64) {
+        self.proc.wait_stderr(text, Duration::from_secs(secs));
         // The process must still be waiting for what the caller does next to matter.
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    pub(crate) fn pid(&self) -> u32 {
+        self.proc.pid()
     }
 
     /// Waits up to `secs` for the exit.
-    pub fn finish(mut self, secs: u64) -> Finished {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let status: ExitStatus = loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "wait-for did not exit within {secs}s; stderr:\n{}",
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+    pub(crate) fn finish(mut self, secs: u64) -> Finished {
+        let status = self.proc.wait(Duration::from_secs(secs));
         Finished {
             code: status.code(),
             stderr: self.stderr(),
@@ -136,39 +90,30 @@ impl WaitFor {
     }
 }
 
-impl Drop for WaitFor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Runs wait-for to its end (at most `secs`).
-pub fn run(args: &[&str], secs: u64) -> Finished {
+pub(crate) fn run(args: &[&str], secs: u64) -> Finished {
     WaitFor::spawn(args).finish(secs)
 }
 
-/// A server process killed (SIGTERM, then SIGKILL) on drop.
-pub struct Server {
-    pub child: Child,
-    pub port: u16,
-    pub dir: tempfile::TempDir,
+/// A server process stopped (SIGTERM, then SIGKILL after 10 s) on drop.
+pub(crate) struct Server {
+    pub(crate) proc: Proc,
+    pub(crate) port: u16,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Server {
-    pub fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    fn spawn(what: &str, cmd: &mut Command, port: u16, dir: tempfile::TempDir) -> Self {
+        cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        Self {
+            proc: Proc::spawn(what, cmd),
+            port,
+            dir,
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    }
+
+    pub(crate) fn stop(&mut self) {
+        self.proc.stop("TERM", Duration::from_secs(10));
     }
 }
 
@@ -210,44 +155,18 @@ fn as_user(user: Option<&str>, program: &str) -> Command {
     }
 }
 
-fn check_output(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 // ---------------------------------------------------------------------------------------------
 // nginx
 
-pub const NGINX: &str = "/usr/sbin/nginx";
-
-/// nginx on a plain port (`Server::port`) and a TLS port (the second value), its certificate
-/// signed by a CA made here with openssl (`ca.crt` in `Server::dir`).
-pub fn nginx() -> (Server, u16) {
-    require(NGINX, "nginx-light");
-    let dir = dir_for(None);
-    make_certs(dir.path());
-    let d = dir.path().display().to_string();
-    let port = free_port();
+/// nginx on a plain port (`Nginx::port`) and a TLS port (the second value), its certificate
+/// signed by a CA made here with openssl (`ca.crt` in `Nginx::dir`).
+pub(crate) fn nginx() -> (Nginx, u16) {
     let tls_port = free_port();
-    let conf = format!(
-        r#"daemon off;
-master_process off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
-  default_type text/plain;
-  access_log off;
+    let n = Nginx::start(|d, port| {
+        make_certs(d);
+        let d = d.display();
+        format!(
+            r#"  access_log off;
   server {{
     listen 127.0.0.1:{port};
     listen 127.0.0.1:{tls_port} ssl;
@@ -260,79 +179,33 @@ http {{
     location = /need-header {{ if ($http_x_probe = "yes") {{ return 200 "header ok"; }} return 400; }}
     location = /post-only {{ if ($request_method = POST) {{ return 200 "posted"; }} return 405; }}
     location / {{ return 404; }}
-  }}
-}}
-"#
-    );
-    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-    let child = Command::new(NGINX)
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(dir.path().join("nginx.conf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start nginx");
-    let s = Server { child, port, dir };
-    eventually(10, "nginx listening", || {
-        std::net::TcpStream::connect(("127.0.0.1", tls_port))
-            .ok()
-            .and(std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+  }}"#
+        )
     });
-    (s, tls_port)
+    (n, tls_port)
 }
 
 /// A CA and a server certificate for 127.0.0.1 and localhost (the testkit's, made with openssl).
-pub fn make_certs(dir: &Path) {
+pub(crate) fn make_certs(dir: &Path) {
     podmates_testkit::certs::make(dir);
 }
 
 // ---------------------------------------------------------------------------------------------
 // redis
 
-pub const REDIS: &str = "/usr/bin/redis-server";
-
 /// redis-server on a free port, with `requirepass` when `password` is given.
-pub fn redis(password: Option<&str>) -> Server {
-    require(REDIS, "redis-server");
-    let dir = dir_for(None);
-    let port = free_port();
-    let mut cmd = Command::new(REDIS);
-    cmd.args([
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ])
-    .arg("--dir")
-    .arg(dir.path());
-    if let Some(p) = password {
-        cmd.args(["--requirepass", p]);
+pub(crate) fn redis(password: Option<&str>) -> Redis {
+    match password {
+        Some(p) => Redis::start(&["--requirepass", p]),
+        None => Redis::start(&[]),
     }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start redis-server");
-    let s = Server { child, port, dir };
-    eventually(10, "redis-server listening", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    s
 }
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
 /// The newest Debian PostgreSQL's bin directory.
-pub fn pg_bin() -> PathBuf {
+pub(crate) fn pg_bin() -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -348,13 +221,13 @@ pub fn pg_bin() -> PathBuf {
 
 /// An initialised PostgreSQL data directory (superuser `postgres` with `password`,
 /// scram-sha-256 for TCP logins), not started yet: [`pg_start`] starts it.
-pub struct Pg {
-    pub dir: tempfile::TempDir,
-    pub port: u16,
+pub(crate) struct Pg {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) port: u16,
     user: Option<&'static str>,
 }
 
-pub fn pg_init(password: &str) -> Pg {
+pub(crate) fn pg_init(password: &str) -> Pg {
     let bin = pg_bin();
     let user = is_root().then_some("postgres");
     let dir = dir_for(user);
@@ -364,7 +237,7 @@ pub fn pg_init(password: &str) -> Pg {
     if let Some(u) = user {
         chown(&pwfile, u);
     }
-    check_output(
+    run_ok(
         as_user(user, &bin.join("initdb").display().to_string())
             .arg("-D")
             .arg(&data)
@@ -378,7 +251,6 @@ pub fn pg_init(password: &str) -> Pg {
                 "UTF8",
             ])
             .arg(format!("--pwfile={}", pwfile.display())),
-        "initdb",
     );
     // Two accounts that log in with the older methods, matched before initdb's scram-sha-256
     // line (the first matching line wins); [`pg_sql`] creates them once the server runs.
@@ -400,7 +272,7 @@ pub fn pg_init(password: &str) -> Pg {
 
 /// Runs `sql` with psql over the server's unix socket (trusted), retrying until the server
 /// accepts it.
-pub fn pg_sql(server: &Server, sql: &str) {
+pub(crate) fn pg_sql(server: &Server, sql: &str) {
     let psql = pg_bin().join("psql").display().to_string();
     let user = is_root().then_some("postgres");
     eventually(60, "psql to succeed", || {
@@ -426,13 +298,13 @@ pub fn pg_sql(server: &Server, sql: &str) {
 }
 
 /// Starts the server of `pg` (on 127.0.0.1 only, its socket in its own directory).
-pub fn pg_start(pg: Pg) -> Server {
+pub(crate) fn pg_start(pg: Pg) -> Server {
     pg_start_with(pg, false)
 }
 
 /// Like [`pg_start`]; with `tls`, `ssl=on` with a certificate for 127.0.0.1 and localhost
 /// signed by the CA `ca.crt` in the server's directory.
-pub fn pg_start_with(pg: Pg, tls: bool) -> Server {
+pub(crate) fn pg_start_with(pg: Pg, tls: bool) -> Server {
     let bin = pg_bin();
     let data = pg.dir.path().join("data");
     let mut ssl = Vec::new();
@@ -453,35 +325,26 @@ pub fn pg_start_with(pg: Pg, tls: bool) -> Server {
             ssl.push(setting);
         }
     }
-    let child = as_user(pg.user, &bin.join("postgres").display().to_string())
-        .arg("-D")
+    let mut cmd = as_user(pg.user, &bin.join("postgres").display().to_string());
+    cmd.arg("-D")
         .arg(&data)
         .args(["-p", &pg.port.to_string()])
         .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
         .args(&ssl)
         .arg("-k")
-        .arg(pg.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start postgres");
-    Server {
-        child,
-        port: pg.port,
-        dir: pg.dir,
-    }
+        .arg(pg.dir.path());
+    Server::spawn("postgres", &mut cmd, pg.port, pg.dir)
 }
 
 // ---------------------------------------------------------------------------------------------
 // MariaDB
 
-pub const MARIADBD: &str = "/usr/sbin/mariadbd";
+pub(crate) const MARIADBD: &str = "/usr/sbin/mariadbd";
 
 /// MariaDB in a fresh data directory on a free port, with the account `app`@`127.0.0.1`
 /// (password `password`, mysql_native_password) and a database `app`; waits until it answers.
-pub fn mariadb(password: &str) -> Server {
-    require(MARIADBD, "mariadb-server");
+pub(crate) fn mariadb(password: &str) -> Server {
+    require(MARIADBD);
     let user = is_root().then_some("mysql");
     let dir = dir_for(user);
     let data = dir.path().join("data");
@@ -493,7 +356,7 @@ pub fn mariadb(password: &str) -> Server {
     if let Some(u) = user {
         install.arg(format!("--user={u}"));
     }
-    check_output(&mut install, "mariadb-install-db");
+    run_ok(&mut install);
     let port = free_port();
     let sock = dir.path().join("mysqld.sock");
     let mut cmd = Command::new(MARIADBD);
@@ -514,13 +377,7 @@ pub fn mariadb(password: &str) -> Server {
     if let Some(u) = user {
         cmd.arg(format!("--user={u}"));
     }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mariadbd");
-    let s = Server { child, port, dir };
+    let s = Server::spawn("mariadbd", &mut cmd, port, dir);
     eventually(60, "mariadbd's socket", || sock.exists().then_some(()));
     let sql = format!(
         "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '{password}'; CREATE DATABASE app; GRANT ALL ON app.* TO 'app'@'127.0.0.1';"
@@ -540,12 +397,12 @@ pub fn mariadb(password: &str) -> Server {
 // ---------------------------------------------------------------------------------------------
 // DNS
 
-pub const DNSMASQ: &str = "/usr/sbin/dnsmasq";
+pub(crate) const DNSMASQ: &str = "/usr/sbin/dnsmasq";
 
 /// dnsmasq on a loopback port, answering only from the hosts files in `hosts_dir()` (read again
 /// whenever one appears) and the `srv` records given; no upstream server.
-pub fn dnsmasq(srv: &[&str]) -> Server {
-    require(DNSMASQ, "dnsmasq-base");
+pub(crate) fn dnsmasq(srv: &[&str]) -> Server {
+    require(DNSMASQ);
     let dir = dir_for(None);
     std::fs::create_dir(dir.path().join("hosts.d")).unwrap();
     set_mode(&dir.path().join("hosts.d"), 0o755);
@@ -579,22 +436,14 @@ pub fn dnsmasq(srv: &[&str]) -> Server {
     for s in srv {
         cmd.arg(format!("--srv-host={s}"));
     }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dnsmasq");
-    let s = Server { child, port, dir };
-    eventually(10, "dnsmasq listening", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    let s = Server::spawn("dnsmasq", &mut cmd, port, dir);
+    wait_port(port, "dnsmasq listening");
     s
 }
 
 /// Adds a hosts file to a dnsmasq from [`dnsmasq`] (written aside and renamed, so dnsmasq never
 /// reads half of it).
-pub fn add_hosts(s: &Server, name: &str, text: &str) {
+pub(crate) fn add_hosts(s: &Server, name: &str, text: &str) {
     let tmp = s.dir.path().join(format!(".{name}.tmp"));
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, s.dir.path().join("hosts.d").join(name)).unwrap();

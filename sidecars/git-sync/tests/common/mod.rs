@@ -3,49 +3,42 @@
 //! OpenSSH's `sshd` (ssh://), plus the upstream repository they serve and the git-sync process.
 //! Every child process is killed on drop.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_git-sync");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_git-sync");
 
 /// Runs git with a fixed identity; panics with its stderr on failure; returns stdout.
-pub fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     require("/usr/bin/git");
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = podmates_testkit::proc::run_ok(
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir),
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    out.trim().to_owned()
 }
 
-pub use podmates_testkit::{Proc, free_port, require, wait_port, wait_until};
+pub(crate) use podmates_testkit::{Proc, free_port, require, wait_port, wait_until};
 
 /// The upstream: a bare repository `<dir>/srv/repo.git` and a clone `<dir>/work` to push from.
-pub struct Upstream {
-    pub dir: tempfile::TempDir,
-    pub bare: PathBuf,
-    pub work: PathBuf,
+pub(crate) struct Upstream {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) bare: PathBuf,
+    pub(crate) work: PathBuf,
     n: u32,
 }
 
 impl Upstream {
     /// A repository with one commit on `main` (file `VERSION` = 1).
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let srv = dir.path().join("srv");
         std::fs::create_dir_all(&srv).unwrap();
@@ -80,7 +73,7 @@ impl Upstream {
     }
 
     /// Commits a new `VERSION` (and `COPY` with the same content) and pushes; returns the SHA.
-    pub fn commit(&mut self) -> String {
+    pub(crate) fn commit(&mut self) -> String {
         self.n += 1;
         let v = self.n.to_string();
         std::fs::write(self.work.join("VERSION"), &v).unwrap();
@@ -94,12 +87,12 @@ impl Upstream {
     }
 
     /// The SHA of `main`.
-    pub fn head(&self) -> String {
+    pub(crate) fn head(&self) -> String {
         git(&self.work, &["rev-parse", "HEAD"])
     }
 
     /// Rewrites history: resets to the first commit, commits anew and force-pushes.
-    pub fn force_push(&mut self) -> String {
+    pub(crate) fn force_push(&mut self) -> String {
         let first = git(&self.work, &["rev-list", "--max-parents=0", "HEAD"]);
         git(&self.work, &["reset", "-q", "--hard", &first]);
         self.n += 100;
@@ -110,27 +103,27 @@ impl Upstream {
         self.head()
     }
 
-    pub fn file_url(&self) -> String {
+    pub(crate) fn file_url(&self) -> String {
         format!("file://{}", self.bare.display())
     }
 
-    pub fn srv(&self) -> PathBuf {
+    pub(crate) fn srv(&self) -> PathBuf {
         self.dir.path().join("srv")
     }
 }
 
 /// `git daemon` serving `base` on `port`.
-pub fn git_daemon(base: &Path, port: u16) -> podmates_git_http_server::GitDaemon {
+pub(crate) fn git_daemon(base: &Path, port: u16) -> podmates_git_http_server::GitDaemon {
     require("/usr/bin/git");
     podmates_git_http_server::GitDaemon::start(base, port).expect("start git daemon")
 }
 
 /// Smart HTTP with basic auth: the shared server of `crates/git-http-server`. `throttle` slows
 /// responses down (bytes per 10 ms) so a sync can be caught in flight.
-pub struct HttpGit(podmates_git_http_server::HttpGit);
+pub(crate) struct HttpGit(podmates_git_http_server::HttpGit);
 
 impl HttpGit {
-    pub fn start(root: &Path, user: &str, password: &str, throttle: Option<usize>) -> Self {
+    pub(crate) fn start(root: &Path, user: &str, password: &str, throttle: Option<usize>) -> Self {
         require("/usr/bin/git");
         let options = podmates_git_http_server::Options {
             basic_auth: Some((user.to_owned(), password.to_owned())),
@@ -139,7 +132,7 @@ impl HttpGit {
         Self(podmates_git_http_server::HttpGit::start(root, options).unwrap())
     }
 
-    pub fn url(&self, user_info: &str) -> String {
+    pub(crate) fn url(&self, user_info: &str) -> String {
         self.0.url(user_info, "repo.git")
     }
 }
@@ -153,12 +146,12 @@ impl std::ops::Deref for HttpGit {
 }
 
 /// git-sync running in the background, with its stderr captured.
-pub struct GitSync {
-    pub proc: Proc,
+pub(crate) struct GitSync {
+    pub(crate) proc: Proc,
 }
 
 impl GitSync {
-    pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Self {
+    pub(crate) fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let proc = Proc::spawn(
             "git-sync",
             Command::new(BIN)
@@ -170,56 +163,53 @@ impl GitSync {
         Self { proc }
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.proc.stderr()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.proc.pid()
-    }
-
     /// Waits for the exit code, at most `limit`.
-    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
+    pub(crate) fn wait(&mut self, limit: Duration) -> Option<i32> {
         self.proc.wait(limit).code()
     }
 
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         self.proc.signal(sig);
     }
 }
 
 /// Runs git-sync to completion (for `--one-time`); returns (exit code, stderr).
-pub fn run_once(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
+pub(crate) fn run_once(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
     let mut gs = GitSync::spawn(args, envs);
     let code = gs.wait(Duration::from_secs(60)).unwrap_or(-1);
     (code, gs.stderr())
 }
 
 /// The SHA the published link points at (its basename), if any.
-pub fn published(link: &Path) -> Option<String> {
+pub(crate) fn published(link: &Path) -> Option<String> {
     std::fs::read_link(link)
         .ok()
         .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
 }
 
 /// A plain HTTP request on loopback; returns (status, body), or (0, "") when nothing answers.
-pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+pub(crate) fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     podmates_testkit::http::request(("127.0.0.1", port), method, path, headers, b"")
         .map_or((0, String::new()), |r| (r.status, r.text()))
 }
 
 /// sshd on a free port accepting one user key; returns the server, the key path, the
 /// known_hosts path and the port.
-pub struct Sshd {
-    pub proc: Proc,
-    pub port: u16,
-    pub key: PathBuf,
-    pub known_hosts: PathBuf,
-    pub dir: tempfile::TempDir,
+pub(crate) struct Sshd {
+    /// Held: sshd runs, and its keys exist, as long as the value does.
+    _proc: Proc,
+    pub(crate) port: u16,
+    pub(crate) key: PathBuf,
+    pub(crate) known_hosts: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Sshd {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         require("/usr/sbin/sshd");
         require("/usr/bin/ssh-keygen");
         let dir = tempfile::tempdir().unwrap();
@@ -269,16 +259,16 @@ impl Sshd {
         let proc = Proc::adopt("sshd", child);
         wait_port(port, "sshd");
         Self {
-            proc,
+            _proc: proc,
             port,
             key: d.join("user_key"),
             known_hosts: d.join("known_hosts"),
-            dir,
+            _dir: dir,
         }
     }
 
     /// The login user: the tests run sshd as themselves, so they log in as themselves.
-    pub fn user() -> String {
+    pub(crate) fn user() -> String {
         std::env::var("USER")
             .ok()
             .filter(|u| !u.is_empty())
