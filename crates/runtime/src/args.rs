@@ -303,6 +303,22 @@ pub fn visible_long_flags(cmd: &clap::Command) -> Vec<&str> {
         .collect()
 }
 
+/// Defines the unit test `every_long_flag_is_in_the_readme`: every long flag of the clap parser
+/// `$cli` that `--help` shows appears in `$readme` (the binary's README, by `include_str!`). The
+/// crate needs `podmates-testkit` as a dev-dependency.
+#[macro_export]
+macro_rules! test_flags_documented {
+    ($cli:ty, $readme:expr) => {
+        /// Every flag a user can see in `--help` is in the README.
+        #[test]
+        fn every_long_flag_is_in_the_readme() {
+            let cmd = <$cli as ::clap::CommandFactory>::command();
+            let longs = $crate::args::visible_long_flags(&cmd);
+            ::podmates_testkit::assert_documented(longs, $readme);
+        }
+    };
+}
+
 /// A duration that cannot be parsed; the message quotes the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {

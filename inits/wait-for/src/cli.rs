@@ -473,17 +473,7 @@ fn wait4x_target(scheme: &str, arg: &str, dns_type: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    /// Every flag a user can see in `--help` is in the README.
-    #[test]
-    fn every_long_flag_is_in_the_readme() {
-        use clap::CommandFactory;
-        let cmd = Cli::command();
-        let longs = cmd
-            .get_arguments()
-            .filter(|a| !a.is_hide_set())
-            .filter_map(|a| a.get_long());
-        podmates_testkit::assert_documented(longs, include_str!("../README.md"));
-    }
+    podmates_runtime::test_flags_documented!(Cli, include_str!("../README.md"));
 
     fn rw(args: &[&str]) -> Vec<String> {
         rewrite_args(

@@ -137,15 +137,7 @@ impl TryFrom<&Cli> for Config {
 mod tests {
     use super::*;
 
-    /// Every flag a user can see in `--help` is in the README.
-    #[test]
-    fn every_long_flag_is_in_the_readme() {
-        use clap::CommandFactory;
-        podmates_testkit::assert_documented(
-            podmates_runtime::args::visible_long_flags(&Cli::command()),
-            include_str!("../README.md"),
-        );
-    }
+    podmates_runtime::test_flags_documented!(Cli, include_str!("../README.md"));
 
     fn convert(args: &[&str]) -> Result<Config, UsageError> {
         let cli = Cli::try_parse_from(std::iter::once("log-tail").chain(args.iter().copied()))
