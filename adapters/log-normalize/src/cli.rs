@@ -270,9 +270,7 @@ mod tests {
     podmates_runtime::test_flags_documented!(Cli, include_str!("../README.md"));
 
     fn convert_args(args: &[&str]) -> Result<Config, UsageError> {
-        let cli = Cli::try_parse_from(std::iter::once(NAME).chain(args.iter().copied()))
-            .expect("flags parse");
-        Config::try_from(&cli)
+        podmates_runtime::args::convert::<Cli, _>(args)
     }
 
     #[test]

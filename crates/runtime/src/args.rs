@@ -303,6 +303,19 @@ pub fn visible_long_flags(cmd: &clap::Command) -> Vec<&str> {
         .collect()
 }
 
+/// Parses `args` (the program name left out) with the clap parser `C` and converts the result
+/// with `T::try_from`, as a binary's `main` does: what the unit tests of its `cli.rs` check
+/// conversions with. Panics when clap itself rejects the arguments.
+pub fn convert<C, T>(args: &[&str]) -> Result<T, UsageError>
+where
+    C: clap::Parser,
+    T: for<'a> TryFrom<&'a C, Error = UsageError>,
+{
+    let cli = C::try_parse_from(std::iter::once("test").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    T::try_from(&cli)
+}
+
 /// Defines the unit test `every_long_flag_is_in_the_readme`: every long flag of the clap parser
 /// `$cli` that `--help` shows appears in `$readme` (the binary's README, by `include_str!`). The
 /// crate needs `podmates-testkit` as a dev-dependency.

@@ -140,9 +140,7 @@ mod tests {
     podmates_runtime::test_flags_documented!(Cli, include_str!("../README.md"));
 
     fn convert(args: &[&str]) -> Result<Config, UsageError> {
-        let cli = Cli::try_parse_from(std::iter::once("log-tail").chain(args.iter().copied()))
-            .expect("flags parse");
-        Config::try_from(&cli)
+        podmates_runtime::args::convert::<Cli, _>(args)
     }
 
     #[test]
