@@ -166,32 +166,34 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use podmates_runtime::args::convert;
 
     podmates_runtime::test_flags_documented!(Cli, include_str!("../README.md"));
 
-    fn settings(args: &[&str]) -> Result<Settings, UsageError> {
-        podmates_runtime::args::convert::<Cli, _>(args)
-    }
-
     #[test]
     fn limits_are_checked_naming_the_flag() {
-        let e = settings(&["--max-pipeline=0"]).unwrap_err();
+        let e = convert::<Cli, Settings>(&["--max-pipeline=0"]).unwrap_err();
         assert_eq!(e.to_string(), "--max-pipeline: must be at least 1");
-        let e = settings(&["--max-request-bytes=1023"]).unwrap_err();
+        let e = convert::<Cli, Settings>(&["--max-request-bytes=1023"]).unwrap_err();
         assert_eq!(e.flag, "--max-request-bytes");
-        assert!(settings(&["--max-request-bytes=1024", "--max-pipeline=1"]).is_ok());
+        assert!(
+            convert::<Cli, Settings>(&["--max-request-bytes=1024", "--max-pipeline=1"]).is_ok()
+        );
     }
 
     #[test]
     fn stats_address_and_verbosity() {
-        let s = settings(&[]).unwrap();
+        let s = convert::<Cli, Settings>(&[]).unwrap();
         assert_eq!(s.stats_addr.as_deref(), Some("0.0.0.0:22222"));
-        let s = settings(&["-a", "::1", "-s", "7"]).unwrap();
+        let s = convert::<Cli, Settings>(&["-a", "::1", "-s", "7"]).unwrap();
         assert_eq!(s.stats_addr.as_deref(), Some("[::1]:7"));
-        assert_eq!(settings(&["-s", "0"]).unwrap().stats_addr, None);
-        let s = settings(&["-v", "6"]).unwrap();
+        assert_eq!(
+            convert::<Cli, Settings>(&["-s", "0"]).unwrap().stats_addr,
+            None
+        );
+        let s = convert::<Cli, Settings>(&["-v", "6"]).unwrap();
         assert_eq!(s.runtime.log_level.as_deref(), Some("debug"));
-        let s = settings(&["-v", "6", "--log-level", "warn"]).unwrap();
+        let s = convert::<Cli, Settings>(&["-v", "6", "--log-level", "warn"]).unwrap();
         assert_eq!(s.runtime.log_level.as_deref(), Some("warn"));
     }
 }
