@@ -12,18 +12,9 @@ use git_sync::config::{
     parse_signal,
 };
 use podmates_runtime::RuntimeArgs;
-use podmates_runtime::args::parse_duration;
+use podmates_runtime::args::{parse_duration, parse_go_bool};
 
 pub(crate) const NAME: &str = "git-sync";
-
-/// Go-style booleans: `--flag`, `--flag=true`, `--flag=false`, and env values `true`/`1`/`false`/`0`.
-fn parse_bool(s: &str) -> Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "" | "1" | "t" | "true" | "yes" | "on" => Ok(true),
-        "0" | "f" | "false" | "no" | "off" => Ok(false),
-        other => Err(format!("`{other}` is not a boolean (true or false)")),
-    }
-}
 
 /// Keeps a git checkout in a shared volume in step with a remote branch, tag or commit.
 ///
@@ -72,7 +63,7 @@ pub(crate) struct Cli {
     pub(crate) max_failures: i64,
 
     /// Sync once (and run hooks), then exit: 0 on success, 1 on failure.
-    #[arg(long, env = "GITSYNC_ONE_TIME", num_args = 0..=1, default_value = "false", default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_ONE_TIME", num_args = 0..=1, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) one_time: bool,
 
     /// User name for http(s) authentication.
@@ -142,7 +133,7 @@ pub(crate) struct Cli {
     pub(crate) ssh_key_file: Vec<PathBuf>,
 
     /// Check the ssh server's host key against --ssh-known-hosts-file.
-    #[arg(long, env = "GITSYNC_SSH_KNOWN_HOSTS", num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_SSH_KNOWN_HOSTS", num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) ssh_known_hosts: bool,
 
     /// The known_hosts file.
@@ -209,7 +200,7 @@ pub(crate) struct Cli {
     pub(crate) http_bind: Option<String>,
 
     /// Accepted for compatibility: /metrics is always served by the admin server.
-    #[arg(long, env = "GITSYNC_HTTP_METRICS", num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_HTTP_METRICS", num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) http_metrics: bool,
 
     /// How long a replaced worktree is kept for readers still using it.
@@ -217,7 +208,7 @@ pub(crate) struct Cli {
     pub(crate) stale_worktree_timeout: Duration,
 
     /// Make the files written group-writable.
-    #[arg(long, env = "GITSYNC_GROUP_WRITE", num_args = 0..=1, default_value = "false", default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_GROUP_WRITE", num_args = 0..=1, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) group_write: bool,
 
     /// Upstream's verbosity (0-10); used when --log-level is not given: 0-1 info, 2-4 debug, 5+ trace.
@@ -248,7 +239,7 @@ pub(crate) struct Cli {
     pub(crate) git_gc: GitGc,
 
     /// Not needed without an ssh binary (accepted for compatibility, ignored).
-    #[arg(long, env = "GITSYNC_ADD_USER", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_ADD_USER", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) add_user: Option<bool>,
 
     /// Time between syncs until the first success (then --period), e.g. to retry a missing
@@ -269,7 +260,7 @@ pub(crate) struct Cli {
     pub(crate) git: Option<String>,
 
     /// No Go profiler in a Rust binary (accepted for compatibility, ignored).
-    #[arg(long, env = "GITSYNC_HTTP_PPROF", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_HTTP_PPROF", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) http_pprof: Option<bool>,
 
     // Upstream's deprecated v3 flags, still in pod specs copied from tutorials
@@ -293,7 +284,7 @@ pub(crate) struct Cli {
     #[arg(long, hide = true, allow_negative_numbers = true)]
     pub(crate) max_sync_failures: Option<i64>,
     /// Deprecated: no longer necessary.
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) ssh: Option<bool>,
     /// Deprecated: use --exechook-command.
     #[arg(long, hide = true)]

@@ -5,7 +5,8 @@ mod cli;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use podmates_runtime::{Binary, exit_usage};
+use podmates_runtime::args::{Verbosity, parse_listen_addr};
+use podmates_runtime::{Binary, UsageError, exit_usage};
 
 use cli::{Cli, NAME, deprecations, into_config, legacy_args};
 
@@ -34,26 +35,15 @@ fn main() -> ExitCode {
     if let Some(bind) = &cli.http_bind
         && cli.runtime.admin_addr.is_none()
     {
-        let full = if bind.starts_with(':') {
-            format!("[::]{bind}")
-        } else {
-            bind.clone()
-        };
-        let addr = full
-            .parse()
-            .unwrap_or_else(|e| exit_usage(NAME, format_args!("--http-bind: `{bind}`: {e}")));
+        let addr = parse_listen_addr(bind)
+            .unwrap_or_else(|e| exit_usage(NAME, UsageError::caused("--http-bind", e)));
         cli.runtime.admin_addr = Some(addr);
     }
     if cli.runtime.log_level.is_none()
         && std::env::var_os("RUST_LOG").is_none()
         && let Some(v) = cli.v_deprecated.or(cli.verbose)
     {
-        let level = match v {
-            0 | 1 => "info",
-            2..=4 => "debug",
-            _ => "trace",
-        };
-        cli.runtime.log_level = Some(level.to_owned());
+        cli.runtime.log_level = Some(Verbosity::KLOG.level(v).to_owned());
     }
     let binary = Binary {
         name: NAME,
