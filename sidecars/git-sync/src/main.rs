@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use podmates_runtime::args::{Verbosity, parse_listen_addr};
 use podmates_runtime::{Binary, UsageError, exit_usage};
 
-use cli::{Cli, NAME, deprecations, into_config, legacy_args};
+use cli::{Cli, NAME, deprecations, legacy_args};
+use git_sync::config::Config;
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
         println!("{}", Cli::command().render_long_help());
         return ExitCode::SUCCESS;
     }
-    let config = into_config(&cli).unwrap_or_else(|e| exit_usage(NAME, e));
+    let config = Config::try_from(&cli).unwrap_or_else(|e| exit_usage(NAME, e));
     if let Some(bind) = &cli.http_bind
         && cli.runtime.admin_addr.is_none()
     {
