@@ -115,17 +115,29 @@ pub(crate) struct Cli {
     pub(crate) runtime: RuntimeArgs,
 }
 
-fn parse_offset(s: &str) -> Result<i64, String> {
+/// A `--timezone-offset` that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{input}` is not an offset like +02:00, -0700 or Z")]
+pub(crate) struct OffsetError {
+    input: String,
+    #[source]
+    source: time::TimeError,
+}
+
+fn parse_offset(s: &str) -> Result<i64, OffsetError> {
     let s = s.trim();
     if matches!(s, "Z" | "z" | "UTC" | "utc" | "0") {
         return Ok(0);
     }
     // Reuse the RFC 3339 zone reader on a fixed date.
     let probe = format!("2000-01-01T00:00:00{s}");
-    let utc = time::parse_rfc3339("2000-01-01T00:00:00Z", 0).map_err(|e| e.to_string())?;
-    let t = time::parse_rfc3339(&probe, 0)
-        .map_err(|_| format!("`{s}` is not an offset like +02:00, -0700 or Z"))?;
-    Ok(utc.secs - t.secs)
+    let at = |t: &str| {
+        time::parse_rfc3339(t, 0).map_err(|source| OffsetError {
+            input: s.to_owned(),
+            source,
+        })
+    };
+    Ok(at("2000-01-01T00:00:00Z")?.secs - at(&probe)?.secs)
 }
 
 impl TryFrom<&Cli> for Config {
