@@ -533,29 +533,52 @@ async fn reload_on_sighup(
     }
 }
 
+/// Why a SIGHUP reload was rejected (the running configuration stays).
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    /// The file is not a valid configuration.
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    /// A pool is gone.
+    #[error("pool `{0}` was removed; adding or removing pools needs a restart")]
+    Removed(String),
+    /// A pool's `listen` changed.
+    #[error("pool `{pool}`: listen changed from {old} to {new}; that needs a restart")]
+    ListenChanged {
+        /// The pool.
+        pool: String,
+        /// The running address.
+        old: Listen,
+        /// The address in the file.
+        new: Listen,
+    },
+    /// A pool was added.
+    #[error("pools were added; adding or removing pools needs a restart")]
+    Added,
+}
+
 fn reload(
     path: &std::path::Path,
     pools: &[(String, Listen, PoolHandle)],
     metrics: &Metrics,
-) -> Result<usize, String> {
-    let new = config::load(path).map_err(|e| e.to_string())?;
+) -> Result<usize, ReloadError> {
+    let new = config::load(path)?;
     let by_name: HashMap<&str, &PoolConfig> = new.iter().map(|p| (p.name.as_str(), p)).collect();
     // Validate everything before swapping anything, so a reload is all or nothing.
     for (name, listen, _) in pools {
         let Some(p) = by_name.get(name.as_str()) else {
-            return Err(format!(
-                "pool `{name}` was removed; adding or removing pools needs a restart"
-            ));
+            return Err(ReloadError::Removed(name.clone()));
         };
         if &p.listen != listen {
-            return Err(format!(
-                "pool `{name}`: listen changed from {listen} to {}; that needs a restart",
-                p.listen
-            ));
+            return Err(ReloadError::ListenChanged {
+                pool: name.clone(),
+                old: listen.clone(),
+                new: p.listen.clone(),
+            });
         }
     }
     if new.len() != pools.len() {
-        return Err("pools were added; adding or removing pools needs a restart".to_owned());
+        return Err(ReloadError::Added);
     }
     for (name, _, handle) in pools {
         let cfg = (*by_name[name.as_str()]).clone();
