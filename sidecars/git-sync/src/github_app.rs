@@ -143,7 +143,7 @@ async fn exchange(app: &GitHubApp, timeout: Duration) -> Result<String, String> 
         app.base_url.trim_end_matches('/'),
         app.installation_id
     );
-    let client = crate::hooks::http_client(&url)?;
+    let client = crate::hooks::http_client(&url).map_err(|e| e.to_string())?;
     let req = Request::post(&url)
         .header("Authorization", format!("Bearer {jwt}"))
         .header("Accept", "application/vnd.github+json")
