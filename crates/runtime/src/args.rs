@@ -180,7 +180,7 @@ pub fn read_secret(path: &std::path::Path) -> Result<String, SecretError> {
 
 /// A listen address that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not an address like [::]:9101, 0.0.0.0:9101 or :9101 ({reason})")]
+#[error("`{input}` is not an address like :PORT, [::]:PORT or 0.0.0.0:PORT ({reason})")]
 pub struct ListenAddrError {
     /// The value given.
     pub input: String,
