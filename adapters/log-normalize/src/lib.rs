@@ -20,7 +20,6 @@ pub mod output;
 pub mod parse;
 pub mod syslog_sink;
 
-use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
@@ -72,36 +71,28 @@ pub struct Config {
     pub max_line_bytes: usize,
 }
 
-/// What stops a run.
-#[derive(Debug)]
+/// What stops a run; each keeps its cause as its `source`.
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An input could not be opened or read.
+    #[error("cannot read {path}: {source}")]
     Input {
         /// The input.
         path: String,
         /// Why.
+        #[source]
         source: io::Error,
     },
     /// stdout could not be written (closed pipe, full disk).
-    Output(io::Error),
+    #[error("cannot write the output: {0}")]
+    Output(#[source] io::Error),
     /// The follower failed.
-    Follow(podmates_follow::Error),
+    #[error("--follow: {0}")]
+    Follow(#[source] podmates_follow::Error),
     /// The blocking reader task died.
+    #[error("reader task failed: {0}")]
     Task(String),
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Input { path, source } => write!(f, "cannot read {path}: {source}"),
-            Self::Output(e) => write!(f, "cannot write the output: {e}"),
-            Self::Follow(e) => write!(f, "--follow: {e}"),
-            Self::Task(e) => write!(f, "reader task failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// Labels of `log_normalize_lines_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -16,6 +16,25 @@ pub enum Schema {
     Otel,
 }
 
+/// Why an `--add-field` or `--add-resource` entry cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddFieldError {
+    /// No `=`.
+    #[error("`{0}` is not key=value")]
+    NoValue(String),
+    /// Not a dotted name.
+    #[error("`{0}`: keys are dotted names of letters, digits, `_`, `-`, `@`")]
+    BadKey(String),
+    /// A key the schema writes itself.
+    #[error("`{key}`: `{reserved}` is written by log-normalize itself; choose another key")]
+    Reserved {
+        /// The key given.
+        key: String,
+        /// The field it would overwrite.
+        reserved: &'static str,
+    },
+}
+
 /// A `--add-field` entry: a dotted path and a string value.
 #[derive(Debug, Clone)]
 pub struct AddField {
@@ -29,20 +48,20 @@ pub struct AddField {
 
 impl AddField {
     /// Parses `key=value`; the key is made of letters, digits, `_`, `-`, `@` and dots.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, AddFieldError> {
         Self::parse_with(s, RESERVED)
     }
 
     /// Parses an `--add-resource` `key=value`: the same keys, none reserved (the Resource holds
     /// only the line's `host.name` and `service.name` otherwise, and those win).
-    pub fn parse_resource(s: &str) -> Result<Self, String> {
+    pub fn parse_resource(s: &str) -> Result<Self, AddFieldError> {
         Self::parse_with(s, &[])
     }
 
-    fn parse_with(s: &str, reserved: &[&str]) -> Result<Self, String> {
+    fn parse_with(s: &str, reserved: &[&'static str]) -> Result<Self, AddFieldError> {
         let (k, v) = s
             .split_once('=')
-            .ok_or_else(|| format!("`{s}` is not key=value"))?;
+            .ok_or_else(|| AddFieldError::NoValue(s.to_owned()))?;
         let ok = !k.is_empty()
             && k.split('.').all(|seg| {
                 !seg.is_empty()
@@ -51,18 +70,17 @@ impl AddField {
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'@'))
             });
         if !ok {
-            return Err(format!(
-                "`{k}`: keys are dotted names of letters, digits, `_`, `-`, `@`"
-            ));
+            return Err(AddFieldError::BadKey(k.to_owned()));
         }
         if let Some(r) = reserved.iter().find(|r| {
             k == **r
                 || k.strip_prefix(**r)
                     .is_some_and(|rest| rest.starts_with('.'))
         }) {
-            return Err(format!(
-                "`{k}`: `{r}` is written by log-normalize itself; choose another key"
-            ));
+            return Err(AddFieldError::Reserved {
+                key: k.to_owned(),
+                reserved: r,
+            });
         }
         let key: &'static str = Box::leak(k.to_owned().into_boxed_str());
         Ok(Self {

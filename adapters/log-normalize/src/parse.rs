@@ -138,13 +138,24 @@ const DEFAULT_LAYOUTS: &[&str] = &[
     "%d/%b/%Y:%T %z",
 ];
 
+/// Why `--pattern` or `--timestamp-format` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PatternError {
+    /// The dissect pattern does not compile.
+    #[error("{0}")]
+    Dissect(#[source] podmates_logparse::dissect::DissectError),
+    /// The strftime layout is not valid (the reason, from the layout checker).
+    #[error("{0}")]
+    TimestampFormat(String),
+}
+
 impl Pattern {
     /// Compiles `--pattern` and checks `--timestamp-format`.
-    pub fn new(pattern: &str, timestamp_format: Option<String>) -> Result<Self, String> {
+    pub fn new(pattern: &str, timestamp_format: Option<String>) -> Result<Self, PatternError> {
         let dissect =
-            podmates_logparse::dissect::Dissect::new(pattern).map_err(|e| e.to_string())?;
+            podmates_logparse::dissect::Dissect::new(pattern).map_err(PatternError::Dissect)?;
         if let Some(f) = &timestamp_format {
-            podmates_logparse::strftime::validate(f)?;
+            podmates_logparse::strftime::validate(f).map_err(PatternError::TimestampFormat)?;
         }
         Ok(Self {
             dissect,

@@ -39,29 +39,35 @@ impl std::fmt::Debug for AccessLogConfig {
     }
 }
 
-/// A `--access-log-format` that cannot be used.
-#[derive(Debug)]
-pub struct FormatError(pub String);
-
-impl std::fmt::Display for FormatError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A `--access-log-format` that cannot be used; a parse error is kept as its `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// Not an nginx `log_format` string.
+    #[error("`{format}`: {source}")]
+    Parse {
+        /// The format given.
+        format: String,
+        /// Why it does not parse.
+        #[source]
+        source: podmates_logparse::access::FormatError,
+    },
+    /// A format without `$status`.
+    #[error("`{0}` has no $status, so responses cannot be counted")]
+    NoStatus(String),
 }
-
-impl std::error::Error for FormatError {}
 
 /// Compiles `combined`, `main` or a `log_format` string; the format must contain `$status`.
 pub fn compile_format(s: &str) -> Result<AccessFormat, FormatError> {
     let format = match s {
         "combined" => AccessFormat::nginx_combined(),
         "main" => AccessFormat::nginx_main(),
-        other => AccessFormat::nginx(other).map_err(|e| FormatError(format!("`{other}`: {e}")))?,
+        other => AccessFormat::nginx(other).map_err(|source| FormatError::Parse {
+            format: other.to_owned(),
+            source,
+        })?,
     };
     if format.slot("status").is_none() {
-        return Err(FormatError(format!(
-            "`{s}` has no $status, so responses cannot be counted"
-        )));
+        return Err(FormatError::NoStatus(s.to_owned()));
     }
     Ok(format)
 }
@@ -222,10 +228,10 @@ pub fn spawn(
     config: AccessLogConfig,
     metrics: Arc<AccessMetrics>,
     shutdown: &Shutdown,
-) -> Result<(), String> {
+) -> Result<(), podmates_follow::Error> {
     let mut fc = podmates_follow::Config::new([config.path.display().to_string()]);
     fc.from = StartFrom::End;
-    let mut follower = Follower::start(fc, shutdown.token()).map_err(|e| e.to_string())?;
+    let mut follower = Follower::start(fc, shutdown.token())?;
     tracing::info!(path = %config.path.display(), "following the access log");
     shutdown.spawn(async move {
         while let Some(batch) = follower.next_batch().await {
@@ -335,7 +341,7 @@ mod tests {
         assert!(
             compile_format("$remote_addr $request_time")
                 .unwrap_err()
-                .0
+                .to_string()
                 .contains("$status")
         );
         assert!(compile_format("main").is_ok());

@@ -148,7 +148,7 @@ pub enum Error {
     Listen(#[source] std::io::Error),
     /// The access log could not be followed.
     #[error("--access-log: {0}")]
-    AccessLog(String),
+    AccessLog(#[source] podmates_follow::Error),
 }
 
 /// Last outcome of a target, so that errors are logged once per change, not once per scrape.

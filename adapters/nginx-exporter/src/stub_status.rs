@@ -13,8 +13,6 @@
 //! whitespace, CRLF line ends and extra trailing columns, and when the page is not a stub_status page
 //! it says which part was unexpected.
 
-use std::fmt;
-
 /// The numbers of one stub_status page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StubStatus {
@@ -35,25 +33,14 @@ pub struct StubStatus {
 }
 
 /// Why a body is not a stub_status page; the message names what was expected and what was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a stub_status page: expected {expected}, found {found}")]
 pub struct ParseError {
     /// What the parser was looking for, e.g. `the number after "Active connections:"`.
     pub expected: &'static str,
     /// What it found instead (shortened), or `end of body`.
     pub found: String,
 }
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "not a stub_status page: expected {}, found {}",
-            self.expected, self.found
-        )
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// Splits the body into whitespace-separated words and walks them with the page's labels as anchors.
 struct Words<'a> {

@@ -53,17 +53,10 @@ pub enum Location {
     },
 }
 
-/// A scrape URI that cannot be used; the message says why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A scrape URI that cannot be used; the message says why (no error lies behind it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct BadUri(pub String);
-
-impl std::fmt::Display for BadUri {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadUri {}
 
 impl Location {
     /// Parses `http://host:port/path`, `https://...` or `unix:/path/to/socket:/request/path`.

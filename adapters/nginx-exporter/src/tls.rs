@@ -22,27 +22,69 @@ pub struct TlsSettings {
     pub client_key: Option<PathBuf>,
 }
 
-/// A TLS setting that cannot be used; the message names the flag.
-#[derive(Debug)]
-pub struct TlsError(pub String);
-
-impl std::fmt::Display for TlsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A TLS setting that cannot be used; the message names the flag, the cause is its `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file cannot be opened.
+    #[error("{flag} {}: {source}", path.display())]
+    Open {
+        /// The flag naming the file.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file cannot be read as PEM.
+    #[error("{flag} {}: {source}", path.display())]
+    Pem {
+        /// The flag naming the file.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    /// A certificate file holds no certificate.
+    #[error("{flag} {}: no PEM certificate in the file", path.display())]
+    NoCertificate {
+        /// The flag naming the file.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A CA certificate rustls refuses.
+    #[error("--nginx.ssl-ca-cert {}: {source}", path.display())]
+    BadCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rustls::Error,
+    },
+    /// The client certificate and key do not go together.
+    #[error("--nginx.ssl-client-cert/--nginx.ssl-client-key: {0}")]
+    ClientAuth(#[source] rustls::Error),
+    /// The protocol versions cannot be set up (not expected with ring).
+    #[error("TLS setup: {0}")]
+    Setup(#[source] rustls::Error),
 }
 
-impl std::error::Error for TlsError {}
-
-fn read_certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+fn read_certs(flag: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| TlsError(format!("{flag} {}: {e}", path.display())))?;
+        .map_err(|source| TlsError::Pem {
+            flag,
+            path: path.to_owned(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(TlsError(format!(
-            "{flag} {}: no PEM certificate in the file",
-            path.display()
-        )));
+        return Err(TlsError::NoCertificate {
+            flag,
+            path: path.to_owned(),
+        });
     }
     Ok(certs)
 }
@@ -55,7 +97,11 @@ pub fn check_files(s: &TlsSettings) -> Result<(), TlsError> {
         ("--nginx.ssl-client-key", &s.client_key),
     ] {
         if let Some(p) = path {
-            std::fs::File::open(p).map_err(|e| TlsError(format!("{flag} {}: {e}", p.display())))?;
+            std::fs::File::open(p).map_err(|source| TlsError::Open {
+                flag,
+                path: p.clone(),
+                source,
+            })?;
         }
     }
     Ok(())
@@ -66,14 +112,15 @@ pub fn client_config(s: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, TlsEr
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError(format!("TLS setup: {e}")))?;
+        .map_err(TlsError::Setup)?;
     let builder = if s.verify {
         let mut roots = RootCertStore::empty();
         if let Some(ca) = &s.ca_cert {
             for c in read_certs("--nginx.ssl-ca-cert", ca)? {
-                roots
-                    .add(c)
-                    .map_err(|e| TlsError(format!("--nginx.ssl-ca-cert {}: {e}", ca.display())))?;
+                roots.add(c).map_err(|source| TlsError::BadCa {
+                    path: ca.clone(),
+                    source,
+                })?;
             }
         } else {
             let (system, added) = podmates_tls::system_roots();
@@ -93,13 +140,14 @@ pub fn client_config(s: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, TlsEr
     let config = match (&s.client_cert, &s.client_key) {
         (Some(cert), Some(key)) => {
             let chain = read_certs("--nginx.ssl-client-cert", cert)?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| TlsError(format!("--nginx.ssl-client-key {}: {e}", key.display())))?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| {
-                TlsError(format!(
-                    "--nginx.ssl-client-cert/--nginx.ssl-client-key: {e}"
-                ))
-            })?
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::Pem {
+                flag: "--nginx.ssl-client-key",
+                path: key.clone(),
+                source,
+            })?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(TlsError::ClientAuth)?
         }
         (None, None) => builder.with_no_client_auth(),
         (Some(_), None) | (None, Some(_)) => {

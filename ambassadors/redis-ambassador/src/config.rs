@@ -12,17 +12,35 @@ use serde::Deserialize;
 use crate::dist::Distribution;
 use crate::hash::HashFn;
 
-/// A configuration error, with the position when the YAML parser knows it.
-#[derive(Debug)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A configuration error, with the position when the YAML parser knows it; each keeps its cause
+/// as its `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file's content is not a valid configuration.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong in it.
+        #[source]
+        source: Box<ConfigError>,
+    },
+    /// Not YAML, or not the shape of nutcracker.yml.
+    #[error("{0}")]
+    Yaml(#[source] serde_yaml::Error),
+    /// A pool or key that cannot be used, and why.
+    #[error("{0}")]
+    Invalid(String),
 }
-
-impl std::error::Error for ConfigError {}
 
 /// Where a pool listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,9 +224,14 @@ fn parse_listen(s: &str) -> Result<Listen, String> {
 
 /// Reads and validates a nutcracker.yml file.
 pub fn load(path: &Path) -> Result<Vec<PoolConfig>, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-    parse(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text).map_err(|e| ConfigError::File {
+        path: path.to_owned(),
+        source: Box::new(e),
+    })
 }
 
 /// Parses and validates nutcracker.yml text.
@@ -217,21 +240,24 @@ pub fn parse(text: &str) -> Result<Vec<PoolConfig>, ConfigError> {
     // the line of an error inside a pool.
     let mut pools = Vec::new();
     let mut names = HashSet::new();
-    let docs: indexmap_free::Pools =
-        serde_yaml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+    let docs: indexmap_free::Pools = serde_yaml::from_str(text).map_err(ConfigError::Yaml)?;
     for (name, pool) in docs.0 {
         if !names.insert(name.clone()) {
-            return Err(ConfigError(format!("pool `{name}` is defined twice")));
+            return Err(ConfigError::Invalid(format!(
+                "pool `{name}` is defined twice"
+            )));
         }
         pools.push(validate(name.clone(), pool).map_err(|(key, needle, msg)| {
             match locate(text, &name, key, needle.as_deref()) {
-                Some(line) => ConfigError(format!("pool `{name}`: {key}: {msg} at line {line}")),
-                None => ConfigError(format!("pool `{name}`: {key}: {msg}")),
+                Some(line) => {
+                    ConfigError::Invalid(format!("pool `{name}`: {key}: {msg} at line {line}"))
+                }
+                None => ConfigError::Invalid(format!("pool `{name}`: {key}: {msg}")),
             }
         })?);
     }
     if pools.is_empty() {
-        return Err(ConfigError("no pools defined".to_owned()));
+        return Err(ConfigError::Invalid("no pools defined".to_owned()));
     }
     Ok(pools)
 }

@@ -50,22 +50,42 @@ pub struct Config {
     pub limits: Limits,
 }
 
-/// Errors that stop the proxy.
-#[derive(Debug)]
+/// Errors that stop the proxy; each keeps its cause as its `source`.
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A listener could not be bound.
-    Bind(String),
+    /// A pool's listener could not be bound.
+    #[error("pool `{pool}`: listen: cannot bind {listen}: {source}")]
+    Listen {
+        /// The pool.
+        pool: String,
+        /// Its `listen` address.
+        listen: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The nutcracker stats server could not be bound.
+    #[error("--stats-port/--stats-addr: cannot bind {addr}: {source}")]
+    Stats {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The proxy's thread or its runtime could not be started.
+    #[error("cannot start the proxy {what}: {source}")]
+    Start {
+        /// `thread` or `runtime`.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The proxy thread ended before it reported its listeners bound.
+    #[error("the proxy thread stopped while starting")]
+    Stopped,
 }
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Bind(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// A pool as the listeners and the stats server see it: swapped whole on reload.
 type PoolHandle = Arc<ArcSwap<Pool>>;
@@ -92,22 +112,22 @@ pub async fn run(config: Config, ctx: Context) -> Result<(), Error> {
             {
                 Ok(rt) => rt.block_on(serve(config, metrics, t, ready_tx)),
                 Err(e) => {
-                    let _ = ready_tx.send(Err(Error::Bind(format!(
-                        "cannot start the proxy runtime: {e}"
-                    ))));
+                    let _ = ready_tx.send(Err(Error::Start {
+                        what: "runtime",
+                        source: e,
+                    }));
                 }
             }
             let _ = done_tx.send(());
         })
-        .map_err(|e| Error::Bind(format!("cannot start the proxy thread: {e}")))?;
+        .map_err(|source| Error::Start {
+            what: "thread",
+            source,
+        })?;
     match ready_rx.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e),
-        Err(_) => {
-            return Err(Error::Bind(
-                "the proxy thread stopped while starting".to_owned(),
-            ));
-        }
+        Err(_) => return Err(Error::Stopped),
     }
     ctx.admin.readiness().set(true);
     token.cancelled().await;
@@ -153,8 +173,10 @@ async fn start_pools(
         let name = pc.name.clone();
         let listen = pc.listen.clone();
         let handle: PoolHandle = Arc::new(ArcSwap::new(Pool::start(pc.clone(), metrics)));
-        let listener = bind(pc).await.map_err(|e| {
-            Error::Bind(format!("pool `{name}`: listen: cannot bind {listen}: {e}"))
+        let listener = bind(pc).await.map_err(|source| Error::Listen {
+            pool: name.clone(),
+            listen: listen.to_string(),
+            source,
         })?;
         tracing::info!(pool = %name, listen = %listen, servers = pc.servers.len(), "pool listening");
         let cc = metrics
@@ -175,11 +197,12 @@ async fn start_pools(
     }
     let handles = Arc::new(handles);
     if let Some(addr) = &config.stats_addr {
-        let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            Error::Bind(format!(
-                "--stats-port/--stats-addr: cannot bind {addr}: {e}"
-            ))
-        })?;
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Stats {
+                addr: addr.clone(),
+                source,
+            })?;
         tracing::info!(addr = %addr, "nutcracker stats listening");
         tokio::spawn(stats_server(
             l,
@@ -510,29 +533,52 @@ async fn reload_on_sighup(
     }
 }
 
+/// Why a SIGHUP reload was rejected (the running configuration stays).
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    /// The file is not a valid configuration.
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    /// A pool is gone.
+    #[error("pool `{0}` was removed; adding or removing pools needs a restart")]
+    Removed(String),
+    /// A pool's `listen` changed.
+    #[error("pool `{pool}`: listen changed from {old} to {new}; that needs a restart")]
+    ListenChanged {
+        /// The pool.
+        pool: String,
+        /// The running address.
+        old: Listen,
+        /// The address in the file.
+        new: Listen,
+    },
+    /// A pool was added.
+    #[error("pools were added; adding or removing pools needs a restart")]
+    Added,
+}
+
 fn reload(
     path: &std::path::Path,
     pools: &[(String, Listen, PoolHandle)],
     metrics: &Metrics,
-) -> Result<usize, String> {
-    let new = config::load(path).map_err(|e| e.to_string())?;
+) -> Result<usize, ReloadError> {
+    let new = config::load(path)?;
     let by_name: HashMap<&str, &PoolConfig> = new.iter().map(|p| (p.name.as_str(), p)).collect();
     // Validate everything before swapping anything, so a reload is all or nothing.
     for (name, listen, _) in pools {
         let Some(p) = by_name.get(name.as_str()) else {
-            return Err(format!(
-                "pool `{name}` was removed; adding or removing pools needs a restart"
-            ));
+            return Err(ReloadError::Removed(name.clone()));
         };
         if &p.listen != listen {
-            return Err(format!(
-                "pool `{name}`: listen changed from {listen} to {}; that needs a restart",
-                p.listen
-            ));
+            return Err(ReloadError::ListenChanged {
+                pool: name.clone(),
+                old: listen.clone(),
+                new: p.listen.clone(),
+            });
         }
     }
     if new.len() != pools.len() {
-        return Err("pools were added; adding or removing pools needs a restart".to_owned());
+        return Err(ReloadError::Added);
     }
     for (name, _, handle) in pools {
         let cfg = (*by_name[name.as_str()]).clone();

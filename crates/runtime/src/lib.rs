@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 pub use admin::{Admin, Readiness};
-pub use args::{LogFormat, RuntimeArgs};
+pub use args::{LogFormat, RuntimeArgs, UsageError};
 pub use shutdown::Shutdown;
 
 /// The exit code for a bad command line or configuration (sysexits.h `EX_USAGE`), as linkerd and
@@ -58,6 +58,15 @@ where
             let _ = e.print();
             std::process::exit(i32::from(EX_USAGE))
         }
+    }
+}
+
+/// Installs the diagnostics on stderr from `--log-format` and `--log-level` (a bad filter exits
+/// with [`EX_USAGE`]). [`start`] calls it; a binary whose `main` opens files or sockets calls it
+/// first, so that what opening logs is seen. Calling it again is harmless.
+pub fn init_telemetry(binary: &str, args: &RuntimeArgs) {
+    if let Err(e) = telemetry::init(args.log_format, args.log_level.as_deref()) {
+        exit_usage(binary, format_args!("--log-level: {e}"));
     }
 }
 
@@ -97,9 +106,7 @@ where
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    if let Err(e) = telemetry::init(args.log_format, args.log_level.as_deref()) {
-        exit_usage(binary.name, format_args!("--log-level: {e}"));
-    }
+    init_telemetry(binary.name, args);
     let admin_addr: Option<SocketAddr> = match &args.admin_addr {
         Some(a) => Some(*a),
         None if binary.default_admin_addr.is_empty() => None,

@@ -45,11 +45,14 @@ pub fn default_level() -> Option<LevelFilter> {
 /// The filter is `RUST_LOG`'s common form, a default level and `target=level` pairs
 /// (`warn,log_tail=debug`), parsed by `Targets` rather than `EnvFilter`: `EnvFilter`'s span and
 /// field matching brings a regex engine that is a sizeable share of every binary's resident code.
-pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
+pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), FilterError> {
     let filter = match level {
         Some(l) => parse(l)?,
         None => match std::env::var("RUST_LOG") {
-            Ok(l) if !l.trim().is_empty() => parse(&l).map_err(|e| format!("RUST_LOG: {e}"))?,
+            Ok(l) if !l.trim().is_empty() => parse(&l).map_err(|e| FilterError {
+                from_rust_log: true,
+                ..e
+            })?,
             _ => Targets::new().with_default(LevelFilter::INFO),
         },
     };
@@ -70,10 +73,25 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-fn parse(directives: &str) -> Result<Targets, String> {
-    directives
-        .parse::<Targets>()
-        .map_err(|e| format!("`{directives}`: {e}"))
+/// A log filter that cannot be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("{}`{directives}`: {source}", if *.from_rust_log { "RUST_LOG: " } else { "" })]
+pub struct FilterError {
+    /// The filter given.
+    pub directives: String,
+    /// Whether it came from `RUST_LOG` rather than `--log-level`.
+    pub from_rust_log: bool,
+    /// The parser's error.
+    #[source]
+    pub source: tracing_subscriber::filter::ParseError,
+}
+
+fn parse(directives: &str) -> Result<Targets, FilterError> {
+    directives.parse::<Targets>().map_err(|source| FilterError {
+        directives: directives.to_owned(),
+        from_rust_log: false,
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -93,7 +111,7 @@ mod tests {
 
     #[test]
     fn rejects_an_unknown_level_naming_it() {
-        let e = parse("log_tail=loud").unwrap_err();
+        let e = parse("log_tail=loud").unwrap_err().to_string();
         assert!(e.contains("log_tail=loud"), "{e}");
     }
 }

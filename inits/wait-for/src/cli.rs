@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use hyper::header::{HeaderName, HeaderValue};
-use podmates_runtime::RuntimeArgs;
 use podmates_runtime::args::parse_duration;
+use podmates_runtime::{RuntimeArgs, UsageError};
 
 use crate::check::{
     self, dns::DnsSettings, http::HeaderExpectation, http::HttpSettings, http::StatusSet,
@@ -187,62 +187,88 @@ pub struct Cli {
     pub runtime: RuntimeArgs,
 }
 
-fn parse_header(flag: &str, s: &str) -> Result<(HeaderName, String), String> {
+fn parse_header(flag: &'static str, s: &str) -> Result<(HeaderName, String), UsageError> {
     let (name, value) = s
         .split_once(':')
-        .ok_or_else(|| format!("{flag}: `{s}` is not `Name: value`"))?;
-    let name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| format!("{flag}: `{}` is not a header name", name.trim()))?;
+        .ok_or_else(|| UsageError::new(flag, format!("`{s}` is not `Name: value`")))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|e| UsageError {
+        flag,
+        reason: format!("`{}` is not a header name", name.trim()),
+        source: Some(e.into()),
+    })?;
     Ok((name, value.trim().to_owned()))
 }
 
-fn dns_server(s: &str) -> Result<SocketAddr, String> {
+fn dns_server(s: &str) -> Result<SocketAddr, UsageError> {
     let s = s.trim();
     if let Ok(ip) = s.parse::<std::net::IpAddr>() {
         return Ok(SocketAddr::new(ip, 53));
     }
-    s.parse::<SocketAddr>().map_err(|_| {
-        format!("--dns-server: `{s}` is not an address like 10.96.0.10, 127.0.0.1:5353 or [::1]:53")
+    s.parse::<SocketAddr>().map_err(|e| UsageError {
+        flag: "--dns-server",
+        reason: format!("`{s}` is not an address like 10.96.0.10, 127.0.0.1:5353 or [::1]:53"),
+        source: Some(e.into()),
     })
 }
 
-/// Turns the flags into a [`Config`]; the error names the setting.
-pub fn config(cli: &Cli) -> Result<Config, String> {
+impl TryFrom<&Cli> for Config {
+    type Error = UsageError;
+
+    fn try_from(cli: &Cli) -> Result<Self, UsageError> {
+        config(cli)
+    }
+}
+
+/// Turns the flags into a [`Config`] without I/O; the error names the setting. (TLS, which reads
+/// `--ca-file`, is set up by `main`.)
+pub fn config(cli: &Cli) -> Result<Config, UsageError> {
     let mut targets = Vec::new();
     for arg in &cli.targets {
         // WAIT_FOR_TARGETS holds several, separated by spaces.
         for one in arg.split_whitespace() {
-            targets.push(Target::parse(one).map_err(|e| format!("TARGET {e}"))?);
+            targets.push(Target::parse(one).map_err(|e| UsageError::caused("TARGET", e))?);
         }
     }
     if targets.is_empty() {
-        return Err("TARGET: nothing to wait for".to_owned());
+        return Err(UsageError::new("TARGET", "nothing to wait for"));
     }
     if cli.interval.is_zero() {
-        return Err("--interval: must be more than 0".to_owned());
+        return Err(UsageError::new("--interval", "must be more than 0"));
     }
     if cli.attempt_timeout.is_zero() {
-        return Err("--attempt-timeout: must be more than 0".to_owned());
+        return Err(UsageError::new("--attempt-timeout", "must be more than 0"));
     }
     if !(cli.backoff_coefficient.is_finite() && cli.backoff_coefficient >= 1.0) {
-        return Err(format!(
-            "--backoff-coefficient: `{}` must be a number of at least 1",
-            cli.backoff_coefficient
+        return Err(UsageError::new(
+            "--backoff-coefficient",
+            format!(
+                "`{}` must be a number of at least 1",
+                cli.backoff_coefficient
+            ),
         ));
     }
     if !(0.0..=1.0).contains(&cli.jitter) {
-        return Err(format!("--jitter: `{}` must be from 0 to 1", cli.jitter));
+        return Err(UsageError::new(
+            "--jitter",
+            format!("`{}` must be from 0 to 1", cli.jitter),
+        ));
     }
-    let method = hyper::Method::from_bytes(cli.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("--method: `{}` is not an HTTP method", cli.method))?;
-    let status =
-        StatusSet::parse(&cli.expect_status).map_err(|e| format!("--expect-status: {e}"))?;
+    let method =
+        hyper::Method::from_bytes(cli.method.to_ascii_uppercase().as_bytes()).map_err(|e| {
+            UsageError {
+                flag: "--method",
+                reason: format!("`{}` is not an HTTP method", cli.method),
+                source: Some(e.into()),
+            }
+        })?;
+    let status = StatusSet::parse(&cli.expect_status)
+        .map_err(|e| UsageError::caused("--expect-status", e))?;
     let body_regex = cli
         .expect_body_regex
         .as_deref()
         .map(regex_lite::Regex::new)
         .transpose()
-        .map_err(|e| format!("--expect-body-regex: {e}"))?;
+        .map_err(|e| UsageError::caused("--expect-body-regex", e))?;
     let mut headers = Vec::new();
     for h in &cli.expect_header {
         // `Name`, `Name: regex` or wait4x's `Name=regex`.
@@ -251,20 +277,26 @@ pub fn config(cli: &Cli) -> Result<Config, String> {
             Some(i) => (&h[..i], Some(h[i + 1..].trim())),
             None => (h.as_str(), None),
         };
-        let name = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|_| format!("--expect-header: `{}` is not a header name", name.trim()))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|e| UsageError {
+            flag: "--expect-header",
+            reason: format!("`{}` is not a header name", name.trim()),
+            source: Some(e.into()),
+        })?;
         let value = value
             .filter(|v| !v.is_empty())
             .map(regex_lite::Regex::new)
             .transpose()
-            .map_err(|e| format!("--expect-header: {e}"))?;
+            .map_err(|e| UsageError::caused("--expect-header", e))?;
         headers.push(HeaderExpectation { name, value });
     }
     let mut request_headers = Vec::new();
     for h in &cli.request_header {
         let (name, value) = parse_header("--request-header", h)?;
-        let value = HeaderValue::from_str(&value)
-            .map_err(|_| format!("--request-header: bad value in `{h}`"))?;
+        let value = HeaderValue::from_str(&value).map_err(|e| UsageError {
+            flag: "--request-header",
+            reason: format!("bad value in `{h}`"),
+            source: Some(e.into()),
+        })?;
         request_headers.push((name, value));
     }
     let server = cli.dns_server.as_deref().map(dns_server).transpose()?;
@@ -473,16 +505,28 @@ fn wait4x_target(scheme: &str, arg: &str, dns_type: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    /// Every flag a user can see in `--help` is in the README.
+    podmates_runtime::test_flags_documented!(Cli, include_str!("../README.md"));
+
     #[test]
-    fn every_long_flag_is_in_the_readme() {
-        use clap::CommandFactory;
-        let cmd = Cli::command();
-        let longs = cmd
-            .get_arguments()
-            .filter(|a| !a.is_hide_set())
-            .filter_map(|a| a.get_long());
-        podmates_testkit::assert_documented(longs, include_str!("../README.md"));
+    fn bad_settings_name_their_flag_and_keep_the_cause() {
+        for (args, flag, caused) in [
+            (&["--interval=0", "tcp://a:1"][..], "--interval", false),
+            (&["ftp://x"][..], "TARGET", true),
+            (&["--dns-server=nope", "dns://a"][..], "--dns-server", true),
+            (
+                &["--expect-status=6xx", "http://a"][..],
+                "--expect-status",
+                true,
+            ),
+        ] {
+            let e = podmates_runtime::args::convert::<Cli, Config>(args).unwrap_err();
+            assert_eq!(e.flag, flag, "{args:?}: {e}");
+            assert_eq!(
+                std::error::Error::source(&e).is_some(),
+                caused,
+                "{args:?}: {e}"
+            );
+        }
     }
 
     fn rw(args: &[&str]) -> Vec<String> {

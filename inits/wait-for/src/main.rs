@@ -4,14 +4,19 @@ use std::process::ExitCode;
 
 use podmates_runtime::{Binary, exit_usage};
 use wait_for::cli::{self, Cli};
-use wait_for::{check, run, tls};
+use wait_for::{Config, check, run, tls};
 
 const NAME: &str = "wait-for";
 
 fn main() -> ExitCode {
     let args = cli::rewrite_args(std::env::args_os().collect());
     let mut cli: Cli = podmates_runtime::parse_args(args);
-    let mut config = cli::config(&cli).unwrap_or_else(|e| exit_usage(NAME, e));
+    let mut config = Config::try_from(&cli).unwrap_or_else(|e| exit_usage(NAME, e));
+    if cli.quiet && cli.runtime.log_level.is_none() {
+        cli.runtime.log_level = Some("error".to_owned());
+    }
+    // After telemetry, so that a warning about the system roots is seen.
+    podmates_runtime::init_telemetry(NAME, &cli.runtime);
     let (verified, unverified) = config
         .targets
         .iter()
@@ -25,9 +30,6 @@ fn main() -> ExitCode {
     }
     if unverified {
         config.env.tls_unverified = Some(tls::unverified().unwrap_or_else(|e| exit_usage(NAME, e)));
-    }
-    if cli.quiet && cli.runtime.log_level.is_none() {
-        cli.runtime.log_level = Some("error".to_owned());
     }
     let binary = Binary {
         name: NAME,

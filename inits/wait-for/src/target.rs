@@ -10,16 +10,9 @@ use std::path::PathBuf;
 use percent_encoding::percent_decode_str;
 
 /// A target that cannot be used; the message names the argument and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct BadTarget(pub String);
-
-impl fmt::Display for BadTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadTarget {}
 
 /// What a `dns://` target asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -556,27 +549,47 @@ fn parse_dns(url: &Url, arg: &str) -> Result<Kind, BadTarget> {
     })
 }
 
+/// A name that cannot be sent in a DNS question.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsNameError {
+    /// Nothing but maybe a dot.
+    #[error("empty name")]
+    Empty,
+    /// Over 253 bytes.
+    #[error("name `{0}` is longer than 253 bytes")]
+    TooLong(String),
+    /// Two dots in a row, or a leading dot.
+    #[error("name `{0}` has an empty label")]
+    EmptyLabel(String),
+    /// A label over 63 bytes.
+    #[error("label `{0}` is longer than 63 bytes")]
+    LabelTooLong(String),
+    /// A space or control character.
+    #[error("name `{0}` has a space or control character")]
+    BadCharacter(String),
+}
+
 /// Whether `name` can be sent in a DNS question: labels of 1 to 63 bytes, 253 in all.
-pub fn check_dns_name(name: &str) -> Result<(), String> {
+pub fn check_dns_name(name: &str) -> Result<(), DnsNameError> {
     let trimmed = name.strip_suffix('.').unwrap_or(name);
     if trimmed.is_empty() {
-        return Err("empty name".to_owned());
+        return Err(DnsNameError::Empty);
     }
     if trimmed.len() > 253 {
-        return Err(format!("name `{name}` is longer than 253 bytes"));
+        return Err(DnsNameError::TooLong(name.to_owned()));
     }
     for label in trimmed.split('.') {
         if label.is_empty() {
-            return Err(format!("name `{name}` has an empty label"));
+            return Err(DnsNameError::EmptyLabel(name.to_owned()));
         }
         if label.len() > 63 {
-            return Err(format!("label `{label}` is longer than 63 bytes"));
+            return Err(DnsNameError::LabelTooLong(label.to_owned()));
         }
         if label
             .bytes()
             .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
         {
-            return Err(format!("name `{name}` has a space or control character"));
+            return Err(DnsNameError::BadCharacter(name.to_owned()));
         }
     }
     Ok(())

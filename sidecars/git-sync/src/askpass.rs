@@ -8,6 +8,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::Request;
 
+use crate::hooks::HttpError;
+
 /// A user name and password from the askpass URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserPass {
@@ -26,11 +28,25 @@ impl std::fmt::Debug for UserPass {
     }
 }
 
+/// Why the askpass URL gave no credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum AskpassError {
+    /// The answer lacks a line.
+    #[error("the answer has no `username=` and `password=` lines")]
+    NoCredentials,
+    /// Another status than 2xx.
+    #[error("answered {0}")]
+    Status(hyper::StatusCode),
+    /// The call itself failed.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
 /// The answer is a few lines: more is not an askpass answer.
 const MAX_ANSWER: usize = 64 * 1024;
 
 /// Parses the answer: `key=value` lines; `username` and `password` are used, others ignored.
-pub fn parse(body: &str) -> Result<UserPass, String> {
+pub fn parse(body: &str) -> Result<UserPass, AskpassError> {
     let mut username = None;
     let mut password = None;
     for line in body.lines() {
@@ -45,35 +61,32 @@ pub fn parse(body: &str) -> Result<UserPass, String> {
     }
     match (username, password) {
         (Some(username), Some(password)) => Ok(UserPass { username, password }),
-        _ => Err("the answer has no `username=` and `password=` lines".to_owned()),
+        _ => Err(AskpassError::NoCredentials),
     }
 }
 
 /// GETs `url` within `timeout` and parses the answer.
-pub async fn fetch(url: &str, timeout: Duration) -> Result<UserPass, String> {
+pub async fn fetch(url: &str, timeout: Duration) -> Result<UserPass, AskpassError> {
     let client = crate::hooks::http_client(url)?;
     let req = Request::get(url)
         .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("bad URL: {e}"))?;
+        .map_err(HttpError::BadUrl)?;
     let answer = async {
-        let resp = client
-            .request(req)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
+        let resp = client.request(req).await.map_err(HttpError::Send)?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(format!("answered {status}"));
+            return Err(AskpassError::Status(status));
         }
         let body = Limited::new(resp.into_body(), MAX_ANSWER)
             .collect()
             .await
-            .map_err(|e| format!("reading the answer failed: {e}"))?
+            .map_err(HttpError::Body)?
             .to_bytes();
         parse(&String::from_utf8_lossy(&body))
     };
     tokio::time::timeout(timeout, answer)
         .await
-        .map_err(|_| format!("no answer within {timeout:?}"))?
+        .map_err(|_| HttpError::Timeout(timeout))?
 }
 
 #[cfg(test)]

@@ -11,19 +11,10 @@ use git_sync::config::{
     Auth, Config, ExecHook, GitGc, Materialize, Submodules, WebHook, default_link_name,
     parse_signal,
 };
-use podmates_runtime::RuntimeArgs;
-use podmates_runtime::args::parse_duration;
+use podmates_runtime::args::{parse_duration, parse_go_bool};
+use podmates_runtime::{RuntimeArgs, UsageError};
 
 pub(crate) const NAME: &str = "git-sync";
-
-/// Go-style booleans: `--flag`, `--flag=true`, `--flag=false`, and env values `true`/`1`/`false`/`0`.
-fn parse_bool(s: &str) -> Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "" | "1" | "t" | "true" | "yes" | "on" => Ok(true),
-        "0" | "f" | "false" | "no" | "off" => Ok(false),
-        other => Err(format!("`{other}` is not a boolean (true or false)")),
-    }
-}
 
 /// Keeps a git checkout in a shared volume in step with a remote branch, tag or commit.
 ///
@@ -72,7 +63,7 @@ pub(crate) struct Cli {
     pub(crate) max_failures: i64,
 
     /// Sync once (and run hooks), then exit: 0 on success, 1 on failure.
-    #[arg(long, env = "GITSYNC_ONE_TIME", num_args = 0..=1, default_value = "false", default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_ONE_TIME", num_args = 0..=1, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) one_time: bool,
 
     /// User name for http(s) authentication.
@@ -142,7 +133,7 @@ pub(crate) struct Cli {
     pub(crate) ssh_key_file: Vec<PathBuf>,
 
     /// Check the ssh server's host key against --ssh-known-hosts-file.
-    #[arg(long, env = "GITSYNC_SSH_KNOWN_HOSTS", num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_SSH_KNOWN_HOSTS", num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) ssh_known_hosts: bool,
 
     /// The known_hosts file.
@@ -209,7 +200,7 @@ pub(crate) struct Cli {
     pub(crate) http_bind: Option<String>,
 
     /// Accepted for compatibility: /metrics is always served by the admin server.
-    #[arg(long, env = "GITSYNC_HTTP_METRICS", num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_HTTP_METRICS", num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) http_metrics: bool,
 
     /// How long a replaced worktree is kept for readers still using it.
@@ -217,7 +208,7 @@ pub(crate) struct Cli {
     pub(crate) stale_worktree_timeout: Duration,
 
     /// Make the files written group-writable.
-    #[arg(long, env = "GITSYNC_GROUP_WRITE", num_args = 0..=1, default_value = "false", default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_GROUP_WRITE", num_args = 0..=1, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) group_write: bool,
 
     /// Upstream's verbosity (0-10); used when --log-level is not given: 0-1 info, 2-4 debug, 5+ trace.
@@ -248,7 +239,7 @@ pub(crate) struct Cli {
     pub(crate) git_gc: GitGc,
 
     /// Not needed without an ssh binary (accepted for compatibility, ignored).
-    #[arg(long, env = "GITSYNC_ADD_USER", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_ADD_USER", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) add_user: Option<bool>,
 
     /// Time between syncs until the first success (then --period), e.g. to retry a missing
@@ -269,7 +260,7 @@ pub(crate) struct Cli {
     pub(crate) git: Option<String>,
 
     /// No Go profiler in a Rust binary (accepted for compatibility, ignored).
-    #[arg(long, env = "GITSYNC_HTTP_PPROF", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "GITSYNC_HTTP_PPROF", hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) http_pprof: Option<bool>,
 
     // Upstream's deprecated v3 flags, still in pod specs copied from tutorials
@@ -293,7 +284,7 @@ pub(crate) struct Cli {
     #[arg(long, hide = true, allow_negative_numbers = true)]
     pub(crate) max_sync_failures: Option<i64>,
     /// Deprecated: no longer necessary.
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) ssh: Option<bool>,
     /// Deprecated: use --exechook-command.
     #[arg(long, hide = true)]
@@ -349,59 +340,57 @@ pub(crate) fn deprecations(cli: &Cli) -> Vec<String> {
 /// token exchange (as --password-file before each sync), so a rotated key applies.
 pub(crate) fn github_app_config(
     cli: &Cli,
-) -> Result<Option<git_sync::github_app::GitHubApp>, String> {
+) -> Result<Option<git_sync::github_app::GitHubApp>, UsageError> {
     use git_sync::github_app::{GitHubApp, Issuer, KeySource};
     let issuer = match (&cli.github_app_client_id, cli.github_app_application_id) {
         (Some(_), Some(_)) => {
-            return Err(
-                "--github-app-application-id and --github-app-client-id: only one may be given"
-                    .to_owned(),
-            );
+            return Err(UsageError::new(
+                "--github-app-application-id and --github-app-client-id",
+                "only one may be given",
+            ));
         }
         (Some(c), None) => Issuer::ClientId(c.clone()),
         (None, Some(id)) => Issuer::AppId(id),
         (None, None) => {
             if cli.github_app_installation_id.is_some() {
-                return Err(
-                    "--github-app-installation-id needs --github-app-application-id or \
-                            --github-app-client-id"
-                        .to_owned(),
-                );
+                return Err(UsageError::new(
+                    "--github-app-installation-id",
+                    "needs --github-app-application-id or --github-app-client-id",
+                ));
             }
             return Ok(None);
         }
     };
-    let installation_id = cli.github_app_installation_id.ok_or(
-        "--github-app-installation-id is required with --github-app-application-id or \
-         --github-app-client-id",
-    )?;
+    let installation_id = cli.github_app_installation_id.ok_or_else(|| {
+        UsageError::new(
+            "--github-app-installation-id",
+            "is required with --github-app-application-id or --github-app-client-id",
+        )
+    })?;
     let pem = match (
         &cli.github_app_private_key,
         &cli.github_app_private_key_file,
     ) {
         (Some(_), Some(_)) => {
-            return Err(
-                "GITSYNC_GITHUB_APP_PRIVATE_KEY and --github-app-private-key-file: only \
-                        one may be given"
-                    .to_owned(),
-            );
+            return Err(UsageError::new(
+                "GITSYNC_GITHUB_APP_PRIVATE_KEY and --github-app-private-key-file",
+                "only one may be given",
+            ));
         }
         (Some(k), None) => KeySource::Inline(k.clone()),
         (None, Some(f)) => KeySource::File(f.clone()),
         (None, None) => {
-            return Err(
-                "GITSYNC_GITHUB_APP_PRIVATE_KEY or --github-app-private-key-file is \
-                        required for GitHub App authentication"
-                    .to_owned(),
-            );
+            return Err(UsageError::new(
+                "GITSYNC_GITHUB_APP_PRIVATE_KEY or --github-app-private-key-file",
+                "required for GitHub App authentication",
+            ));
         }
     };
     if cli.username.is_some() || cli.password.is_some() || cli.password_file.is_some() {
-        return Err(
-            "--username, GITSYNC_PASSWORD and --password-file cannot be used with \
-                    GitHub App authentication"
-                .to_owned(),
-        );
+        return Err(UsageError::new(
+            "--username, GITSYNC_PASSWORD and --password-file",
+            "cannot be used with GitHub App authentication",
+        ));
     }
     Ok(Some(GitHubApp {
         base_url: cli.github_base_url.clone(),
@@ -412,17 +401,16 @@ pub(crate) fn github_app_config(
 }
 
 /// `--ref` as upstream derives it from the deprecated `--branch` and `--rev`.
-pub(crate) fn effective_ref(cli: &Cli) -> Result<String, String> {
+pub(crate) fn effective_ref(cli: &Cli) -> Result<String, UsageError> {
     let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     match (set(&cli.branch), set(&cli.rev)) {
         (Some(b), None) => Ok(b),
         (Some(b), Some(r)) if r == "HEAD" => Ok(b),
         (None, Some(r)) => Ok(r),
-        (Some(_), Some(_)) => Err(
-            "--branch and --rev: --ref cannot be set from both deprecated \
-                                   flags (one or the other is OK)"
-                .to_owned(),
-        ),
+        (Some(_), Some(_)) => Err(UsageError::new(
+            "--branch and --rev",
+            "--ref cannot be set from both deprecated flags (one or the other is OK)",
+        )),
         (None, None) => Ok(cli.git_ref.clone()),
     }
 }
@@ -525,21 +513,33 @@ pub(crate) fn legacy_args(
     (args, notes)
 }
 
-pub(crate) fn into_config(cli: &Cli) -> Result<Config, String> {
+impl TryFrom<&Cli> for Config {
+    type Error = UsageError;
+
+    fn try_from(cli: &Cli) -> Result<Self, UsageError> {
+        into_config(cli)
+    }
+}
+
+pub(crate) fn into_config(cli: &Cli) -> Result<Config, UsageError> {
     let repo = cli
         .repo
         .clone()
         .filter(|r| !r.trim().is_empty())
-        .ok_or("--repo (GITSYNC_REPO) is required")?;
+        .ok_or_else(|| UsageError::new("--repo (GITSYNC_REPO)", "is required"))?;
     let root = cli
         .root
         .clone()
-        .ok_or("--root (GITSYNC_ROOT) is required")?;
+        .ok_or_else(|| UsageError::new("--root (GITSYNC_ROOT)", "is required"))?;
     let root = if root.is_absolute() {
         root
     } else {
         std::env::current_dir()
-            .map_err(|e| format!("--root: cannot resolve a relative path: {e}"))?
+            .map_err(|e| UsageError {
+                flag: "--root",
+                reason: format!("cannot resolve a relative path: {e}"),
+                source: Some(e.into()),
+            })?
             .join(root)
     };
     let link = cli
@@ -550,9 +550,9 @@ pub(crate) fn into_config(cli: &Cli) -> Result<Config, String> {
         .unwrap_or_else(|| PathBuf::from(default_link_name(&repo)));
     let link_name = link.file_name().map(|n| n.to_string_lossy().into_owned());
     if matches!(link_name.as_deref(), None | Some(".git" | ".worktrees")) {
-        return Err(format!(
-            "--link: `{}` cannot be used as the link name",
-            link.display()
+        return Err(UsageError::new(
+            "--link",
+            format!("`{}` cannot be used as the link name", link.display()),
         ));
     }
     let link = if link.is_absolute() {
@@ -571,25 +571,28 @@ pub(crate) fn into_config(cli: &Cli) -> Result<Config, String> {
     };
     let g = &effective_ref(cli)?;
     if g.is_empty() {
-        return Err("--ref: must not be empty".to_owned());
+        return Err(UsageError::new("--ref", "must not be empty"));
     }
     let period = match cli.wait {
-        Some(w) if w != 0.0 => Duration::try_from_secs_f64(w)
-            .map_err(|e| format!("--wait: `{w}` is not a number of seconds ({e})"))?,
+        Some(w) if w != 0.0 => Duration::try_from_secs_f64(w).map_err(|e| UsageError {
+            flag: "--wait",
+            reason: format!("`{w}` is not a number of seconds ({e})"),
+            source: Some(e.into()),
+        })?,
         _ => cli.period,
     };
     if period.is_zero() {
-        return Err("--period: must be more than 0".to_owned());
+        return Err(UsageError::new("--period", "must be more than 0"));
     }
     if cli.init_period.is_some_and(|p| p.is_zero()) {
-        return Err("--init-period: must be more than 0".to_owned());
+        return Err(UsageError::new("--init-period", "must be more than 0"));
     }
     let sync_timeout = match cli.timeout_secs {
         Some(t) if t != 0 => Duration::from_secs(t),
         _ => cli.sync_timeout,
     };
     if sync_timeout.is_zero() {
-        return Err("--sync-timeout: must be more than 0".to_owned());
+        return Err(UsageError::new("--sync-timeout", "must be more than 0"));
     }
     let max_failures = match cli.max_sync_failures {
         Some(m) if m != 0 => m,
@@ -599,22 +602,25 @@ pub(crate) fn into_config(cli: &Cli) -> Result<Config, String> {
         && !p.is_empty()
         && !p.trim_start_matches('0').is_empty()
     {
-        return Err(format!(
-            "--change-permissions ({p}): no longer supported; use --group-write instead"
+        return Err(UsageError::new(
+            "--change-permissions",
+            format!("({p}) no longer supported; use --group-write instead"),
         ));
     }
     if let Some(u) = cli.askpass_url.as_deref().filter(|u| !u.is_empty())
         && !(u.starts_with("http://") || u.starts_with("https://"))
     {
-        return Err(format!(
-            "--askpass-url: `{u}` is not an http:// or https:// URL"
+        return Err(UsageError::new(
+            "--askpass-url",
+            format!("`{u}` is not an http:// or https:// URL"),
         ));
     }
     let github_app = github_app_config(cli)?;
     let mut credentials = Vec::new();
     for c in &cli.credential {
         credentials.extend(
-            git_sync::config::parse_credentials(c).map_err(|e| format!("--credential: {e}"))?,
+            git_sync::config::parse_credentials(c)
+                .map_err(|e| UsageError::caused("--credential", e))?,
         );
     }
     let exechook_command = cli
@@ -624,14 +630,17 @@ pub(crate) fn into_config(cli: &Cli) -> Result<Config, String> {
     let webhook = match &cli.webhook_url {
         Some(u) if !u.is_empty() => {
             if !u.starts_with("http://") && !u.starts_with("https://") {
-                return Err(format!(
-                    "--webhook-url: only http:// and https:// URLs are supported (got `{}`)",
-                    git_sync::redact::redact_url_passwords(u)
+                return Err(UsageError::new(
+                    "--webhook-url",
+                    format!(
+                        "only http:// and https:// URLs are supported (got `{}`)",
+                        git_sync::redact::redact_url_passwords(u)
+                    ),
                 ));
             }
-            hyper::Uri::try_from(u.as_str()).map_err(|e| format!("--webhook-url: {e}"))?;
+            hyper::Uri::try_from(u.as_str()).map_err(|e| UsageError::caused("--webhook-url", e))?;
             hyper::Method::from_bytes(cli.webhook_method.as_bytes())
-                .map_err(|e| format!("--webhook-method: {e}"))?;
+                .map_err(|e| UsageError::caused("--webhook-method", e))?;
             Some(WebHook {
                 url: u.clone(),
                 method: cli.webhook_method.clone(),
@@ -645,9 +654,9 @@ pub(crate) fn into_config(cli: &Cli) -> Result<Config, String> {
     if let Some(f) = &cli.password_file
         && cli.password.is_some()
     {
-        return Err(format!(
-            "--password-file ({}) and GITSYNC_PASSWORD are mutually exclusive",
-            f.display()
+        return Err(UsageError::new(
+            "--password-file and GITSYNC_PASSWORD",
+            format!("mutually exclusive (--password-file {})", f.display()),
         ));
     }
     let sync_on_signal = cli
@@ -656,7 +665,7 @@ pub(crate) fn into_config(cli: &Cli) -> Result<Config, String> {
         .filter(|s| !s.is_empty())
         .map(parse_signal)
         .transpose()
-        .map_err(|e| format!("--sync-on-signal: {e}"))?;
+        .map_err(|e| UsageError::caused("--sync-on-signal", e))?;
     Ok(Config {
         repo,
         git_ref: g.clone(),
@@ -706,17 +715,7 @@ pub(crate) fn into_config(cli: &Cli) -> Result<Config, String> {
 mod tests {
     use super::*;
 
-    /// Every flag a user can see in `--help` is in the README.
-    #[test]
-    fn every_long_flag_is_in_the_readme() {
-        use clap::CommandFactory;
-        let cmd = Cli::command();
-        let longs = cmd
-            .get_arguments()
-            .filter(|a| !a.is_hide_set())
-            .filter_map(|a| a.get_long());
-        podmates_testkit::assert_documented(longs, include_str!("../README.md"));
-    }
+    podmates_runtime::test_flags_documented!(Cli, include_str!("../README.md"));
 
     #[test]
     fn legacy_variables_become_flags() {
@@ -796,6 +795,7 @@ mod tests {
         assert!(
             into_config(&both)
                 .unwrap_err()
+                .to_string()
                 .contains("--branch and --rev")
         );
         // Refused upstream too.
@@ -803,6 +803,7 @@ mod tests {
         assert!(
             into_config(&chmod)
                 .unwrap_err()
+                .to_string()
                 .contains("--change-permissions")
         );
         let zero = parse(&["--repo=r", "--root=/g", "--change-permissions=0"]);
@@ -827,7 +828,12 @@ mod tests {
             "--root=/g",
             r#"--credential={"url":"https://a"}"#,
         ]);
-        assert!(into_config(&bad).unwrap_err().contains("--credential"));
+        assert!(
+            into_config(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("--credential")
+        );
     }
 
     #[test]
@@ -873,7 +879,7 @@ mod tests {
             ),
         ] {
             let cli = parse(&[&["--repo=r", "--root=/g"][..], bad].concat());
-            let e = into_config(&cli).unwrap_err();
+            let e = into_config(&cli).unwrap_err().to_string();
             assert!(e.contains(why), "{bad:?}: {e}");
         }
     }
@@ -910,14 +916,24 @@ mod tests {
         assert_eq!(c.link, PathBuf::from("/git/site.git"));
         assert_eq!(c.max_failures, -1);
         let bad = Cli::parse_from(["git-sync", "--root=/git"]);
-        assert!(into_config(&bad).unwrap_err().contains("--repo"));
+        assert!(
+            into_config(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("--repo")
+        );
         let hook = Cli::parse_from([
             "git-sync",
             "--repo=r",
             "--root=/g",
             "--webhook-url=ftp://x/",
         ]);
-        assert!(into_config(&hook).unwrap_err().contains("--webhook-url"));
+        assert!(
+            into_config(&hook)
+                .unwrap_err()
+                .to_string()
+                .contains("--webhook-url")
+        );
         let https = Cli::parse_from([
             "git-sync",
             "--repo=r",

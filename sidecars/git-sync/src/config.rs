@@ -310,14 +310,25 @@ pub fn is_full_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A `--sync-on-signal` value that is not a signal git-sync can wait for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    /// A number that is no signal, or one that cannot be caught (KILL, STOP).
+    #[error("`{0}` is not a signal that can be caught")]
+    Uncatchable(String),
+    /// A name that is none of those accepted.
+    #[error("unknown signal `{0}` (use e.g. SIGHUP, SIGUSR1 or a number)")]
+    Unknown(String),
+}
+
 /// Signal names and numbers accepted by `--sync-on-signal` (Linux numbering).
-pub fn parse_signal(s: &str) -> Result<i32, String> {
+pub fn parse_signal(s: &str) -> Result<i32, SignalError> {
     let s = s.trim();
     if let Ok(n) = s.parse::<i32>() {
         if (1..=64).contains(&n) && n != 9 && n != 19 {
             return Ok(n);
         }
-        return Err(format!("`{s}` is not a signal that can be caught"));
+        return Err(SignalError::Uncatchable(s.to_owned()));
     }
     let name = s.to_ascii_uppercase();
     let name = name.strip_prefix("SIG").unwrap_or(&name);
@@ -332,9 +343,7 @@ pub fn parse_signal(s: &str) -> Result<i32, String> {
         "CONT" => 18,
         "WINCH" => 28,
         _ => {
-            return Err(format!(
-                "unknown signal `{s}` (use e.g. SIGHUP, SIGUSR1 or a number)"
-            ));
+            return Err(SignalError::Unknown(s.to_owned()));
         }
     };
     Ok(n)

@@ -585,9 +585,8 @@ impl Syncer {
             return Ok(Some(up.password));
         }
         if let Some(f) = &self.s.auth.password_file {
-            let p = std::fs::read_to_string(f)
-                .map_err(SyncError::io("cannot read --password-file", f))?;
-            let p = p.trim_end_matches(['\n', '\r']).to_owned();
+            let p = podmates_runtime::args::read_secret(f)
+                .map_err(|e| SyncError::io("cannot read --password-file", f)(e.source))?;
             self.redactor.add(&p);
             return Ok(Some(p));
         }
@@ -646,14 +645,9 @@ impl Syncer {
                     }
                     let password = match (&c.password, &c.password_file) {
                         (Some(p), _) => p.clone(),
-                        (None, Some(f)) => std::fs::read_to_string(f)
-                            .map(|p| p.trim_end_matches(['\r', '\n']).to_owned())
-                            .map_err(|e| {
-                                git2::Error::from_str(&format!(
-                                    "--credential password-file {}: {e}",
-                                    f.display()
-                                ))
-                            })?,
+                        (None, Some(f)) => podmates_runtime::args::read_secret(f).map_err(|e| {
+                            git2::Error::from_str(&format!("--credential password-file {e}"))
+                        })?,
                         (None, None) => String::new(),
                     };
                     return Cred::userpass_plaintext(&c.username, &password);

@@ -11,6 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::Request;
+
+use crate::hooks::HttpError;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -45,12 +47,78 @@ pub enum KeySource {
     File(std::path::PathBuf),
 }
 
+/// Why no installation token could be had; the cause, where there is one, is the `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubAppError {
+    /// The key file cannot be read.
+    #[error("--github-app-private-key-file {}: {source}", path.display())]
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key is not PEM.
+    #[error("the private key is not PEM: {0}")]
+    NotPem(#[source] rustls::pki_types::pem::Error),
+    /// The key is PEM, but not of an RSA key.
+    #[error("the private key is not an RSA key")]
+    NotRsa,
+    /// ring refuses the RSA key (ring's errors, without its `std` feature, are not
+    /// `std::error::Error`, so the reason is kept as a field).
+    #[error("the private key is not a usable RSA key: {0}")]
+    BadKey(ring::error::KeyRejected),
+    /// Signing failed (ring says no more).
+    #[error("cannot sign the JWT")]
+    Sign,
+    /// No HTTP client for the API's URL.
+    #[error("{0}")]
+    Client(#[source] crate::hooks::HttpError),
+    /// The API's URL cannot make a request.
+    #[error("bad --github-base-url: {0}")]
+    BaseUrl(#[source] hyper::http::Error),
+    /// The call to the API failed.
+    #[error("{url}: {source}")]
+    Call {
+        /// The token endpoint.
+        url: String,
+        /// Why.
+        #[source]
+        source: crate::hooks::HttpError,
+    },
+    /// The API answered with another status than 201.
+    #[error("{url}: the installation token endpoint answered {status}: {body}")]
+    Status {
+        /// The token endpoint.
+        url: String,
+        /// Its status.
+        status: hyper::StatusCode,
+        /// The start of its answer.
+        body: String,
+    },
+    /// The answer is not JSON.
+    #[error("{url}: the answer is not JSON: {source}")]
+    NotJson {
+        /// The token endpoint.
+        url: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The answer has no token.
+    #[error("{0}: the answer has no `token`")]
+    NoToken(String),
+}
+
 impl KeySource {
-    fn pem(&self) -> Result<String, String> {
+    fn pem(&self) -> Result<String, GitHubAppError> {
         match self {
             Self::Inline(k) => Ok(k.clone()),
-            Self::File(f) => std::fs::read_to_string(f)
-                .map_err(|e| format!("--github-app-private-key-file {}: {e}", f.display())),
+            Self::File(f) => std::fs::read_to_string(f).map_err(|source| GitHubAppError::KeyFile {
+                path: f.clone(),
+                source,
+            }),
         }
     }
 }
@@ -79,19 +147,18 @@ pub const TOKEN_USER: &str = "x-access-token";
 const TOKEN_REUSE: Duration = Duration::from_secs(50 * 60);
 
 /// Loads the RSA key, checking it can sign.
-fn key_pair(pem: &str) -> Result<ring::rsa::KeyPair, String> {
-    let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| format!("the private key is not PEM: {e}"))?;
+fn key_pair(pem: &str) -> Result<ring::rsa::KeyPair, GitHubAppError> {
+    let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(GitHubAppError::NotPem)?;
     match &der {
         PrivateKeyDer::Pkcs1(k) => ring::rsa::KeyPair::from_der(k.secret_pkcs1_der()),
         PrivateKeyDer::Pkcs8(k) => ring::rsa::KeyPair::from_pkcs8(k.secret_pkcs8_der()),
-        _ => return Err("the private key is not an RSA key".to_owned()),
+        _ => return Err(GitHubAppError::NotRsa),
     }
-    .map_err(|e| format!("the private key is not a usable RSA key: {e}"))
+    .map_err(GitHubAppError::BadKey)
 }
 
 /// The app's JWT at `now` (Unix seconds).
-pub fn jwt(app: &GitHubApp, now: u64) -> Result<String, String> {
+pub fn jwt(app: &GitHubApp, now: u64) -> Result<String, GitHubAppError> {
     let key = key_pair(&app.key.pem()?)?;
     let iss = match &app.issuer {
         Issuer::ClientId(c) => serde_json::Value::from(c.as_str()),
@@ -108,7 +175,7 @@ pub fn jwt(app: &GitHubApp, now: u64) -> Result<String, String> {
         signing_input.as_bytes(),
         &mut sig,
     )
-    .map_err(|_| "cannot sign the JWT".to_owned())?;
+    .map_err(|_| GitHubAppError::Sign)?;
     Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
 }
 
@@ -120,7 +187,11 @@ pub struct Tokens {
 
 impl Tokens {
     /// A token young enough to use, or a new one from the API.
-    pub async fn get(&mut self, app: &GitHubApp, timeout: Duration) -> Result<String, String> {
+    pub async fn get(
+        &mut self,
+        app: &GitHubApp,
+        timeout: Duration,
+    ) -> Result<String, GitHubAppError> {
         if let Some((t, at)) = &self.current
             && at.elapsed() < TOKEN_REUSE
         {
@@ -133,7 +204,7 @@ impl Tokens {
 }
 
 /// The JWT exchanged for an installation token.
-async fn exchange(app: &GitHubApp, timeout: Duration) -> Result<String, String> {
+async fn exchange(app: &GitHubApp, timeout: Duration) -> Result<String, GitHubAppError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -143,41 +214,46 @@ async fn exchange(app: &GitHubApp, timeout: Duration) -> Result<String, String> 
         app.base_url.trim_end_matches('/'),
         app.installation_id
     );
-    let client = crate::hooks::http_client(&url)?;
+    let client = crate::hooks::http_client(&url).map_err(GitHubAppError::Client)?;
     let req = Request::post(&url)
         .header("Authorization", format!("Bearer {jwt}"))
         .header("Accept", "application/vnd.github+json")
         .header("User-Agent", "podmates-git-sync")
         .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("bad --github-base-url: {e}"))?;
+        .map_err(GitHubAppError::BaseUrl)?;
+    let call = |source| GitHubAppError::Call {
+        url: url.clone(),
+        source,
+    };
     let answer = async {
         let resp = client
             .request(req)
             .await
-            .map_err(|e| format!("{url}: request failed: {e}"))?;
+            .map_err(|e| call(HttpError::Send(e)))?;
         let status = resp.status();
         let body = Limited::new(resp.into_body(), 64 * 1024)
             .collect()
             .await
-            .map_err(|e| format!("{url}: reading the answer failed: {e}"))?
+            .map_err(|e| call(HttpError::Body(e)))?
             .to_bytes();
         if status != hyper::StatusCode::CREATED {
-            return Err(format!(
-                "{url}: the installation token endpoint answered {status}: {}",
-                String::from_utf8_lossy(&body)
-                    .chars()
-                    .take(200)
-                    .collect::<String>()
-            ));
+            return Err(GitHubAppError::Status {
+                url: url.clone(),
+                status,
+                body: String::from_utf8_lossy(&body).chars().take(200).collect(),
+            });
         }
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("{url}: the answer is not JSON: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|source| GitHubAppError::NotJson {
+                url: url.clone(),
+                source,
+            })?;
         v.get("token")
             .and_then(|t| t.as_str())
             .map(str::to_owned)
-            .ok_or_else(|| format!("{url}: the answer has no `token`"))
+            .ok_or_else(|| GitHubAppError::NoToken(url.clone()))
     };
     tokio::time::timeout(timeout, answer)
         .await
-        .map_err(|_| format!("{url}: no answer within {timeout:?}"))?
+        .map_err(|_| call(HttpError::Timeout(timeout)))?
 }

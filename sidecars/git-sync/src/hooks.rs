@@ -181,17 +181,41 @@ async fn run_exec(h: &ExecHook, job: &Job, redactor: &Redactor) -> Result<(), St
     }
 }
 
+/// Why one HTTP call (a webhook, `--askpass-url`, the GitHub API) failed; the cause, where there
+/// is one, is the `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// An https:// URL on a host without CA certificates.
+    #[error("no CA certificates found for an https:// URL")]
+    NoRoots,
+    /// The TLS client could not be set up (not expected with ring).
+    #[error("TLS setup: {0}")]
+    TlsSetup(#[source] rustls::Error),
+    /// The request cannot be built from the URL.
+    #[error("bad URL: {0}")]
+    BadUrl(#[source] hyper::http::Error),
+    /// Connecting or the exchange failed.
+    #[error("request failed: {0}")]
+    Send(#[source] hyper_util::client::legacy::Error),
+    /// The answer could not be read, or was too long.
+    #[error("reading the answer failed: {0}")]
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// No answer in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
 /// TLS toward https:// webhooks: the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured),
 /// as Go's net/http in upstream's image uses them.
-fn tls_config() -> Result<rustls::ClientConfig, String> {
+fn tls_config() -> Result<rustls::ClientConfig, HttpError> {
     let (roots, added) = podmates_tls::system_roots();
     if added == 0 {
-        return Err("no CA certificates found for an https:// URL".to_owned());
+        return Err(HttpError::NoRoots);
     }
     Ok(
         rustls::ClientConfig::builder_with_provider(podmates_tls::provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
+            .map_err(HttpError::TlsSetup)?
             .with_root_certificates(roots)
             .with_no_client_auth(),
     )
@@ -204,7 +228,7 @@ pub(crate) type HttpClient = Client<
 >;
 
 /// A client for one call to `url` (webhooks, `--askpass-url`).
-pub(crate) fn http_client(url: &str) -> Result<HttpClient, String> {
+pub(crate) fn http_client(url: &str) -> Result<HttpClient, HttpError> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new();
     let connector = if url.starts_with("https://") {
         connector.with_tls_config(tls_config()?)
@@ -213,7 +237,7 @@ pub(crate) fn http_client(url: &str) -> Result<HttpClient, String> {
         connector.with_tls_config(
             rustls::ClientConfig::builder_with_provider(podmates_tls::provider())
                 .with_safe_default_protocol_versions()
-                .map_err(|e| format!("TLS setup: {e}"))?
+                .map_err(HttpError::TlsSetup)?
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth(),
         )
@@ -223,7 +247,7 @@ pub(crate) fn http_client(url: &str) -> Result<HttpClient, String> {
 }
 
 async fn run_web(h: &WebHook, job: &Job) -> Result<(), String> {
-    let client = http_client(&h.url)?;
+    let client = http_client(&h.url).map_err(|e| e.to_string())?;
     let req = Request::builder()
         .method(h.method.as_str())
         .uri(&h.url)

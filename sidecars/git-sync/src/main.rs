@@ -5,9 +5,11 @@ mod cli;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use podmates_runtime::{Binary, exit_usage};
+use podmates_runtime::args::{Verbosity, parse_listen_addr};
+use podmates_runtime::{Binary, UsageError, exit_usage};
 
-use cli::{Cli, NAME, deprecations, into_config, legacy_args};
+use cli::{Cli, NAME, deprecations, legacy_args};
+use git_sync::config::Config;
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
@@ -30,30 +32,19 @@ fn main() -> ExitCode {
         println!("{}", Cli::command().render_long_help());
         return ExitCode::SUCCESS;
     }
-    let config = into_config(&cli).unwrap_or_else(|e| exit_usage(NAME, e));
+    let config = Config::try_from(&cli).unwrap_or_else(|e| exit_usage(NAME, e));
     if let Some(bind) = &cli.http_bind
         && cli.runtime.admin_addr.is_none()
     {
-        let full = if bind.starts_with(':') {
-            format!("[::]{bind}")
-        } else {
-            bind.clone()
-        };
-        let addr = full
-            .parse()
-            .unwrap_or_else(|e| exit_usage(NAME, format_args!("--http-bind: `{bind}`: {e}")));
+        let addr = parse_listen_addr(bind)
+            .unwrap_or_else(|e| exit_usage(NAME, UsageError::caused("--http-bind", e)));
         cli.runtime.admin_addr = Some(addr);
     }
     if cli.runtime.log_level.is_none()
         && std::env::var_os("RUST_LOG").is_none()
         && let Some(v) = cli.v_deprecated.or(cli.verbose)
     {
-        let level = match v {
-            0 | 1 => "info",
-            2..=4 => "debug",
-            _ => "trace",
-        };
-        cli.runtime.log_level = Some(level.to_owned());
+        cli.runtime.log_level = Some(Verbosity::KLOG.level(v).to_owned());
     }
     let binary = Binary {
         name: NAME,

@@ -27,9 +27,26 @@ impl Default for StatusSet {
     }
 }
 
+/// An `--expect-status` list that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusError {
+    /// `Nxx` with N not 1 to 5.
+    #[error("`{0}`: a class is 1xx to 5xx")]
+    Class(String),
+    /// `a-b` with a above b.
+    #[error("`{0}`: empty range")]
+    EmptyRange(String),
+    /// Not a number from 100 to 599.
+    #[error("`{0}` is not an HTTP status (100 to 599)")]
+    NotAStatus(String),
+    /// Nothing in the list.
+    #[error("no status given")]
+    Empty,
+}
+
 impl StatusSet {
     /// Parses `200`, `200,204`, `2xx,301`, `200-399`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, StatusError> {
         let mut ranges = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let range =
@@ -38,7 +55,7 @@ impl StatusSet {
                         .parse()
                         .ok()
                         .filter(|c| (1..=5).contains(c))
-                        .ok_or_else(|| format!("`{part}`: a class is 1xx to 5xx"))?;
+                        .ok_or_else(|| StatusError::Class(part.to_owned()))?;
                     (c * 100, c * 100 + 99)
                 } else if let Some((a, b)) = part.split_once('-') {
                     (code(a)?, code(b)?)
@@ -47,12 +64,12 @@ impl StatusSet {
                     (c, c)
                 };
             if range.0 > range.1 {
-                return Err(format!("`{part}`: empty range"));
+                return Err(StatusError::EmptyRange(part.to_owned()));
             }
             ranges.push(range);
         }
         if ranges.is_empty() {
-            return Err("no status given".to_owned());
+            return Err(StatusError::Empty);
         }
         Ok(Self(ranges))
     }
@@ -62,12 +79,12 @@ impl StatusSet {
     }
 }
 
-fn code(s: &str) -> Result<u16, String> {
+fn code(s: &str) -> Result<u16, StatusError> {
     s.trim()
         .parse::<u16>()
         .ok()
         .filter(|c| (100..=599).contains(c))
-        .ok_or_else(|| format!("`{s}` is not an HTTP status (100 to 599)"))
+        .ok_or_else(|| StatusError::NotAStatus(s.to_owned()))
 }
 
 /// An expected response header: present, and matching a pattern when one is given.
@@ -234,9 +251,24 @@ mod tests {
         assert!(!s.contains(201) && !s.contains(500));
         assert!(StatusSet::default().contains(204));
         assert!(!StatusSet::default().contains(301));
-        assert!(StatusSet::parse("6xx").unwrap_err().contains("6xx"));
-        assert!(StatusSet::parse("abc").unwrap_err().contains("abc"));
-        assert!(StatusSet::parse("300-200").unwrap_err().contains("empty"));
+        assert!(
+            StatusSet::parse("6xx")
+                .unwrap_err()
+                .to_string()
+                .contains("6xx")
+        );
+        assert!(
+            StatusSet::parse("abc")
+                .unwrap_err()
+                .to_string()
+                .contains("abc")
+        );
+        assert!(
+            StatusSet::parse("300-200")
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
         assert!(StatusSet::parse("").is_err());
     }
 }
