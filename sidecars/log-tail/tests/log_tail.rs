@@ -71,8 +71,8 @@ fn copytruncate_restarts_at_zero_exactly_when_the_writer_pauses() {
         // The writer pauses around logrotate's copy-then-truncate window, and log-tail has read
         // everything before it: then no line may be lost.
         tail.wait_count("ct ", (round * 3_000) as usize, T);
-        w.paused(|| {
-            let n = w.written() as usize;
+        w.paused(|written| {
+            let n = written as usize;
             tail.wait_count("ct ", n, T);
             logrotate(dir.path(), &log, "copytruncate");
             // The writer resumes only once the truncation was seen, as an application's next

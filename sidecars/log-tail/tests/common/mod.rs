@@ -266,15 +266,20 @@ impl Writer {
         }
     }
 
-    /// Lines written so far (the next number to write).
+    /// Lines written so far (the next number to write). Read under the writer's lock: a line
+    /// whose write(2) is done but whose count is not yet stored would otherwise be missed, and a
+    /// test taking this as "everything written before now" (the end of logrotate's copytruncate
+    /// window) would then expect a line the truncation rightly lost.
     pub(crate) fn written(&self) -> u64 {
+        let _g = self.file.lock().unwrap_or_else(|e| e.into_inner());
         self.written.load(Ordering::SeqCst)
     }
 
-    /// Holds the writer still while `f` runs (no line is half written meanwhile).
-    pub(crate) fn paused<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _g = self.file.lock().unwrap();
-        f()
+    /// Holds the writer still while `f` runs (no line is half written meanwhile); `f` is given
+    /// the lines written so far.
+    pub(crate) fn paused<R>(&self, f: impl FnOnce(u64) -> R) -> R {
+        let _g = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        f(self.written.load(Ordering::SeqCst))
     }
 
     /// Reopens the path, as an application does on SIGHUP after logrotate's `create`.
