@@ -24,7 +24,7 @@ fn pool_text(listen: u16, extra: &str, ports: &[u16]) -> String {
     let base = if format!("\n{extra}").contains("\n  timeout:") {
         UPSTREAM_POOL.replace("  timeout: 400\n", "")
     } else {
-        UPSTREAM_POOL.to_string()
+        UPSTREAM_POOL.to_owned()
     };
     let mut t = format!("ntest:\n  listen: 127.0.0.1:{listen}\n{base}{extra}  servers:\n");
     for (i, p) in ports.iter().enumerate() {
@@ -438,7 +438,7 @@ fn test_commands_test_lpush_lrange() {
 
 /// HSCAN/ZSCAN/SSCAN pages through `c` until the cursor is 0; returns the elements.
 fn scan_all(c: &mut Client, head: &str, tail: &str) -> Vec<Vec<u8>> {
-    let mut cursor = "0".to_string();
+    let mut cursor = "0".to_owned();
     let mut out = Vec::new();
     for _ in 0..10_000 {
         let line = format!("{head} {cursor}{tail}");
@@ -1389,4 +1389,120 @@ fn test_reload_test_pool_add_del() {
     });
     assert_eq!(Client::connect(p[0]).q("GET k"), "$1\r\nv\r\n");
     assert!(std::net::TcpStream::connect(("127.0.0.1", p[1])).is_err());
+}
+
+// ---- tests/test_redis/test_geo.py ----
+
+const GEOADD: &str = "GEOADD Sicily 13.361389 38.115556 Palermo 15.087269 37.502669 Catania";
+
+/// Ports test_redis/test_geo.py `test_geodist`.
+#[test]
+fn test_geo_test_geodist() {
+    let (o, n) = pair("", &[]);
+    let r = same(
+        &o,
+        &n,
+        &[
+            GEOADD,
+            "GEODIST Sicily Palermo Catania",
+            "GEODIST Sicily Palermo Catania km",
+            "GEODIST Sicily Palermo Catania mi",
+            "GEODIST Sicily Foo Bar",
+            "GEODIST Shenzhen Nanshan Futian",
+        ],
+    );
+    assert_eq!(
+        r,
+        [
+            ":2\r\n",
+            "$11\r\n166274.1516\r\n",
+            "$8\r\n166.2742\r\n",
+            "$8\r\n103.3182\r\n",
+            "$-1\r\n",
+            "$-1\r\n",
+        ]
+    );
+}
+
+/// Ports test_redis/test_geo.py `test_geohash`.
+#[test]
+fn test_geo_test_geohash() {
+    let (o, n) = pair("", &[]);
+    let r = same(&o, &n, &[GEOADD, "GEOHASH Sicily Palermo Catania"]);
+    assert_eq!(r[1], "*2\r\n$11\r\nsqc8b49rny0\r\n$11\r\nsqdtr74hyu0\r\n");
+}
+
+/// Ports test_redis/test_geo.py `test_geopos`.
+#[test]
+fn test_geo_test_geopos() {
+    let (o, n) = pair("", &[]);
+    let r = same(
+        &o,
+        &n,
+        &[
+            GEOADD,
+            "GEOPOS Sicily Palermo Catania NonExisting",
+            "GEOPOS Shenzhen Nanshan Futian Bao'an",
+        ],
+    );
+    assert!(
+        r[1].starts_with("*3\r\n*2\r\n$20\r\n13.36138933897018433\r\n$20\r\n38.11555639549629859"),
+        "{}",
+        r[1]
+    );
+    assert!(r[1].ends_with("*-1\r\n"), "{}", r[1]);
+    assert_eq!(r[2], "*3\r\n*-1\r\n*-1\r\n*-1\r\n");
+}
+
+/// Ports test_redis/test_geo.py `test_georadius`: WITHDIST, WITHCOORD, WITHHASH and all three.
+#[test]
+fn test_geo_test_georadius() {
+    let (o, n) = pair("", &[]);
+    let r = same(
+        &o,
+        &n,
+        &[
+            GEOADD,
+            "GEORADIUS Sicily 15 37 200 km WITHDIST",
+            "GEORADIUS Sicily 15 37 200 km WITHCOORD",
+            "GEORADIUS Sicily 15 37 200 km WITHHASH",
+            "GEORADIUS Sicily 15 37 200 km WITHDIST WITHCOORD WITHHASH",
+            "GEORADIUS Shenzhen 15 37 200 km WITHDIST WITHCOORD WITHHASH",
+        ],
+    );
+    assert_eq!(
+        r[1],
+        "*2\r\n*2\r\n$7\r\nPalermo\r\n$8\r\n190.4424\r\n*2\r\n$7\r\nCatania\r\n$7\r\n56.4413\r\n"
+    );
+    assert_eq!(
+        r[3],
+        "*2\r\n*2\r\n$7\r\nPalermo\r\n:3479099956230698\r\n*2\r\n$7\r\nCatania\r\n:3479447370796909\r\n"
+    );
+    assert!(r[4].starts_with("*2\r\n*4\r\n$7\r\nPalermo\r\n$8\r\n190.4424\r\n:3479099956230698\r\n*2\r\n$20\r\n13.36138933897018433\r\n"), "{}", r[4]);
+    assert_eq!(r[5], "*0\r\n");
+}
+
+/// Ports test_redis/test_geo.py `test_georadiusbymember`, with the error for a missing member.
+#[test]
+fn test_geo_test_georadiusbymember() {
+    let (o, n) = pair("", &[]);
+    let r = same(
+        &o,
+        &n,
+        &[
+            GEOADD,
+            "GEOADD Sicily 13.583333 37.316667 Agrigento",
+            "GEORADIUSBYMEMBER Sicily Agrigento 100 km",
+            "GEORADIUSBYMEMBER Shenzhen Agrigento 100 km",
+            "GEORADIUSBYMEMBER Sicily Nanshan 100 km",
+        ],
+    );
+    assert_eq!(r[1], ":1\r\n");
+    assert_eq!(r[2], "*2\r\n$9\r\nAgrigento\r\n$7\r\nPalermo\r\n");
+    assert_eq!(r[3], "*0\r\n");
+    assert!(
+        r[4].contains("could not decode requested zset member"),
+        "{}",
+        r[4]
+    );
 }
