@@ -342,6 +342,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: Client
             execute(&mut round, &mut client, &pool, ctx.id, started, &mut out).await;
         }
         buf.advance(consumed);
+        let protocol_error = proto_err.is_some();
         if let Some(e) = proto_err {
             resp::put_error(&mut out, &format!("ERR Protocol error: {e}"));
             pool.shared.stats.client_err.fetch_add(1, Relaxed);
@@ -359,6 +360,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: Client
             break;
         }
         if client.close {
+            // A QUIT ends the client in order: nutcracker counts it as `client_eof` (a protocol
+            // error was counted as `client_err` above).
+            if !protocol_error {
+                pool.shared.stats.client_eof.fetch_add(1, Relaxed);
+            }
             break;
         }
         if let Some((server, first)) = client.subscribe.take() {
@@ -546,6 +552,19 @@ fn plan(
                     cmd.name, pool.shared.cfg.name
                 ));
                 return;
+            }
+            if fan == Fan::Script {
+                let sub = &req[args[1].0..args[1].1];
+                let known = [&b"LOAD"[..], b"EXISTS", b"FLUSH"];
+                if !known.iter().any(|k| sub.eq_ignore_ascii_case(k)) {
+                    // SCRIPT KILL/DEBUG/HELP make no sense for every server of a pool at once.
+                    pool.metrics.error(None, cmd.name, "client");
+                    round.local_error(&format!(
+                        "ERR SCRIPT {} is not supported by the proxy (only SCRIPT LOAD, EXISTS and FLUSH, sent to every server)",
+                        String::from_utf8_lossy(sub).to_uppercase()
+                    ));
+                    return;
+                }
             }
             let start = round.parts.len();
             for s in 0..pool.servers.len() {
@@ -1449,6 +1468,7 @@ fn fan_merge(
             b"+OK
 ",
         ),
+        Fan::Script => script_merge(&replies, out),
         Fan::Concat => {
             let mut elems = Vec::new();
             for r in &replies {
@@ -1474,6 +1494,37 @@ fn fan_merge(
             let text = crate::info::merge(&texts, clients);
             put_text(out, text.as_bytes(), resp3);
         }
+    }
+}
+
+/// SCRIPT EXISTS (arrays of 0/1): 1 where every server said 1. SCRIPT LOAD and FLUSH: the
+/// servers' reply when all are the same bytes (the SHA1 is of the script's text), else an error.
+fn script_merge(replies: &[&[u8]], out: &mut BytesMut) {
+    let Some(first) = replies.first() else {
+        resp::put_error(out, "ERR no server in the pool");
+        return;
+    };
+    if replies.iter().all(|r| r == first) {
+        out.extend_from_slice(first);
+        return;
+    }
+    let arrays: Option<Vec<Vec<i64>>> = replies
+        .iter()
+        .map(|r| {
+            resp::array_elements(r)?
+                .into_iter()
+                .map(|(a, b)| resp::parse_int_reply(&r[a..b]))
+                .collect()
+        })
+        .collect();
+    match arrays {
+        Some(a) if a.iter().all(|x| x.len() == a[0].len()) => {
+            resp::put_array_header(out, a[0].len());
+            for i in 0..a[0].len() {
+                resp::put_int(out, i64::from(a.iter().all(|x| x[i] == 1)));
+            }
+        }
+        _ => resp::put_error(out, "ERR the servers of the pool gave different replies"),
     }
 }
 

@@ -56,6 +56,10 @@ pub enum Fan {
     Concat,
     /// FLUSHDB, FLUSHALL (only with `allow_flush`): `+OK` when every server said so.
     Ok,
+    /// SCRIPT LOAD, SCRIPT FLUSH, SCRIPT EXISTS: a script loaded on every server can be run with
+    /// EVALSHA whichever server its keys are on. LOAD and FLUSH answer the servers' reply when
+    /// they all agree; EXISTS says 1 for a script only where every server has it.
+    Script,
 }
 
 /// A known command: its canonical (upper-case) name and how it is handled.
@@ -289,6 +293,7 @@ pub static COMMANDS: &[Command] = &[
     c("KEYS", Kind::Fan(Fan::Concat), 2),
     c("FLUSHDB", Kind::Fan(Fan::Ok), 1),
     c("FLUSHALL", Kind::Fan(Fan::Ok), 1),
+    c("SCRIPT", Kind::Fan(Fan::Script), 2),
     c("SCAN", Scan, 2),
     // Pub/sub.
     c("PUBLISH", Publish, 3),

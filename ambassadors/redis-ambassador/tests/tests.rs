@@ -8,4 +8,5 @@ mod differential;
 mod hostile;
 mod placement;
 mod proxy;
+mod twemproxy_suite;
 mod workload;

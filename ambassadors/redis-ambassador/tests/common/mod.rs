@@ -28,12 +28,17 @@ pub(crate) fn redis() -> Redis {
 
 /// Starts nutcracker with `conf`, waiting for `port` to listen.
 pub(crate) fn nutcracker(conf: &Path, port: u16, dir: &Path) -> Proc {
+    nutcracker_with_stats(conf, port, free_port(), dir)
+}
+
+/// Starts nutcracker with `conf` and its stats on `stats`, aggregated every second (`-i 1`, as
+/// twemproxy's own test suite runs it), waiting for `port` to listen.
+pub(crate) fn nutcracker_with_stats(conf: &Path, port: u16, stats: u16, dir: &Path) -> Proc {
     require("/usr/sbin/nutcracker");
-    let stats = free_port();
     let mut cmd = Command::new("/usr/sbin/nutcracker");
     cmd.arg("-c")
         .arg(conf)
-        .args(["-s", &stats.to_string(), "-a", "127.0.0.1", "-o"])
+        .args(["-s", &stats.to_string(), "-a", "127.0.0.1", "-i", "1", "-o"])
         .arg(dir.join("nutcracker.log"))
         .arg("-p")
         .arg(dir.join("nutcracker.pid"))
