@@ -1879,3 +1879,751 @@ fn github_app_auth_against_a_stand_in_api() {
     assert!(log.contains("answered 401"), "{log}");
     assert_eq!(issued.load(Ordering::Relaxed), 1);
 }
+
+/// Writes an executable shell script `name` in `dir` with `body`; returns its path.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    p
+}
+
+/// Lines in `path` (0 when it does not exist).
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
+}
+
+/// A webhook receiver answering every request with the status in `status`; the port and the
+/// number of requests seen.
+fn webhook_receiver(status: Arc<std::sync::atomic::AtomicU16>) -> (u16, Arc<AtomicU64>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicU64::new(0));
+    let seen = hits.clone();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for s in listener.incoming().flatten() {
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            seen.fetch_add(1, Ordering::SeqCst);
+            let code = status.load(Ordering::SeqCst);
+            let _ = (&s).write_all(
+                format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    (port, hits)
+}
+
+/// The content of `VERSION` under `link`, if readable.
+fn version(link: &Path) -> Option<String> {
+    std::fs::read_to_string(link.join("VERSION")).ok()
+}
+
+/// upstream: e2e::init_root_flag_is_weird. A relative `--root` full of `..` is resolved
+/// against the working directory.
+#[test]
+fn init_root_flag_is_weird() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let cwd = std::env::current_dir().unwrap();
+    let ups = "../".repeat(cwd.components().count() + 2);
+    let weird = PathBuf::from(format!(
+        "{ups}{r}/{ups}../{r}",
+        r = root.display().to_string().trim_start_matches('/')
+    ));
+    assert!(weird.is_relative());
+    let args = repo_args(&weird, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let link = root.join("site");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::init_root_flag_has_symlink. A `--root` that is a symlink to a directory: the
+/// repository and the link land in the directory it points at.
+#[test]
+fn init_root_flag_has_symlink() {
+    let up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("subdir");
+    std::fs::create_dir_all(&real).unwrap();
+    let rootlink = dir.path().join("rootlink");
+    std::os::unix::fs::symlink(&real, &rootlink).unwrap();
+    let args = repo_args(&rootlink, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let link = real.join("site");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert!(rootlink.is_symlink(), "the symlinked root was replaced");
+}
+
+/// upstream: e2e::worktree_cleanup. While git-sync is stopped, a foreign git worktree is made at
+/// the path of the next commit's worktree and junk is left in `.worktrees`: the next sync
+/// publishes a proper checkout there and removes the junk.
+#[test]
+fn worktree_cleanup() {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let (gs, admin, link) = counted_sync(&up, &root);
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+
+    gs.signal("STOP");
+    std::fs::write(up.work.join("file2"), "worktree_cleanup-ok\n").unwrap();
+    let second = up.commit();
+    let wt = root.join(".worktrees").join(&second);
+    git(
+        &up.work,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            wt.to_str().unwrap(),
+            "-b",
+            "e2e",
+            "--no-checkout",
+        ],
+    );
+    assert!(!wt.join("file2").exists());
+    let wts = root.join(".worktrees");
+    std::fs::create_dir_all(wts.join("not_a_hash/subdir")).unwrap();
+    std::fs::write(wts.join("not_a_directory"), "").unwrap();
+    gs.signal("CONT");
+
+    wait_until(T, "second sync", || {
+        published(&link) == Some(second.clone())
+    });
+    assert_eq!(
+        std::fs::read_to_string(link.join("file2")).unwrap(),
+        "worktree_cleanup-ok\n"
+    );
+    assert_eq!(version(&link).as_deref(), Some("2"));
+    assert_eq!(git(&link, &["rev-parse", "HEAD"]), second);
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+    wait_until(T, "junk removed", || {
+        !wts.join("not_a_hash").exists() && !wts.join("not_a_directory").exists()
+    });
+}
+
+/// upstream: e2e::v3_v4_upgrade_in_place. A root laid out by v3 (worktree `<root>/<sha>`, link
+/// -> `<sha>`) is taken over: the next commit is published and the v3 worktree removed.
+#[test]
+fn v3_v4_upgrade_in_place() {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let sha = published(&link).unwrap();
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    // v3's layout.
+    std::fs::rename(root.join(".worktrees").join(&sha), root.join(&sha)).unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&sha, &link).unwrap();
+    std::fs::write(up.work.join("file2"), "v3_v4 2\n").unwrap();
+    let second = up.commit();
+
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(second));
+    assert_eq!(version(&link).as_deref(), Some("2"));
+    assert_eq!(
+        std::fs::read_to_string(link.join("file2")).unwrap(),
+        "v3_v4 2\n"
+    );
+    assert!(!root.join(&sha).exists(), "the v3 worktree is left behind");
+}
+
+/// upstream: e2e::sync_branch_switch. A root synced at depth 1 on one branch, restarted on
+/// another branch.
+#[test]
+fn sync_branch_switch() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--one-time", "--ref=main", "--depth=1"],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(version(&link).as_deref(), Some("1"));
+
+    git(&up.work, &["checkout", "-q", "-b", "main2"]);
+    std::fs::write(up.work.join("VERSION"), "branch 2").unwrap();
+    git(&up.work, &["commit", "-q", "-am", "on main2"]);
+    git(&up.work, &["push", "-q", "origin", "main2"]);
+    let other = up.head();
+
+    let args = repo_args(&root, &up.file_url(), &["--one-time", "--ref=main2"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&link), Some(other));
+    assert_eq!(version(&link).as_deref(), Some("branch 2"));
+}
+
+/// upstream: e2e::sync_sha_once_sync_different_sha_known. Two one-time runs on the same root,
+/// each on a SHA of the branch's history.
+#[test]
+fn sync_sha_once_sync_different_sha_known() {
+    let mut up = Upstream::new();
+    let sha1 = up.head();
+    let sha2 = up.commit();
+    up.commit();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    for (sha, want) in [(&sha1, "1"), (&sha2, "2")] {
+        let args = repo_args(
+            &root,
+            &up.file_url(),
+            &["--one-time", &format!("--ref={sha}")],
+        );
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{log}");
+        assert_eq!(published(&link).as_ref(), Some(sha));
+        assert_eq!(version(&link).as_deref(), Some(want));
+    }
+}
+
+/// upstream: e2e::sync_sha_once_sync_different_sha_unknown. The second run asks for a SHA the
+/// root has never fetched, and that is not the tip of any branch.
+#[test]
+fn sync_sha_once_sync_different_sha_unknown() {
+    let mut up = Upstream::new();
+    let sha1 = up.head();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let url = up.file_url();
+    let run = |sha: &str| {
+        let args = repo_args(&root, &url, &["--one-time", &format!("--ref={sha}")]);
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{log}");
+    };
+    run(&sha1);
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    let sha2 = up.commit();
+    up.commit();
+    run(&sha2);
+    assert_eq!(published(&link), Some(sha2));
+    assert_eq!(version(&link).as_deref(), Some("2"));
+}
+
+/// upstream: e2e::sync_crash_no_link_cleanup_retry. The link deleted between two runs is made
+/// again.
+#[test]
+fn sync_crash_no_link_cleanup_retry() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    assert_eq!(run_once(&strs(&args), &[]).0, 0);
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    std::fs::remove_file(&link).unwrap();
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::sync_sha_shafile_exists. A file named after the SHA to sync, in the root, does
+/// not get in the way.
+#[test]
+fn sync_sha_shafile_exists() {
+    let mut up = Upstream::new();
+    let sha1 = up.head();
+    let sha2 = up.commit();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let run = |sha: &str| {
+        let args = repo_args(
+            &root,
+            &up.file_url(),
+            &["--one-time", &format!("--ref={sha}")],
+        );
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{log}");
+    };
+    run(&sha1);
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    std::fs::write(root.join(&sha2), "").unwrap();
+    run(&sha2);
+    assert_eq!(published(&link), Some(sha2));
+    assert_eq!(version(&link).as_deref(), Some("2"));
+}
+
+/// upstream: e2e::sync_repo_switch. The same root, restarted with another `--repo`.
+#[test]
+fn sync_repo_switch() {
+    let up = Upstream::new();
+    let mut other = Upstream::new();
+    std::fs::write(other.work.join("ORIGIN"), "other\n").unwrap();
+    let sha2 = other.commit();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&link), Some(up.head()));
+    let args = repo_args(&root, &other.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&link), Some(sha2));
+    assert_eq!(version(&link).as_deref(), Some("2"));
+    assert_eq!(
+        std::fs::read_to_string(link.join("ORIGIN")).unwrap(),
+        "other\n"
+    );
+}
+
+/// upstream: e2e::sync_slow_git_long_timeout. A fetch slower than a short timeout but within
+/// `--sync-timeout` succeeds, then and on the next commit (upstream slows git with a wrapper; a
+/// throttled smart-HTTP server here).
+#[test]
+fn sync_slow_git_long_timeout() {
+    let mut up = Upstream::new();
+    let server = HttpGit::start(&up.srv(), "u", "p", Some(8));
+    let (_dir, root) = temp_root();
+    let admin = free_port();
+    let link = root.join("site");
+    let started = std::time::Instant::now();
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", server.url("u:p@")),
+            &format!("--root={}", root.display()),
+            "--link=site",
+            "--period=100ms",
+            "--sync-timeout=16s",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    let took = started.elapsed();
+    assert!(took > Duration::from_secs(2), "not slow: {took:?}");
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    let second = up.commit();
+    wait_until(T, "second sync", || {
+        published(&link) == Some(second.clone())
+    });
+    assert_eq!(version(&link).as_deref(), Some("2"));
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+}
+
+/// upstream: e2e::exechook_fail_retry. A failing exechook is run again after
+/// `--exechook-backoff`, not at every period.
+#[test]
+fn exechook_fail_retry() {
+    let up = Upstream::new();
+    let (dir, root) = temp_root();
+    let runlog = dir.path().join("runlog");
+    let hook = script(
+        dir.path(),
+        "fail.sh",
+        &format!("date >> {}\nexit 1\n", runlog.display()),
+    );
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--period=100ms",
+            &format!("--exechook-command={}", hook.display()),
+            "--exechook-backoff=1s",
+        ],
+    );
+    let _gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "a retry of the failing hook", || lines(&runlog) >= 2);
+    let seen = lines(&runlog);
+    std::thread::sleep(Duration::from_millis(2500));
+    let later = lines(&runlog);
+    // Retried after each 1 s backoff: a few more runs, not one per 100 ms period.
+    assert!(
+        (seen + 1..=seen + 4).contains(&later),
+        "{seen} then {later}"
+    );
+}
+
+/// upstream: e2e::exechook_startup_after_crash. A restart on a root already at the wanted
+/// commit still runs the exechook once, in the worktree, with the environment inherited.
+#[test]
+fn exechook_startup_after_crash() {
+    let up = Upstream::new();
+    let (dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time", "--ref=main"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(version(&link).as_deref(), Some("1"));
+
+    let runlog = dir.path().join("runlog");
+    let hook = script(
+        dir.path(),
+        "hook.sh",
+        &format!(
+            "cat VERSION > exechook\necho \"ENVKEY=$ENVKEY\" > exechook-env\ndate >> {}\n",
+            runlog.display()
+        ),
+    );
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--one-time",
+            "--ref=main",
+            &format!("--exechook-command={}", hook.display()),
+        ],
+    );
+    let (code, log) = run_once(&strs(&args), &[("ENVKEY", "envval")]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert_eq!(std::fs::read_to_string(link.join("exechook")).unwrap(), "1");
+    assert_eq!(
+        std::fs::read_to_string(link.join("exechook-env")).unwrap(),
+        "ENVKEY=envval\n"
+    );
+    assert_eq!(lines(&runlog), 1);
+}
+
+/// upstream: e2e::webhook_fail_retry. A webhook answering 500 is called again until it answers
+/// the success status, then no more.
+#[test]
+fn webhook_fail_retry() {
+    let up = Upstream::new();
+    let status = Arc::new(std::sync::atomic::AtomicU16::new(500));
+    let (port, hits) = webhook_receiver(status.clone());
+    let (_dir, root) = temp_root();
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--period=100ms",
+            &format!("--webhook-url=http://127.0.0.1:{port}/"),
+            "--webhook-success-status=200",
+            "--webhook-backoff=1s",
+        ],
+    );
+    let _gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "the webhook called", || hits.load(Ordering::SeqCst) >= 1);
+    status.store(200, Ordering::SeqCst);
+    hits.store(0, Ordering::SeqCst);
+    wait_until(T, "the webhook retried", || {
+        hits.load(Ordering::SeqCst) >= 1
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "called again after success");
+}
+
+/// upstream: e2e::webhook_fire_and_forget. With `--webhook-success-status=0` the answer (404)
+/// is not looked at: one call, no retry.
+#[test]
+fn webhook_fire_and_forget() {
+    let up = Upstream::new();
+    let status = Arc::new(std::sync::atomic::AtomicU16::new(404));
+    let (port, hits) = webhook_receiver(status);
+    let (_dir, root) = temp_root();
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--period=100ms",
+            &format!("--webhook-url=http://127.0.0.1:{port}/"),
+            "--webhook-success-status=0",
+            "--webhook-backoff=300ms",
+        ],
+    );
+    let _gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "the webhook called", || hits.load(Ordering::SeqCst) >= 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "a fire-and-forget call retried"
+    );
+}
+
+/// upstream: e2e::expose_http_after_restart. Restarted on a root already in sync (default
+/// period), upstream's `/` answers 200 once the first loop has confirmed it.
+#[test]
+fn expose_http_after_restart() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    assert_eq!(run_once(&strs(&args), &[]).0, 0);
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    let admin = free_port();
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", up.file_url()),
+            &format!("--root={}", root.display()),
+            "--link=site",
+            &format!("--http-bind=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    wait_until(Duration::from_secs(5), "the http server up", || {
+        http(admin, "GET", "/", &[]).0 != 0
+    });
+    wait_until(Duration::from_secs(3), "/ at 200", || {
+        http(admin, "GET", "/", &[]).0 == 200
+    });
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::submodule_sync_shallow. `--submodules=shallow` checks out the submodules but
+/// not theirs.
+#[test]
+fn submodule_sync_shallow() {
+    let nested = Upstream::new();
+    let mut lib = Upstream::new();
+    let add = ["submodule", "add", "-q", &nested.file_url(), "nested"];
+    git(
+        &lib.work,
+        &[&["-c", "protocol.file.allow=always"], &add[..]].concat(),
+    );
+    lib.commit();
+    assert!(git(&lib.bare, &["ls-tree", "main", "nested"]).contains("commit"));
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    superproject(&app, &lib);
+    git(&app, &["add", "-A"]);
+    git(&app, &["commit", "-q", "-m", "app"]);
+    let root = dir.path().join("root");
+    let args = repo_args(
+        &root,
+        &format!("file://{}", app.display()),
+        &["--period=100ms", "--submodules=shallow"],
+    );
+    let _gs = GitSync::spawn(&strs(&args), &[]);
+    let link = root.join("site");
+    wait_until(T, "first sync", || {
+        published(&link) == Some(git(&app, &["rev-parse", "HEAD"]))
+    });
+    assert_eq!(
+        std::fs::read_to_string(link.join("a.txt")).unwrap(),
+        "app\n"
+    );
+    assert_eq!(version(&link.join("vendor/lib")).as_deref(), Some("2"));
+    assert!(!link.join("vendor/lib/nested/VERSION").exists());
+    // A recursive sync of the same superproject does check the nested one out.
+    let (_dir2, full) = temp_root();
+    let args = repo_args(&full, &format!("file://{}", app.display()), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        version(&full.join("site/vendor/lib/nested")).as_deref(),
+        Some("1")
+    );
+}
+
+/// upstream: e2e::gc_aggressive. A one-time run with `--git-gc=aggressive` publishes, and leaves
+/// the repository compacted (one pack, no loose objects) and usable.
+#[test]
+fn gc_aggressive() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--one-time", "--git-gc=aggressive"],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(link.is_symlink());
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert_eq!(object_files(&root), (1, 0));
+    assert_eq!(git(&link, &["status", "--porcelain"]), "");
+    assert!(!log.contains("cannot compact"), "{log}");
+}
+
+/// git-sync on `up` every 100 ms with `--root=root` and `link`, admin server on: the process and
+/// the admin port.
+fn sync_with_link(up: &Upstream, root: &Path, link: &str) -> (GitSync, u16) {
+    let admin = free_port();
+    let gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", up.file_url()),
+            &format!("--root={}", root.display()),
+            &format!("--link={link}"),
+            "--period=100ms",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    (gs, admin)
+}
+
+/// Forward, then back: each move published at `link` and counted (syncs and fetches 1-2-3).
+fn forward_and_back(up: &mut Upstream, admin: u16, link: &Path) {
+    let first = up.head();
+    wait_until(T, "first sync", || published(link) == Some(first.clone()));
+    assert_eq!(version(link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    let second = up.commit();
+    wait_until(T, "forward", || published(link) == Some(second.clone()));
+    assert_eq!(version(link).as_deref(), Some("2"));
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+    git(&up.bare, &["update-ref", "refs/heads/main", &first]);
+    wait_until(T, "backward", || published(link) == Some(first.clone()));
+    assert_eq!(version(link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 3.0);
+    wait_metric(admin, FETCHES, 3.0);
+}
+
+/// upstream: e2e::sync_head_absolute_link. An absolute `--link` outside the root, in
+/// directories that do not exist yet.
+#[test]
+fn sync_head_absolute_link() {
+    let mut up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let link = dir.path().join("other/dir/link");
+    let (_gs, admin) = sync_with_link(&up, &root, link.to_str().unwrap());
+    forward_and_back(&mut up, admin, &link);
+    assert!(link.is_symlink());
+    assert!(!root.join("link").exists());
+}
+
+/// upstream: e2e::sync_head_subdir_link. `--link=other/dir/link`: parents made under the root.
+#[test]
+fn sync_head_subdir_link() {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let (_gs, admin) = sync_with_link(&up, &root, "other/dir/link");
+    let link = root.join("other/dir/link");
+    forward_and_back(&mut up, admin, &link);
+    assert!(link.is_symlink());
+    assert!(!root.join("link").exists());
+}
+
+/// upstream: e2e::init_root_is_under_another_repo. A non-empty root inside another git
+/// repository's working tree.
+#[test]
+fn init_root_is_under_another_repo() {
+    let up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("subdir/root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("file"), "not empty\n").unwrap();
+    git(&dir.path().join("subdir"), &["init", "-q"]);
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let link = root.join("site");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::init_root_fails_sanity. A root holding a non-bare `.git` whose HEAD names a
+/// branch that does not exist.
+#[test]
+fn init_root_fails_sanity() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    std::fs::create_dir_all(&root).unwrap();
+    git(&root, &["init", "-q"]);
+    std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/nonexist\n").unwrap();
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let link = root.join("site");
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::sync_crash_no_worktree_cleanup_retry. All of `.worktrees` deleted between two
+/// runs: the worktree is made again.
+#[test]
+fn sync_crash_no_worktree_cleanup_retry() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    assert_eq!(run_once(&strs(&args), &[]).0, 0);
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    std::fs::remove_dir_all(root.join(".worktrees")).unwrap();
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// A sync on SIGHUP despite `--period=100s`, with `--sync-on-signal=<spelling>`.
+fn sync_on_sighup_spelled(spelling: &str) {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--period=100s", &format!("--sync-on-signal={spelling}")],
+    );
+    let gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    let second = up.commit();
+    gs.signal("HUP");
+    wait_until(Duration::from_secs(5), "sync on SIGHUP", || {
+        published(&link) == Some(second.clone())
+    });
+    assert_eq!(version(&link).as_deref(), Some("2"), "{spelling}");
+}
+
+/// upstream: e2e::sync_on_signal_hup. The signal named without the `SIG` prefix.
+#[test]
+fn sync_on_signal_hup() {
+    sync_on_sighup_spelled("HUP");
+}
+
+/// upstream: e2e::sync_on_signal_1. The signal given by number (1 = SIGHUP).
+#[test]
+fn sync_on_signal_1() {
+    sync_on_sighup_spelled("1");
+}
+
+/// upstream: e2e::export_error_abs_path. An absolute `--error-file` in a directory that does not
+/// exist yet gets the error, with git's wording for a missing ref.
+#[test]
+fn export_error_abs_path() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let error = root.join("dir/error.json");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--ref=does-not-exist",
+            &format!("--error-file={}", error.display()),
+        ],
+    );
+    let mut gs = GitSync::spawn(&strs(&args), &[]);
+    assert_eq!(gs.wait(T), Some(1), "{}", gs.stderr());
+    assert!(!root.join("site").exists());
+    let text = std::fs::read_to_string(&error).unwrap();
+    assert!(text.contains("couldn't find remote ref"), "{text}");
+}
