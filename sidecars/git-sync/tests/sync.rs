@@ -2274,14 +2274,7 @@ fn exechook_startup_after_crash() {
     assert_eq!(version(&link).as_deref(), Some("1"));
 
     let runlog = dir.path().join("runlog");
-    let hook = script(
-        dir.path(),
-        "hook.sh",
-        &format!(
-            "cat VERSION > exechook\necho \"ENVKEY=$ENVKEY\" > exechook-env\ndate >> {}\n",
-            runlog.display()
-        ),
-    );
+    let hook = recording_hook(dir.path(), &runlog);
     let args = repo_args(
         &root,
         &up.file_url(),
@@ -2457,21 +2450,19 @@ fn gc_aggressive() {
     assert!(!log.contains("cannot compact"), "{log}");
 }
 
-/// git-sync on `up` every 100 ms with `--root=root` and `link`, admin server on: the process and
-/// the admin port.
-fn sync_with_link(up: &Upstream, root: &Path, link: &str) -> (GitSync, u16) {
+/// git-sync on `up` every 100 ms with `--root=root`, `link` and `extra`, admin server on: the
+/// process and the admin port.
+fn sync_with_link(up: &Upstream, root: &Path, link: &str, extra: &[&str]) -> (GitSync, u16) {
     let admin = free_port();
-    let gs = GitSync::spawn(
-        &[
-            &format!("--repo={}", up.file_url()),
-            &format!("--root={}", root.display()),
-            &format!("--link={link}"),
-            "--period=100ms",
-            &format!("--admin-addr=127.0.0.1:{admin}"),
-        ],
-        &[],
-    );
-    (gs, admin)
+    let mut args = vec![
+        format!("--repo={}", up.file_url()),
+        format!("--root={}", root.display()),
+        format!("--link={link}"),
+        "--period=100ms".to_owned(),
+        format!("--admin-addr=127.0.0.1:{admin}"),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    (GitSync::spawn(&strs(&args), &[]), admin)
 }
 
 /// Forward, then back: each move published at `link` and counted (syncs and fetches 1-2-3).
@@ -2501,7 +2492,7 @@ fn sync_head_absolute_link() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     let link = dir.path().join("other/dir/link");
-    let (_gs, admin) = sync_with_link(&up, &root, link.to_str().unwrap());
+    let (_gs, admin) = sync_with_link(&up, &root, link.to_str().unwrap(), &[]);
     forward_and_back(&mut up, admin, &link);
     assert!(link.is_symlink());
     assert!(!root.join("link").exists());
@@ -2512,7 +2503,7 @@ fn sync_head_absolute_link() {
 fn sync_head_subdir_link() {
     let mut up = Upstream::new();
     let (_dir, root) = temp_root();
-    let (_gs, admin) = sync_with_link(&up, &root, "other/dir/link");
+    let (_gs, admin) = sync_with_link(&up, &root, "other/dir/link", &[]);
     let link = root.join("other/dir/link");
     forward_and_back(&mut up, admin, &link);
     assert!(link.is_symlink());
@@ -2626,4 +2617,330 @@ fn export_error_abs_path() {
     assert!(!root.join("site").exists());
     let text = std::fs::read_to_string(&error).unwrap();
     assert!(text.contains("couldn't find remote ref"), "{text}");
+}
+
+/// The current value of `series` on the admin port.
+fn metric_now(admin: u16, series: &str) -> Option<f64> {
+    metric(&http(admin, "GET", "/metrics", &[]).1, series)
+}
+
+/// upstream: e2e::sync_branch. A branch other than the remote HEAD: forward, back, each a sync
+/// and a fetch.
+#[test]
+fn sync_branch() {
+    let mut up = Upstream::new();
+    git(&up.work, &["checkout", "-q", "-b", "other-branch"]);
+    std::fs::write(up.work.join("VERSION"), "other 1").unwrap();
+    git(&up.work, &["commit", "-q", "-am", "other 1"]);
+    git(&up.work, &["push", "-q", "origin", "other-branch"]);
+    let first = up.head();
+    git(&up.work, &["checkout", "-q", "main"]);
+    let (_dir, root) = temp_root();
+    let (_gs, admin) = sync_with_link(&up, &root, "link", &["--ref=other-branch"]);
+    let link = root.join("link");
+    wait_until(T, "first sync", || published(&link) == Some(first.clone()));
+    assert_eq!(version(&link).as_deref(), Some("other 1"));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    // main moving does not matter.
+    up.commit();
+    git(&up.work, &["checkout", "-q", "other-branch"]);
+    std::fs::write(up.work.join("VERSION"), "other 2").unwrap();
+    git(&up.work, &["commit", "-q", "-am", "other 2"]);
+    git(&up.work, &["push", "-q", "origin", "other-branch"]);
+    let second = up.head();
+    wait_until(T, "forward", || published(&link) == Some(second.clone()));
+    assert_eq!(version(&link).as_deref(), Some("other 2"));
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+    git(&up.bare, &["update-ref", "refs/heads/other-branch", &first]);
+    wait_until(T, "backward", || published(&link) == Some(first.clone()));
+    assert_eq!(version(&link).as_deref(), Some("other 1"));
+    wait_metric(admin, GOOD_SYNCS, 3.0);
+    wait_metric(admin, FETCHES, 3.0);
+}
+
+/// Moves the tag `e2e-tag` of the upstream to `sha`: lightweight, or annotated with `message`.
+fn move_tag(up: &Upstream, sha: &str, annotated: Option<&str>) {
+    match annotated {
+        None => git(&up.work, &["tag", "-f", "e2e-tag", sha]),
+        Some(m) => git(&up.work, &["tag", "-af", "e2e-tag", "-m", m, sha]),
+    };
+    git(
+        &up.work,
+        &["push", "-q", "-f", "origin", "refs/tags/e2e-tag"],
+    );
+}
+
+/// upstream's tag tests: the tag moved forward then back is followed (syncs and fetches 1-2-3);
+/// a commit after the tag is not.
+fn tag_followed(annotated: bool) {
+    let mut up = Upstream::new();
+    let first = up.head();
+    let msg = |m: &'static str| annotated.then_some(m);
+    move_tag(&up, &first, msg("tag 1"));
+    let (_dir, root) = temp_root();
+    let (_gs, admin) = sync_with_link(&up, &root, "link", &["--ref=e2e-tag"]);
+    let link = root.join("link");
+    wait_until(T, "first sync", || published(&link) == Some(first.clone()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    let second = up.commit();
+    move_tag(&up, &second, msg("tag 2"));
+    wait_until(T, "tag forward", || {
+        published(&link) == Some(second.clone())
+    });
+    assert_eq!(version(&link).as_deref(), Some("2"));
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+    move_tag(&up, &first, msg("tag 3"));
+    wait_until(T, "tag backward", || {
+        published(&link) == Some(first.clone())
+    });
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 3.0);
+    wait_metric(admin, FETCHES, 3.0);
+    up.commit();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(published(&link), Some(first));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert_eq!(metric_now(admin, GOOD_SYNCS), Some(3.0));
+    assert_eq!(metric_now(admin, FETCHES), Some(3.0));
+}
+
+/// upstream: e2e::sync_tag. A lightweight tag.
+#[test]
+fn sync_tag() {
+    tag_followed(false);
+}
+
+/// upstream: e2e::sync_annotated_tag. An annotated tag (re-made with a new message each move).
+#[test]
+fn sync_annotated_tag() {
+    tag_followed(true);
+}
+
+/// upstream: e2e::sync_sha. Synced on a SHA in a running loop, new commits and a reset of the
+/// branch change nothing: no more syncs, no more fetches.
+#[test]
+fn sync_sha() {
+    let mut up = Upstream::new();
+    let sha = up.head();
+    let (_dir, root) = temp_root();
+    let (_gs, admin) = sync_with_link(&up, &root, "link", &[&format!("--ref={sha}")]);
+    let link = root.join("link");
+    wait_until(T, "first sync", || published(&link) == Some(sha.clone()));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    up.commit();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(published(&link), Some(sha.clone()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert_eq!(metric_now(admin, GOOD_SYNCS), Some(1.0));
+    assert_eq!(metric_now(admin, FETCHES), Some(1.0));
+    git(&up.bare, &["update-ref", "refs/heads/main", &sha]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(published(&link), Some(sha));
+    assert_eq!(metric_now(admin, GOOD_SYNCS), Some(1.0));
+    assert_eq!(metric_now(admin, FETCHES), Some(1.0));
+}
+
+/// upstream: e2e::webhook_success. One call per published commit, no more.
+#[test]
+fn webhook_success() {
+    let mut up = Upstream::new();
+    let (port, hits) = webhook_receiver(Arc::new(std::sync::atomic::AtomicU16::new(200)));
+    let (_dir, root) = temp_root();
+    let url = format!("--webhook-url=http://127.0.0.1:{port}/");
+    let (_gs, _admin) = sync_with_link(&up, &root, "link", &[&url, "--webhook-success-status=200"]);
+    let link = root.join("link");
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    wait_until(T, "the webhook", || hits.load(Ordering::SeqCst) >= 1);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let second = up.commit();
+    wait_until(T, "second sync", || {
+        published(&link) == Some(second.clone())
+    });
+    wait_until(T, "the webhook again", || hits.load(Ordering::SeqCst) >= 2);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+/// One `--one-time` run with a webhook answering `status`: exits `want`, the commit published
+/// either way, and exactly one call (no retry).
+fn webhook_once(status: u16, want: i32) {
+    let up = Upstream::new();
+    let (port, hits) = webhook_receiver(Arc::new(std::sync::atomic::AtomicU16::new(status)));
+    let (_dir, root) = temp_root();
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--one-time",
+            "--period=100ms",
+            &format!("--webhook-url=http://127.0.0.1:{port}/"),
+            "--webhook-success-status=200",
+        ],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, want, "{status}: {log}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "{status}");
+    assert_eq!(version(&root.join("site")).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::webhook_success_once. 200 under `--one-time`: exit 0 after one call.
+#[test]
+fn webhook_success_once() {
+    webhook_once(200, 0);
+}
+
+/// upstream: e2e::webhook_fail_retry_once. 500 under `--one-time`: exit 1, link kept, one call.
+#[test]
+fn webhook_fail_retry_once() {
+    webhook_once(500, 1);
+}
+
+/// A hook like upstream's: writes the worktree's `VERSION` to `exechook` and `$ENVKEY` to
+/// `exechook-env` in its cwd, then a line to `runlog`.
+fn recording_hook(dir: &Path, runlog: &Path) -> PathBuf {
+    let body = format!(
+        "cat VERSION > exechook\necho \"ENVKEY=$ENVKEY\" > exechook-env\ndate >> {}\n",
+        runlog.display()
+    );
+    script(dir, "hook.sh", &body)
+}
+
+/// upstream: e2e::exechook_success. The hook runs once per published commit, in the worktree,
+/// with the environment inherited.
+#[test]
+fn exechook_success() {
+    let mut up = Upstream::new();
+    let (dir, root) = temp_root();
+    let runlog = dir.path().join("runlog");
+    let hook = recording_hook(dir.path(), &runlog);
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--period=100ms",
+            &format!("--exechook-command={}", hook.display()),
+        ],
+    );
+    let _gs = GitSync::spawn(&strs(&args), &[("ENVKEY", "envval")]);
+    let link = root.join("site");
+    // The run log is written last: the hook has finished once it has a line.
+    wait_until(T, "the hook for the first commit", || lines(&runlog) >= 1);
+    assert_eq!(std::fs::read_to_string(link.join("exechook")).unwrap(), "1");
+    assert_eq!(
+        std::fs::read_to_string(link.join("exechook-env")).unwrap(),
+        "ENVKEY=envval\n"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lines(&runlog), 1);
+    up.commit();
+    wait_until(T, "the hook for the second commit", || lines(&runlog) >= 2);
+    assert_eq!(std::fs::read_to_string(link.join("exechook")).unwrap(), "2");
+    assert_eq!(
+        std::fs::read_to_string(link.join("exechook-env")).unwrap(),
+        "ENVKEY=envval\n"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lines(&runlog), 2);
+}
+
+/// upstream: e2e::exechook_success_once. `--one-time` waits for a succeeding hook.
+#[test]
+fn exechook_success_once() {
+    let up = Upstream::new();
+    let (dir, root) = temp_root();
+    let runlog = dir.path().join("runlog");
+    let hook = recording_hook(dir.path(), &runlog);
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--one-time",
+            &format!("--exechook-command={}", hook.display()),
+        ],
+    );
+    let (code, log) = run_once(&strs(&args), &[("ENVKEY", "envval")]);
+    assert_eq!(code, 0, "{log}");
+    let link = root.join("site");
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert_eq!(std::fs::read_to_string(link.join("exechook")).unwrap(), "1");
+    assert_eq!(
+        std::fs::read_to_string(link.join("exechook-env")).unwrap(),
+        "ENVKEY=envval\n"
+    );
+    assert_eq!(lines(&runlog), 1);
+}
+
+/// upstream: e2e::exechook_fail_once. Under `--one-time` a failing (slow) hook runs once, no
+/// retry after the backoff, exits 1 and leaves the commit published.
+#[test]
+fn exechook_fail_once() {
+    let up = Upstream::new();
+    let (dir, root) = temp_root();
+    let runlog = dir.path().join("runlog");
+    let fail = script(
+        dir.path(),
+        "fail.sh",
+        &format!("sleep 0.2\ndate >> {}\nexit 1\n", runlog.display()),
+    );
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--one-time",
+            &format!("--exechook-command={}", fail.display()),
+            "--exechook-backoff=1s",
+        ],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(root.join("site").is_symlink());
+    assert_eq!(version(&root.join("site")).as_deref(), Some("1"));
+    assert_eq!(lines(&runlog), 1);
+}
+
+/// The touch file (relative to the root, or absolute in a directory not made yet) appears after
+/// each sync that publishes a commit (forward and back), and not again without one.
+fn touch_file_follows_commits(absolute: bool) {
+    let mut up = Upstream::new();
+    let (dir, root) = temp_root();
+    let (flag, touch) = if absolute {
+        let p = dir.path().join("dir/touch.file");
+        (p.display().to_string(), p)
+    } else {
+        ("touch.file".to_owned(), root.join("touch.file"))
+    };
+    let (_gs, _admin) = sync_with_link(&up, &root, "link", &[&format!("--touch-file={flag}")]);
+    let link = root.join("link");
+    let first = up.head();
+    let step = |want: &str| {
+        wait_until(T, "the touch file", || touch.exists());
+        std::fs::remove_file(&touch).unwrap();
+        assert_eq!(published(&link).as_deref(), Some(want));
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(!touch.exists(), "touched again without a new commit");
+    };
+    step(&first);
+    let second = up.commit();
+    step(&second);
+    git(&up.bare, &["update-ref", "refs/heads/main", &first]);
+    step(&first);
+}
+
+/// upstream: e2e::touch_file. `--touch-file=touch.file`, relative to the root.
+#[test]
+fn touch_file() {
+    touch_file_follows_commits(false);
+}
+
+/// upstream: e2e::touch_file_abs_path. An absolute `--touch-file` whose directory is made.
+#[test]
+fn touch_file_abs_path() {
+    touch_file_follows_commits(true);
 }
