@@ -1231,10 +1231,10 @@ fn v3_pod_spec_flags_start_with_a_warning() {
 fn sync_recover_wrong_worktree_hash() {
     let up = Upstream::new();
     let (_dir, root) = temp_root();
-    let args = repo_args(&root, &up.file_url(), &["--period=100ms"]);
-    let gs = GitSync::spawn(&strs(&args), &[]);
-    let link = root.join("site");
+    let (gs, admin, link) = counted_sync(&up, &root);
     wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
     // Stopped meanwhile: at a 100 ms period it would repair the worktree before the check below.
     gs.signal("STOP");
     std::fs::write(link.join("local.txt"), "made in the worktree\n").unwrap();
@@ -1252,6 +1252,9 @@ fn sync_recover_wrong_worktree_hash() {
             && !wt.join("local.txt").exists()
     });
     assert_eq!(published(&link), Some(up.head()));
+    // As upstream counts it: the repair is a successful sync and a fetch.
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
 }
 
 /// upstream: `submodule_sync_relative`. A submodule URL relative to the superproject's
@@ -2943,4 +2946,63 @@ fn touch_file() {
 #[test]
 fn touch_file_abs_path() {
     touch_file_follows_commits(true);
+}
+
+/// upstream: e2e::export_error. A relative `--error-file` (under the root) gets git's wording
+/// for a missing ref, and is removed by the next successful sync.
+#[test]
+fn export_error() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let error = root.join("error.json");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--ref=does-not-exist", "--error-file=error.json"],
+    );
+    let mut gs = GitSync::spawn(&strs(&args), &[]);
+    assert_eq!(gs.wait(T), Some(1), "{}", gs.stderr());
+    assert!(!root.join("site").exists());
+    let text = std::fs::read_to_string(&error).unwrap();
+    assert!(text.contains("couldn't find remote ref"), "{text}");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--one-time", "--error-file=error.json"],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(version(&root.join("site")).as_deref(), Some("1"));
+    assert!(!error.exists(), "error file kept after a success");
+}
+
+/// upstream: e2e::expose_http. With `--http-bind`, `/` answers 503 while the first (slow) sync
+/// runs, 200 after it; `/metrics` is served.
+#[test]
+fn expose_http() {
+    let up = Upstream::new();
+    let server = HttpGit::start(&up.srv(), "u", "p", Some(8));
+    let (_dir, root) = temp_root();
+    let admin = free_port();
+    let link = root.join("site");
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", server.url("u:p@")),
+            &format!("--root={}", root.display()),
+            "--link=site",
+            "--period=100ms",
+            &format!("--http-bind=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    wait_until(Duration::from_secs(5), "the http server up", || {
+        http(admin, "GET", "/", &[]).0 != 0
+    });
+    assert!(published(&link).is_none(), "the first sync was not slow");
+    assert_eq!(http(admin, "GET", "/", &[]).0, 503);
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    wait_until(Duration::from_secs(3), "/ at 200", || {
+        http(admin, "GET", "/", &[]).0 == 200
+    });
+    assert_eq!(http(admin, "GET", "/metrics", &[]).0, 200);
 }
