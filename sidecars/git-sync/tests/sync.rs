@@ -3006,3 +3006,78 @@ fn expose_http() {
     });
     assert_eq!(http(admin, "GET", "/metrics", &[]).0, 200);
 }
+
+/// upstream: e2e::stale_worktree_timeout. In one running process, each replaced worktree is kept
+/// for `--stale-worktree-timeout` after it was replaced, then removed, oldest first.
+#[test]
+fn stale_worktree_timeout() {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let wts = root.join(".worktrees");
+    let (_gs, _admin) = sync_with_link(&up, &root, "link", &["--stale-worktree-timeout=4s"]);
+    let link = root.join("link");
+    let wt1 = up.head();
+    wait_until(T, "first sync", || published(&link) == Some(wt1.clone()));
+    std::thread::sleep(Duration::from_secs(2));
+    let wt2 = up.commit();
+    wait_until(T, "second sync", || published(&link) == Some(wt2.clone()));
+    assert!(
+        wts.join(&wt1).join("VERSION").is_file(),
+        "wt1 removed at once"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let wt3 = up.commit();
+    wait_until(T, "third sync", || published(&link) == Some(wt3.clone()));
+    for wt in [&wt1, &wt2, &wt3] {
+        assert!(wts.join(wt).join("VERSION").is_file(), "{wt} missing");
+    }
+    // wt1 expires about 2 s before wt2.
+    wait_until(T, "wt1 expired", || !wts.join(&wt1).exists());
+    assert!(
+        wts.join(&wt2).join("VERSION").is_file(),
+        "wt2 expired with wt1"
+    );
+    wait_until(T, "wt2 expired", || !wts.join(&wt2).exists());
+    assert!(wts.join(&wt3).join("VERSION").is_file());
+    assert_eq!(published(&link), Some(wt3));
+    assert_eq!(version(&link).as_deref(), Some("3"));
+}
+
+/// upstream: e2e::stale_worktree_timeout_restart. The same across `--one-time` restarts: wt1
+/// expires while wt2 stays, then wt2 goes and only the published wt3 is left.
+#[test]
+fn stale_worktree_timeout_restart() {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let wts = root.join(".worktrees");
+    let url = up.file_url();
+    let run = |timeout: Option<&str>| {
+        let mut extra = vec!["--one-time".to_owned()];
+        extra.extend(timeout.map(|t| format!("--stale-worktree-timeout={t}")));
+        let args = repo_args(&root, &url, &strs(&extra));
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{log}");
+    };
+    let has = |wt: &str| wts.join(wt).join("VERSION").is_file();
+    run(None);
+    let wt1 = up.head();
+    std::thread::sleep(Duration::from_secs(1));
+    let wt2 = up.commit();
+    run(Some("3s"));
+    assert!(has(&wt1) && has(&wt2));
+    std::thread::sleep(Duration::from_millis(2500));
+    let wt3 = up.commit();
+    run(Some("3s"));
+    assert!(has(&wt1) && has(&wt2) && has(&wt3));
+    // Sleeping 1.75 s puts wt1 (replaced 2.5 s earlier than wt2) about 1.25 s past the timeout
+    // and wt2 about 1.25 s before it: margins for a loaded machine.
+    std::thread::sleep(Duration::from_millis(1750));
+    run(Some("3s"));
+    assert!(!wts.join(&wt1).exists(), "wt1 not expired");
+    assert!(has(&wt2), "wt2 expired early");
+    std::thread::sleep(Duration::from_millis(2750));
+    run(Some("3s"));
+    assert!(!wts.join(&wt2).exists(), "wt2 not expired");
+    assert!(has(&wt3));
+    assert_eq!(published(&root.join("site")), Some(wt3));
+}
