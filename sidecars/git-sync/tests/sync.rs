@@ -1584,6 +1584,12 @@ fn sync_depth_change_on_restart() {
     assert_eq!(history(), "6", "{log}");
     assert!(!root.join(".git/shallow").exists(), "still shallow: {log}");
     assert_eq!(published(&root.join("site")), Some(up.head()));
+    // Upstream shrinks too (2 after 3, then 1).
+    let log = run("2");
+    assert_eq!(history(), "2", "{log}");
+    let log = run("1");
+    assert_eq!(history(), "1", "{log}");
+    assert_eq!(published(&root.join("site")), Some(up.head()));
 }
 
 /// upstream: `auth_http_password_file` with `--credential`. A JSON credential for the server's
@@ -3080,4 +3086,67 @@ fn stale_worktree_timeout_restart() {
     assert!(!wts.join(&wt2).exists(), "wt2 not expired");
     assert!(has(&wt3));
     assert_eq!(published(&root.join("site")), Some(wt3));
+}
+
+/// upstream: e2e::auth_http_password. `--username` with the password in `GITSYNC_PASSWORD`: a
+/// wrong user or a wrong password fails (exit 1, nothing published), the right pair syncs.
+#[test]
+fn auth_http_password() {
+    let up = Upstream::new();
+    let srv = HttpGit::start(&up.srv(), "alice", "correct-horse", None);
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (user, password, want)) in [
+        ("mallory", "correct-horse", 1),
+        ("alice", "not-the-password-42", 1),
+        ("alice", "correct-horse", 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let root = dir.path().join(i.to_string());
+        let args = repo_args(
+            &root,
+            &srv.url(""),
+            &[&format!("--username={user}"), "--one-time"],
+        );
+        let (code, log) = run_once(&strs(&args), &[("GITSYNC_PASSWORD", password)]);
+        assert_eq!(code, want, "{user}/{password}: {log}");
+        let link = root.join("site");
+        if want == 0 {
+            assert_eq!(published(&link), Some(up.head()));
+            assert_eq!(version(&link).as_deref(), Some("1"));
+        } else {
+            assert!(published(&link).is_none(), "{user}/{password}");
+            assert!(!log.contains(password), "{log}");
+        }
+    }
+}
+
+/// upstream: e2e::auth_http_password_in_url. Credentials in the URL: a wrong user or password
+/// fails, the right pair syncs.
+#[test]
+fn auth_http_password_in_url() {
+    let up = Upstream::new();
+    let srv = HttpGit::start(&up.srv(), "alice", "correct-horse", None);
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (userinfo, want)) in [
+        ("mallory:correct-horse@", 1),
+        ("alice:wrong@", 1),
+        ("alice:correct-horse@", 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let root = dir.path().join(i.to_string());
+        let args = repo_args(&root, &srv.url(userinfo), &["--one-time"]);
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, want, "{userinfo}: {log}");
+        let link = root.join("site");
+        if want == 0 {
+            assert_eq!(published(&link), Some(up.head()));
+            assert_eq!(version(&link).as_deref(), Some("1"));
+        } else {
+            assert!(published(&link).is_none(), "{userinfo}");
+        }
+    }
 }
