@@ -3150,3 +3150,89 @@ fn auth_http_password_in_url() {
         }
     }
 }
+
+/// upstream: e2e::submodule_sync_default. In a running loop: the submodule moved forward and
+/// back, a nested submodule added and removed, the submodule removed; each a successful sync.
+#[test]
+fn submodule_sync_default() {
+    let mut lib = Upstream::new();
+    let lib_first = lib.head();
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    superproject(&app, &lib);
+    git(&app, &["add", "-A"]);
+    git(&app, &["commit", "-q", "-m", "app"]);
+    // Points the superproject's submodule at the library's current main and commits.
+    let bump = |msg: &str| {
+        git(
+            &app,
+            &[
+                "-c",
+                "protocol.file.allow=always",
+                "submodule",
+                "update",
+                "-q",
+                "--remote",
+            ],
+        );
+        git(&app, &["commit", "-q", "-am", msg]);
+        git(&app, &["rev-parse", "HEAD"])
+    };
+    let (_dir, root) = temp_root();
+    let admin = free_port();
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo=file://{}", app.display()),
+            &format!("--root={}", root.display()),
+            "--link=link",
+            "--period=100ms",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    let link = root.join("link");
+    let sub = link.join("vendor/lib");
+    let step = |sha: String, n: f64| {
+        wait_until(T, "the superproject's commit", || {
+            published(&link) == Some(sha.clone())
+        });
+        assert_eq!(
+            std::fs::read_to_string(link.join("a.txt")).unwrap(),
+            "app\n"
+        );
+        wait_metric(admin, GOOD_SYNCS, n);
+    };
+    step(git(&app, &["rev-parse", "HEAD"]), 1.0);
+    assert_eq!(version(&sub).as_deref(), Some("1"));
+
+    lib.commit();
+    step(bump("lib forward"), 2.0);
+    assert_eq!(version(&sub).as_deref(), Some("2"));
+
+    git(&lib.bare, &["update-ref", "refs/heads/main", &lib_first]);
+    step(bump("lib backward"), 3.0);
+    assert_eq!(version(&sub).as_deref(), Some("1"));
+
+    let nested = Upstream::new();
+    let add = ["submodule", "add", "-q", &nested.file_url(), "nested"];
+    git(
+        &lib.work,
+        &[&["-c", "protocol.file.allow=always"], &add[..]].concat(),
+    );
+    lib.commit();
+    step(bump("nested added"), 4.0);
+    assert_eq!(version(&sub.join("nested")).as_deref(), Some("1"));
+
+    git(&lib.work, &["rm", "-qf", "nested"]);
+    std::fs::remove_dir_all(lib.work.join(".git/modules/nested")).unwrap();
+    lib.commit();
+    step(bump("nested removed"), 5.0);
+    assert!(version(&sub).is_some());
+    assert!(!sub.join("nested/VERSION").exists());
+
+    git(&app, &["submodule", "deinit", "-q", "vendor/lib"]);
+    git(&app, &["rm", "-qf", "vendor/lib"]);
+    git(&app, &["commit", "-q", "-m", "submodule removed"]);
+    step(git(&app, &["rev-parse", "HEAD"]), 6.0);
+    assert!(!sub.join("VERSION").exists());
+}
