@@ -3236,3 +3236,240 @@ fn submodule_sync_default() {
     step(git(&app, &["rev-parse", "HEAD"]), 6.0);
     assert!(!sub.join("VERSION").exists());
 }
+
+/// upstream: e2e::auth_ssh_url. ssh:// with a key the server does not accept fails; with
+/// several `--ssh-key-file`, the accepted one last, it syncs.
+#[test]
+fn auth_ssh_url() {
+    let up = Upstream::new();
+    let sshd = Sshd::start();
+    let url = format!(
+        "ssh://{}@127.0.0.1:{}{}",
+        Sshd::user(),
+        sshd.port,
+        up.bare.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut wrong = Vec::new();
+    for name in ["wrong1", "wrong2"] {
+        let key = dir.path().join(name);
+        podmates_testkit::proc::run_ok(
+            std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&key),
+        );
+        wrong.push(format!("--ssh-key-file={}", key.display()));
+    }
+    let known = format!("--ssh-known-hosts-file={}", sshd.known_hosts.display());
+    let right = format!("--ssh-key-file={}", sshd.key.display());
+    let run = |root: &str, keys: &[&String]| {
+        let root = dir.path().join(root);
+        let mut extra: Vec<&str> = vec![&known, "--one-time"];
+        extra.extend(keys.iter().map(|k| k.as_str()));
+        let args = repo_args(&root, &url, &extra);
+        let (code, log) = run_once(&strs(&args), &[]);
+        (code, log, root.join("site"))
+    };
+    let (code, log, link) = run("wrong", &[&wrong[0]]);
+    assert_eq!(code, 1, "{log}");
+    assert!(published(&link).is_none());
+    let (code, log, link) = run("several", &[&wrong[0], &wrong[1], &right]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::submodule_sync_over_http_different_passwords. The superproject, its submodule
+/// and the submodule's own submodule on three smart-HTTP servers with three passwords, one
+/// `--credential` each.
+#[test]
+fn submodule_sync_over_http_different_passwords() {
+    let nested = Upstream::new();
+    let nested_srv = HttpGit::start(&nested.srv(), "test", "test1", None);
+    let mut lib = Upstream::new();
+    let lib_srv = HttpGit::start(&lib.srv(), "test", "test2", None);
+    // Added from the file (no credentials needed here), then pointed at the HTTP server.
+    let add = ["submodule", "add", "-q", &nested.file_url(), "nested"];
+    git(
+        &lib.work,
+        &[&["-c", "protocol.file.allow=always"], &add[..]].concat(),
+    );
+    let nested_url = nested_srv.url("");
+    git(
+        &lib.work,
+        &[
+            "config",
+            "-f",
+            ".gitmodules",
+            "submodule.nested.url",
+            &nested_url,
+        ],
+    );
+    lib.commit();
+
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("app-work");
+    superproject(&work, &lib);
+    let lib_url = lib_srv.url("");
+    git(
+        &work,
+        &[
+            "config",
+            "-f",
+            ".gitmodules",
+            "submodule.vendor/lib.url",
+            &lib_url,
+        ],
+    );
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "app"]);
+    let srv = dir.path().join("srv");
+    std::fs::create_dir_all(&srv).unwrap();
+    git(&srv, &["init", "-q", "--bare", "-b", "main", "repo.git"]);
+    git(
+        &work,
+        &["push", "-q", srv.join("repo.git").to_str().unwrap(), "main"],
+    );
+    let app_srv = HttpGit::start(&srv, "test", "test3", None);
+    let app_url = app_srv.url("");
+
+    let (_dir, root) = temp_root();
+    let admin = free_port();
+    let cred = |url: &str, pw: &str| {
+        format!(r#"--credential={{"url":"{url}","username":"test","password":"{pw}"}}"#)
+    };
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo={app_url}"),
+            &format!("--root={}", root.display()),
+            "--link=link",
+            "--period=100ms",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+            &cred(&nested_url, "test1"),
+            &cred(&lib_url, "test2"),
+            &cred(&app_url, "test3"),
+        ],
+        &[],
+    );
+    let link = root.join("link");
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    wait_until(T, "first sync", || published(&link) == Some(head.clone()));
+    assert_eq!(
+        std::fs::read_to_string(link.join("a.txt")).unwrap(),
+        "app\n"
+    );
+    assert_eq!(version(&link.join("vendor/lib")).as_deref(), Some("2"));
+    assert_eq!(
+        version(&link.join("vendor/lib/nested")).as_deref(),
+        Some("1")
+    );
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+}
+
+/// upstream: e2e::submodule_sync_over_ssh_different_keys. The superproject, its submodule and the
+/// submodule's own submodule behind three sshd, each accepting only its own key; git-sync is
+/// given the three keys.
+#[test]
+fn submodule_sync_over_ssh_different_keys() {
+    let ssh_url = |sshd: &Sshd, bare: &Path| {
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            Sshd::user(),
+            sshd.port,
+            bare.display()
+        )
+    };
+    let nested = Upstream::new();
+    let nested_sshd = Sshd::start();
+    let mut lib = Upstream::new();
+    let lib_sshd = Sshd::start();
+    // Added from the file (no key needed here), then pointed at the ssh server.
+    let add = ["submodule", "add", "-q", &nested.file_url(), "nested"];
+    git(
+        &lib.work,
+        &[&["-c", "protocol.file.allow=always"], &add[..]].concat(),
+    );
+    let nested_url = ssh_url(&nested_sshd, &nested.bare);
+    git(
+        &lib.work,
+        &[
+            "config",
+            "-f",
+            ".gitmodules",
+            "submodule.nested.url",
+            &nested_url,
+        ],
+    );
+    lib.commit();
+
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("app-work");
+    superproject(&work, &lib);
+    let lib_url = ssh_url(&lib_sshd, &lib.bare);
+    git(
+        &work,
+        &[
+            "config",
+            "-f",
+            ".gitmodules",
+            "submodule.vendor/lib.url",
+            &lib_url,
+        ],
+    );
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "app"]);
+    let app_bare = dir.path().join("app.git");
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "main", "app.git"],
+    );
+    git(&work, &["push", "-q", app_bare.to_str().unwrap(), "main"]);
+    let app_sshd = Sshd::start();
+
+    let (_dir, root) = temp_root();
+    let admin = free_port();
+    let key = |s: &Sshd| format!("--ssh-key-file={}", s.key.display());
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", ssh_url(&app_sshd, &app_bare)),
+            &format!("--root={}", root.display()),
+            "--link=link",
+            "--period=100ms",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+            &key(&nested_sshd),
+            &key(&lib_sshd),
+            &key(&app_sshd),
+            "--ssh-known-hosts=false",
+        ],
+        &[],
+    );
+    let link = root.join("link");
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    wait_until(T, "first sync", || published(&link) == Some(head.clone()));
+    assert_eq!(
+        std::fs::read_to_string(link.join("a.txt")).unwrap(),
+        "app\n"
+    );
+    assert_eq!(version(&link.join("vendor/lib")).as_deref(), Some("2"));
+    assert_eq!(
+        version(&link.join("vendor/lib/nested")).as_deref(),
+        Some("1")
+    );
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+
+    // The keys are not interchangeable: without the nested submodule's key the sync fails.
+    let (_dir2, other) = temp_root();
+    let args = repo_args(
+        &other,
+        &ssh_url(&app_sshd, &app_bare),
+        &[
+            "--one-time",
+            &key(&lib_sshd),
+            &key(&app_sshd),
+            "--ssh-known-hosts=false",
+        ],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(published(&other.join("site")).is_none());
+}
