@@ -1231,10 +1231,10 @@ fn v3_pod_spec_flags_start_with_a_warning() {
 fn sync_recover_wrong_worktree_hash() {
     let up = Upstream::new();
     let (_dir, root) = temp_root();
-    let args = repo_args(&root, &up.file_url(), &["--period=100ms"]);
-    let gs = GitSync::spawn(&strs(&args), &[]);
-    let link = root.join("site");
+    let (gs, admin, link) = counted_sync(&up, &root);
     wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
     // Stopped meanwhile: at a 100 ms period it would repair the worktree before the check below.
     gs.signal("STOP");
     std::fs::write(link.join("local.txt"), "made in the worktree\n").unwrap();
@@ -1252,6 +1252,9 @@ fn sync_recover_wrong_worktree_hash() {
             && !wt.join("local.txt").exists()
     });
     assert_eq!(published(&link), Some(up.head()));
+    // As upstream counts it: the repair is a successful sync and a fetch.
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
 }
 
 /// upstream: `submodule_sync_relative`. A submodule URL relative to the superproject's
@@ -1581,6 +1584,12 @@ fn sync_depth_change_on_restart() {
     assert_eq!(history(), "6", "{log}");
     assert!(!root.join(".git/shallow").exists(), "still shallow: {log}");
     assert_eq!(published(&root.join("site")), Some(up.head()));
+    // Upstream shrinks too (2 after 3, then 1).
+    let log = run("2");
+    assert_eq!(history(), "2", "{log}");
+    let log = run("1");
+    assert_eq!(history(), "1", "{log}");
+    assert_eq!(published(&root.join("site")), Some(up.head()));
 }
 
 /// upstream: `auth_http_password_file` with `--credential`. A JSON credential for the server's
@@ -1878,4 +1887,1589 @@ fn github_app_auth_against_a_stand_in_api() {
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("answered 401"), "{log}");
     assert_eq!(issued.load(Ordering::Relaxed), 1);
+}
+
+/// Writes an executable shell script `name` in `dir` with `body`; returns its path.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    p
+}
+
+/// Lines in `path` (0 when it does not exist).
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
+}
+
+/// A webhook receiver answering every request with the status in `status`; the port and the
+/// number of requests seen.
+fn webhook_receiver(status: Arc<std::sync::atomic::AtomicU16>) -> (u16, Arc<AtomicU64>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicU64::new(0));
+    let seen = hits.clone();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for s in listener.incoming().flatten() {
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            seen.fetch_add(1, Ordering::SeqCst);
+            let code = status.load(Ordering::SeqCst);
+            let _ = (&s).write_all(
+                format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    (port, hits)
+}
+
+/// The content of `VERSION` under `link`, if readable.
+fn version(link: &Path) -> Option<String> {
+    std::fs::read_to_string(link.join("VERSION")).ok()
+}
+
+/// upstream: e2e::init_root_flag_is_weird. A relative `--root` full of `..` is resolved
+/// against the working directory.
+#[test]
+fn init_root_flag_is_weird() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let cwd = std::env::current_dir().unwrap();
+    let ups = "../".repeat(cwd.components().count() + 2);
+    let weird = PathBuf::from(format!(
+        "{ups}{r}/{ups}../{r}",
+        r = root.display().to_string().trim_start_matches('/')
+    ));
+    assert!(weird.is_relative());
+    let args = repo_args(&weird, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let link = root.join("site");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::init_root_flag_has_symlink. A `--root` that is a symlink to a directory: the
+/// repository and the link land in the directory it points at.
+#[test]
+fn init_root_flag_has_symlink() {
+    let up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("subdir");
+    std::fs::create_dir_all(&real).unwrap();
+    let rootlink = dir.path().join("rootlink");
+    std::os::unix::fs::symlink(&real, &rootlink).unwrap();
+    let args = repo_args(&rootlink, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let link = real.join("site");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert!(rootlink.is_symlink(), "the symlinked root was replaced");
+}
+
+/// upstream: e2e::worktree_cleanup. While git-sync is stopped, a foreign git worktree is made at
+/// the path of the next commit's worktree and junk is left in `.worktrees`: the next sync
+/// publishes a proper checkout there and removes the junk.
+#[test]
+fn worktree_cleanup() {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let (gs, admin, link) = counted_sync(&up, &root);
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+
+    gs.signal("STOP");
+    std::fs::write(up.work.join("file2"), "worktree_cleanup-ok\n").unwrap();
+    let second = up.commit();
+    let wt = root.join(".worktrees").join(&second);
+    git(
+        &up.work,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            wt.to_str().unwrap(),
+            "-b",
+            "e2e",
+            "--no-checkout",
+        ],
+    );
+    assert!(!wt.join("file2").exists());
+    let wts = root.join(".worktrees");
+    std::fs::create_dir_all(wts.join("not_a_hash/subdir")).unwrap();
+    std::fs::write(wts.join("not_a_directory"), "").unwrap();
+    gs.signal("CONT");
+
+    wait_until(T, "second sync", || {
+        published(&link) == Some(second.clone())
+    });
+    assert_eq!(
+        std::fs::read_to_string(link.join("file2")).unwrap(),
+        "worktree_cleanup-ok\n"
+    );
+    assert_eq!(version(&link).as_deref(), Some("2"));
+    assert_eq!(git(&link, &["rev-parse", "HEAD"]), second);
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+    wait_until(T, "junk removed", || {
+        !wts.join("not_a_hash").exists() && !wts.join("not_a_directory").exists()
+    });
+}
+
+/// upstream: e2e::v3_v4_upgrade_in_place. A root laid out by v3 (worktree `<root>/<sha>`, link
+/// -> `<sha>`) is taken over: the next commit is published and the v3 worktree removed.
+#[test]
+fn v3_v4_upgrade_in_place() {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let sha = published(&link).unwrap();
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    // v3's layout.
+    std::fs::rename(root.join(".worktrees").join(&sha), root.join(&sha)).unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&sha, &link).unwrap();
+    std::fs::write(up.work.join("file2"), "v3_v4 2\n").unwrap();
+    let second = up.commit();
+
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(second));
+    assert_eq!(version(&link).as_deref(), Some("2"));
+    assert_eq!(
+        std::fs::read_to_string(link.join("file2")).unwrap(),
+        "v3_v4 2\n"
+    );
+    assert!(!root.join(&sha).exists(), "the v3 worktree is left behind");
+}
+
+/// upstream: e2e::sync_branch_switch. A root synced at depth 1 on one branch, restarted on
+/// another branch.
+#[test]
+fn sync_branch_switch() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--one-time", "--ref=main", "--depth=1"],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(version(&link).as_deref(), Some("1"));
+
+    git(&up.work, &["checkout", "-q", "-b", "main2"]);
+    std::fs::write(up.work.join("VERSION"), "branch 2").unwrap();
+    git(&up.work, &["commit", "-q", "-am", "on main2"]);
+    git(&up.work, &["push", "-q", "origin", "main2"]);
+    let other = up.head();
+
+    let args = repo_args(&root, &up.file_url(), &["--one-time", "--ref=main2"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&link), Some(other));
+    assert_eq!(version(&link).as_deref(), Some("branch 2"));
+}
+
+/// upstream: e2e::sync_sha_once_sync_different_sha_known. Two one-time runs on the same root,
+/// each on a SHA of the branch's history.
+#[test]
+fn sync_sha_once_sync_different_sha_known() {
+    let mut up = Upstream::new();
+    let sha1 = up.head();
+    let sha2 = up.commit();
+    up.commit();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    for (sha, want) in [(&sha1, "1"), (&sha2, "2")] {
+        let args = repo_args(
+            &root,
+            &up.file_url(),
+            &["--one-time", &format!("--ref={sha}")],
+        );
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{log}");
+        assert_eq!(published(&link).as_ref(), Some(sha));
+        assert_eq!(version(&link).as_deref(), Some(want));
+    }
+}
+
+/// upstream: e2e::sync_sha_once_sync_different_sha_unknown. The second run asks for a SHA the
+/// root has never fetched, and that is not the tip of any branch.
+#[test]
+fn sync_sha_once_sync_different_sha_unknown() {
+    let mut up = Upstream::new();
+    let sha1 = up.head();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let url = up.file_url();
+    let run = |sha: &str| {
+        let args = repo_args(&root, &url, &["--one-time", &format!("--ref={sha}")]);
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{log}");
+    };
+    run(&sha1);
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    let sha2 = up.commit();
+    up.commit();
+    run(&sha2);
+    assert_eq!(published(&link), Some(sha2));
+    assert_eq!(version(&link).as_deref(), Some("2"));
+}
+
+/// upstream: e2e::sync_crash_no_link_cleanup_retry. The link deleted between two runs is made
+/// again.
+#[test]
+fn sync_crash_no_link_cleanup_retry() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    assert_eq!(run_once(&strs(&args), &[]).0, 0);
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    std::fs::remove_file(&link).unwrap();
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::sync_sha_shafile_exists. A file named after the SHA to sync, in the root, does
+/// not get in the way.
+#[test]
+fn sync_sha_shafile_exists() {
+    let mut up = Upstream::new();
+    let sha1 = up.head();
+    let sha2 = up.commit();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let run = |sha: &str| {
+        let args = repo_args(
+            &root,
+            &up.file_url(),
+            &["--one-time", &format!("--ref={sha}")],
+        );
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{log}");
+    };
+    run(&sha1);
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    std::fs::write(root.join(&sha2), "").unwrap();
+    run(&sha2);
+    assert_eq!(published(&link), Some(sha2));
+    assert_eq!(version(&link).as_deref(), Some("2"));
+}
+
+/// upstream: e2e::sync_repo_switch. The same root, restarted with another `--repo`.
+#[test]
+fn sync_repo_switch() {
+    let up = Upstream::new();
+    let mut other = Upstream::new();
+    std::fs::write(other.work.join("ORIGIN"), "other\n").unwrap();
+    let sha2 = other.commit();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&link), Some(up.head()));
+    let args = repo_args(&root, &other.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&link), Some(sha2));
+    assert_eq!(version(&link).as_deref(), Some("2"));
+    assert_eq!(
+        std::fs::read_to_string(link.join("ORIGIN")).unwrap(),
+        "other\n"
+    );
+}
+
+/// upstream: e2e::sync_slow_git_long_timeout. A fetch slower than a short timeout but within
+/// `--sync-timeout` succeeds, then and on the next commit (upstream slows git with a wrapper; a
+/// throttled smart-HTTP server here).
+#[test]
+fn sync_slow_git_long_timeout() {
+    let mut up = Upstream::new();
+    let server = HttpGit::start(&up.srv(), "u", "p", Some(8));
+    let (_dir, root) = temp_root();
+    let admin = free_port();
+    let link = root.join("site");
+    let started = std::time::Instant::now();
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", server.url("u:p@")),
+            &format!("--root={}", root.display()),
+            "--link=site",
+            "--period=100ms",
+            "--sync-timeout=16s",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    let took = started.elapsed();
+    assert!(took > Duration::from_secs(2), "not slow: {took:?}");
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    let second = up.commit();
+    wait_until(T, "second sync", || {
+        published(&link) == Some(second.clone())
+    });
+    assert_eq!(version(&link).as_deref(), Some("2"));
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+}
+
+/// upstream: e2e::exechook_fail_retry. A failing exechook is run again after
+/// `--exechook-backoff`, not at every period.
+#[test]
+fn exechook_fail_retry() {
+    let up = Upstream::new();
+    let (dir, root) = temp_root();
+    let runlog = dir.path().join("runlog");
+    let hook = script(
+        dir.path(),
+        "fail.sh",
+        &format!("date >> {}\nexit 1\n", runlog.display()),
+    );
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--period=100ms",
+            &format!("--exechook-command={}", hook.display()),
+            "--exechook-backoff=1s",
+        ],
+    );
+    let _gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "a retry of the failing hook", || lines(&runlog) >= 2);
+    let seen = lines(&runlog);
+    std::thread::sleep(Duration::from_millis(2500));
+    let later = lines(&runlog);
+    // Retried after each 1 s backoff: a few more runs, not one per 100 ms period.
+    assert!(
+        (seen + 1..=seen + 4).contains(&later),
+        "{seen} then {later}"
+    );
+}
+
+/// upstream: e2e::exechook_startup_after_crash. A restart on a root already at the wanted
+/// commit still runs the exechook once, in the worktree, with the environment inherited.
+#[test]
+fn exechook_startup_after_crash() {
+    let up = Upstream::new();
+    let (dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time", "--ref=main"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(version(&link).as_deref(), Some("1"));
+
+    let runlog = dir.path().join("runlog");
+    let hook = recording_hook(dir.path(), &runlog);
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--one-time",
+            "--ref=main",
+            &format!("--exechook-command={}", hook.display()),
+        ],
+    );
+    let (code, log) = run_once(&strs(&args), &[("ENVKEY", "envval")]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert_eq!(std::fs::read_to_string(link.join("exechook")).unwrap(), "1");
+    assert_eq!(
+        std::fs::read_to_string(link.join("exechook-env")).unwrap(),
+        "ENVKEY=envval\n"
+    );
+    assert_eq!(lines(&runlog), 1);
+}
+
+/// upstream: e2e::webhook_fail_retry. A webhook answering 500 is called again until it answers
+/// the success status, then no more.
+#[test]
+fn webhook_fail_retry() {
+    let up = Upstream::new();
+    let status = Arc::new(std::sync::atomic::AtomicU16::new(500));
+    let (port, hits) = webhook_receiver(status.clone());
+    let (_dir, root) = temp_root();
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--period=100ms",
+            &format!("--webhook-url=http://127.0.0.1:{port}/"),
+            "--webhook-success-status=200",
+            "--webhook-backoff=1s",
+        ],
+    );
+    let _gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "the webhook called", || hits.load(Ordering::SeqCst) >= 1);
+    status.store(200, Ordering::SeqCst);
+    hits.store(0, Ordering::SeqCst);
+    wait_until(T, "the webhook retried", || {
+        hits.load(Ordering::SeqCst) >= 1
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "called again after success");
+}
+
+/// upstream: e2e::webhook_fire_and_forget. With `--webhook-success-status=0` the answer (404)
+/// is not looked at: one call, no retry.
+#[test]
+fn webhook_fire_and_forget() {
+    let up = Upstream::new();
+    let status = Arc::new(std::sync::atomic::AtomicU16::new(404));
+    let (port, hits) = webhook_receiver(status);
+    let (_dir, root) = temp_root();
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--period=100ms",
+            &format!("--webhook-url=http://127.0.0.1:{port}/"),
+            "--webhook-success-status=0",
+            "--webhook-backoff=300ms",
+        ],
+    );
+    let _gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "the webhook called", || hits.load(Ordering::SeqCst) >= 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "a fire-and-forget call retried"
+    );
+}
+
+/// upstream: e2e::expose_http_after_restart. Restarted on a root already in sync (default
+/// period), upstream's `/` answers 200 once the first loop has confirmed it.
+#[test]
+fn expose_http_after_restart() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    assert_eq!(run_once(&strs(&args), &[]).0, 0);
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    let admin = free_port();
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", up.file_url()),
+            &format!("--root={}", root.display()),
+            "--link=site",
+            &format!("--http-bind=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    wait_until(Duration::from_secs(5), "the http server up", || {
+        http(admin, "GET", "/", &[]).0 != 0
+    });
+    wait_until(Duration::from_secs(3), "/ at 200", || {
+        http(admin, "GET", "/", &[]).0 == 200
+    });
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::submodule_sync_shallow. `--submodules=shallow` checks out the submodules but
+/// not theirs.
+#[test]
+fn submodule_sync_shallow() {
+    let nested = Upstream::new();
+    let mut lib = Upstream::new();
+    let add = ["submodule", "add", "-q", &nested.file_url(), "nested"];
+    git(
+        &lib.work,
+        &[&["-c", "protocol.file.allow=always"], &add[..]].concat(),
+    );
+    lib.commit();
+    assert!(git(&lib.bare, &["ls-tree", "main", "nested"]).contains("commit"));
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    superproject(&app, &lib);
+    git(&app, &["add", "-A"]);
+    git(&app, &["commit", "-q", "-m", "app"]);
+    let root = dir.path().join("root");
+    let args = repo_args(
+        &root,
+        &format!("file://{}", app.display()),
+        &["--period=100ms", "--submodules=shallow"],
+    );
+    let _gs = GitSync::spawn(&strs(&args), &[]);
+    let link = root.join("site");
+    wait_until(T, "first sync", || {
+        published(&link) == Some(git(&app, &["rev-parse", "HEAD"]))
+    });
+    assert_eq!(
+        std::fs::read_to_string(link.join("a.txt")).unwrap(),
+        "app\n"
+    );
+    assert_eq!(version(&link.join("vendor/lib")).as_deref(), Some("2"));
+    assert!(!link.join("vendor/lib/nested/VERSION").exists());
+    // A recursive sync of the same superproject does check the nested one out.
+    let (_dir2, full) = temp_root();
+    let args = repo_args(&full, &format!("file://{}", app.display()), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        version(&full.join("site/vendor/lib/nested")).as_deref(),
+        Some("1")
+    );
+}
+
+/// upstream: e2e::gc_aggressive. A one-time run with `--git-gc=aggressive` publishes, and leaves
+/// the repository compacted (one pack, no loose objects) and usable.
+#[test]
+fn gc_aggressive() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--one-time", "--git-gc=aggressive"],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(link.is_symlink());
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert_eq!(object_files(&root), (1, 0));
+    assert_eq!(git(&link, &["status", "--porcelain"]), "");
+    assert!(!log.contains("cannot compact"), "{log}");
+}
+
+/// git-sync on `up` every 100 ms with `--root=root`, `link` and `extra`, admin server on: the
+/// process and the admin port.
+fn sync_with_link(up: &Upstream, root: &Path, link: &str, extra: &[&str]) -> (GitSync, u16) {
+    let admin = free_port();
+    let mut args = vec![
+        format!("--repo={}", up.file_url()),
+        format!("--root={}", root.display()),
+        format!("--link={link}"),
+        "--period=100ms".to_owned(),
+        format!("--admin-addr=127.0.0.1:{admin}"),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    (GitSync::spawn(&strs(&args), &[]), admin)
+}
+
+/// Forward, then back: each move published at `link` and counted (syncs and fetches 1-2-3).
+fn forward_and_back(up: &mut Upstream, admin: u16, link: &Path) {
+    let first = up.head();
+    wait_until(T, "first sync", || published(link) == Some(first.clone()));
+    assert_eq!(version(link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    let second = up.commit();
+    wait_until(T, "forward", || published(link) == Some(second.clone()));
+    assert_eq!(version(link).as_deref(), Some("2"));
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+    git(&up.bare, &["update-ref", "refs/heads/main", &first]);
+    wait_until(T, "backward", || published(link) == Some(first.clone()));
+    assert_eq!(version(link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 3.0);
+    wait_metric(admin, FETCHES, 3.0);
+}
+
+/// upstream: e2e::sync_head_absolute_link. An absolute `--link` outside the root, in
+/// directories that do not exist yet.
+#[test]
+fn sync_head_absolute_link() {
+    let mut up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let link = dir.path().join("other/dir/link");
+    let (_gs, admin) = sync_with_link(&up, &root, link.to_str().unwrap(), &[]);
+    forward_and_back(&mut up, admin, &link);
+    assert!(link.is_symlink());
+    assert!(!root.join("link").exists());
+}
+
+/// upstream: e2e::sync_head_subdir_link. `--link=other/dir/link`: parents made under the root.
+#[test]
+fn sync_head_subdir_link() {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let (_gs, admin) = sync_with_link(&up, &root, "other/dir/link", &[]);
+    let link = root.join("other/dir/link");
+    forward_and_back(&mut up, admin, &link);
+    assert!(link.is_symlink());
+    assert!(!root.join("link").exists());
+}
+
+/// upstream: e2e::init_root_is_under_another_repo. A non-empty root inside another git
+/// repository's working tree.
+#[test]
+fn init_root_is_under_another_repo() {
+    let up = Upstream::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("subdir/root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("file"), "not empty\n").unwrap();
+    git(&dir.path().join("subdir"), &["init", "-q"]);
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let link = root.join("site");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::init_root_fails_sanity. A root holding a non-bare `.git` whose HEAD names a
+/// branch that does not exist.
+#[test]
+fn init_root_fails_sanity() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    std::fs::create_dir_all(&root).unwrap();
+    git(&root, &["init", "-q"]);
+    std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/nonexist\n").unwrap();
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    let link = root.join("site");
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::sync_crash_no_worktree_cleanup_retry. All of `.worktrees` deleted between two
+/// runs: the worktree is made again.
+#[test]
+fn sync_crash_no_worktree_cleanup_retry() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(&root, &up.file_url(), &["--one-time"]);
+    assert_eq!(run_once(&strs(&args), &[]).0, 0);
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    std::fs::remove_dir_all(root.join(".worktrees")).unwrap();
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(link.is_symlink());
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// A sync on SIGHUP despite `--period=100s`, with `--sync-on-signal=<spelling>`.
+fn sync_on_sighup_spelled(spelling: &str) {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let link = root.join("site");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--period=100s", &format!("--sync-on-signal={spelling}")],
+    );
+    let gs = GitSync::spawn(&strs(&args), &[]);
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    let second = up.commit();
+    gs.signal("HUP");
+    wait_until(Duration::from_secs(5), "sync on SIGHUP", || {
+        published(&link) == Some(second.clone())
+    });
+    assert_eq!(version(&link).as_deref(), Some("2"), "{spelling}");
+}
+
+/// upstream: e2e::sync_on_signal_hup. The signal named without the `SIG` prefix.
+#[test]
+fn sync_on_signal_hup() {
+    sync_on_sighup_spelled("HUP");
+}
+
+/// upstream: e2e::sync_on_signal_1. The signal given by number (1 = SIGHUP).
+#[test]
+fn sync_on_signal_1() {
+    sync_on_sighup_spelled("1");
+}
+
+/// upstream: e2e::export_error_abs_path. An absolute `--error-file` in a directory that does not
+/// exist yet gets the error, with git's wording for a missing ref.
+#[test]
+fn export_error_abs_path() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let error = root.join("dir/error.json");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--ref=does-not-exist",
+            &format!("--error-file={}", error.display()),
+        ],
+    );
+    let mut gs = GitSync::spawn(&strs(&args), &[]);
+    assert_eq!(gs.wait(T), Some(1), "{}", gs.stderr());
+    assert!(!root.join("site").exists());
+    let text = std::fs::read_to_string(&error).unwrap();
+    assert!(text.contains("couldn't find remote ref"), "{text}");
+}
+
+/// The current value of `series` on the admin port.
+fn metric_now(admin: u16, series: &str) -> Option<f64> {
+    metric(&http(admin, "GET", "/metrics", &[]).1, series)
+}
+
+/// upstream: e2e::sync_branch. A branch other than the remote HEAD: forward, back, each a sync
+/// and a fetch.
+#[test]
+fn sync_branch() {
+    let mut up = Upstream::new();
+    git(&up.work, &["checkout", "-q", "-b", "other-branch"]);
+    std::fs::write(up.work.join("VERSION"), "other 1").unwrap();
+    git(&up.work, &["commit", "-q", "-am", "other 1"]);
+    git(&up.work, &["push", "-q", "origin", "other-branch"]);
+    let first = up.head();
+    git(&up.work, &["checkout", "-q", "main"]);
+    let (_dir, root) = temp_root();
+    let (_gs, admin) = sync_with_link(&up, &root, "link", &["--ref=other-branch"]);
+    let link = root.join("link");
+    wait_until(T, "first sync", || published(&link) == Some(first.clone()));
+    assert_eq!(version(&link).as_deref(), Some("other 1"));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    // main moving does not matter.
+    up.commit();
+    git(&up.work, &["checkout", "-q", "other-branch"]);
+    std::fs::write(up.work.join("VERSION"), "other 2").unwrap();
+    git(&up.work, &["commit", "-q", "-am", "other 2"]);
+    git(&up.work, &["push", "-q", "origin", "other-branch"]);
+    let second = up.head();
+    wait_until(T, "forward", || published(&link) == Some(second.clone()));
+    assert_eq!(version(&link).as_deref(), Some("other 2"));
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+    git(&up.bare, &["update-ref", "refs/heads/other-branch", &first]);
+    wait_until(T, "backward", || published(&link) == Some(first.clone()));
+    assert_eq!(version(&link).as_deref(), Some("other 1"));
+    wait_metric(admin, GOOD_SYNCS, 3.0);
+    wait_metric(admin, FETCHES, 3.0);
+}
+
+/// Moves the tag `e2e-tag` of the upstream to `sha`: lightweight, or annotated with `message`.
+fn move_tag(up: &Upstream, sha: &str, annotated: Option<&str>) {
+    match annotated {
+        None => git(&up.work, &["tag", "-f", "e2e-tag", sha]),
+        Some(m) => git(&up.work, &["tag", "-af", "e2e-tag", "-m", m, sha]),
+    };
+    git(
+        &up.work,
+        &["push", "-q", "-f", "origin", "refs/tags/e2e-tag"],
+    );
+}
+
+/// upstream's tag tests: the tag moved forward then back is followed (syncs and fetches 1-2-3);
+/// a commit after the tag is not.
+fn tag_followed(annotated: bool) {
+    let mut up = Upstream::new();
+    let first = up.head();
+    let msg = |m: &'static str| annotated.then_some(m);
+    move_tag(&up, &first, msg("tag 1"));
+    let (_dir, root) = temp_root();
+    let (_gs, admin) = sync_with_link(&up, &root, "link", &["--ref=e2e-tag"]);
+    let link = root.join("link");
+    wait_until(T, "first sync", || published(&link) == Some(first.clone()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    let second = up.commit();
+    move_tag(&up, &second, msg("tag 2"));
+    wait_until(T, "tag forward", || {
+        published(&link) == Some(second.clone())
+    });
+    assert_eq!(version(&link).as_deref(), Some("2"));
+    wait_metric(admin, GOOD_SYNCS, 2.0);
+    wait_metric(admin, FETCHES, 2.0);
+    move_tag(&up, &first, msg("tag 3"));
+    wait_until(T, "tag backward", || {
+        published(&link) == Some(first.clone())
+    });
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    wait_metric(admin, GOOD_SYNCS, 3.0);
+    wait_metric(admin, FETCHES, 3.0);
+    up.commit();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(published(&link), Some(first));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert_eq!(metric_now(admin, GOOD_SYNCS), Some(3.0));
+    assert_eq!(metric_now(admin, FETCHES), Some(3.0));
+}
+
+/// upstream: e2e::sync_tag. A lightweight tag.
+#[test]
+fn sync_tag() {
+    tag_followed(false);
+}
+
+/// upstream: e2e::sync_annotated_tag. An annotated tag (re-made with a new message each move).
+#[test]
+fn sync_annotated_tag() {
+    tag_followed(true);
+}
+
+/// upstream: e2e::sync_sha. Synced on a SHA in a running loop, new commits and a reset of the
+/// branch change nothing: no more syncs, no more fetches.
+#[test]
+fn sync_sha() {
+    let mut up = Upstream::new();
+    let sha = up.head();
+    let (_dir, root) = temp_root();
+    let (_gs, admin) = sync_with_link(&up, &root, "link", &[&format!("--ref={sha}")]);
+    let link = root.join("link");
+    wait_until(T, "first sync", || published(&link) == Some(sha.clone()));
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+    wait_metric(admin, FETCHES, 1.0);
+    up.commit();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(published(&link), Some(sha.clone()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert_eq!(metric_now(admin, GOOD_SYNCS), Some(1.0));
+    assert_eq!(metric_now(admin, FETCHES), Some(1.0));
+    git(&up.bare, &["update-ref", "refs/heads/main", &sha]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(published(&link), Some(sha));
+    assert_eq!(metric_now(admin, GOOD_SYNCS), Some(1.0));
+    assert_eq!(metric_now(admin, FETCHES), Some(1.0));
+}
+
+/// upstream: e2e::webhook_success. One call per published commit, no more.
+#[test]
+fn webhook_success() {
+    let mut up = Upstream::new();
+    let (port, hits) = webhook_receiver(Arc::new(std::sync::atomic::AtomicU16::new(200)));
+    let (_dir, root) = temp_root();
+    let url = format!("--webhook-url=http://127.0.0.1:{port}/");
+    let (_gs, _admin) = sync_with_link(&up, &root, "link", &[&url, "--webhook-success-status=200"]);
+    let link = root.join("link");
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    wait_until(T, "the webhook", || hits.load(Ordering::SeqCst) >= 1);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let second = up.commit();
+    wait_until(T, "second sync", || {
+        published(&link) == Some(second.clone())
+    });
+    wait_until(T, "the webhook again", || hits.load(Ordering::SeqCst) >= 2);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+/// One `--one-time` run with a webhook answering `status`: exits `want`, the commit published
+/// either way, and exactly one call (no retry).
+fn webhook_once(status: u16, want: i32) {
+    let up = Upstream::new();
+    let (port, hits) = webhook_receiver(Arc::new(std::sync::atomic::AtomicU16::new(status)));
+    let (_dir, root) = temp_root();
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--one-time",
+            "--period=100ms",
+            &format!("--webhook-url=http://127.0.0.1:{port}/"),
+            "--webhook-success-status=200",
+        ],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, want, "{status}: {log}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "{status}");
+    assert_eq!(version(&root.join("site")).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::webhook_success_once. 200 under `--one-time`: exit 0 after one call.
+#[test]
+fn webhook_success_once() {
+    webhook_once(200, 0);
+}
+
+/// upstream: e2e::webhook_fail_retry_once. 500 under `--one-time`: exit 1, link kept, one call.
+#[test]
+fn webhook_fail_retry_once() {
+    webhook_once(500, 1);
+}
+
+/// A hook like upstream's: writes the worktree's `VERSION` to `exechook` and `$ENVKEY` to
+/// `exechook-env` in its cwd, then a line to `runlog`.
+fn recording_hook(dir: &Path, runlog: &Path) -> PathBuf {
+    let body = format!(
+        "cat VERSION > exechook\necho \"ENVKEY=$ENVKEY\" > exechook-env\ndate >> {}\n",
+        runlog.display()
+    );
+    script(dir, "hook.sh", &body)
+}
+
+/// upstream: e2e::exechook_success. The hook runs once per published commit, in the worktree,
+/// with the environment inherited.
+#[test]
+fn exechook_success() {
+    let mut up = Upstream::new();
+    let (dir, root) = temp_root();
+    let runlog = dir.path().join("runlog");
+    let hook = recording_hook(dir.path(), &runlog);
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--period=100ms",
+            &format!("--exechook-command={}", hook.display()),
+        ],
+    );
+    let _gs = GitSync::spawn(&strs(&args), &[("ENVKEY", "envval")]);
+    let link = root.join("site");
+    // The run log is written last: the hook has finished once it has a line.
+    wait_until(T, "the hook for the first commit", || lines(&runlog) >= 1);
+    assert_eq!(std::fs::read_to_string(link.join("exechook")).unwrap(), "1");
+    assert_eq!(
+        std::fs::read_to_string(link.join("exechook-env")).unwrap(),
+        "ENVKEY=envval\n"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lines(&runlog), 1);
+    up.commit();
+    wait_until(T, "the hook for the second commit", || lines(&runlog) >= 2);
+    assert_eq!(std::fs::read_to_string(link.join("exechook")).unwrap(), "2");
+    assert_eq!(
+        std::fs::read_to_string(link.join("exechook-env")).unwrap(),
+        "ENVKEY=envval\n"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lines(&runlog), 2);
+}
+
+/// upstream: e2e::exechook_success_once. `--one-time` waits for a succeeding hook.
+#[test]
+fn exechook_success_once() {
+    let up = Upstream::new();
+    let (dir, root) = temp_root();
+    let runlog = dir.path().join("runlog");
+    let hook = recording_hook(dir.path(), &runlog);
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--one-time",
+            &format!("--exechook-command={}", hook.display()),
+        ],
+    );
+    let (code, log) = run_once(&strs(&args), &[("ENVKEY", "envval")]);
+    assert_eq!(code, 0, "{log}");
+    let link = root.join("site");
+    assert_eq!(version(&link).as_deref(), Some("1"));
+    assert_eq!(std::fs::read_to_string(link.join("exechook")).unwrap(), "1");
+    assert_eq!(
+        std::fs::read_to_string(link.join("exechook-env")).unwrap(),
+        "ENVKEY=envval\n"
+    );
+    assert_eq!(lines(&runlog), 1);
+}
+
+/// upstream: e2e::exechook_fail_once. Under `--one-time` a failing (slow) hook runs once, no
+/// retry after the backoff, exits 1 and leaves the commit published.
+#[test]
+fn exechook_fail_once() {
+    let up = Upstream::new();
+    let (dir, root) = temp_root();
+    let runlog = dir.path().join("runlog");
+    let fail = script(
+        dir.path(),
+        "fail.sh",
+        &format!("sleep 0.2\ndate >> {}\nexit 1\n", runlog.display()),
+    );
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &[
+            "--one-time",
+            &format!("--exechook-command={}", fail.display()),
+            "--exechook-backoff=1s",
+        ],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(root.join("site").is_symlink());
+    assert_eq!(version(&root.join("site")).as_deref(), Some("1"));
+    assert_eq!(lines(&runlog), 1);
+}
+
+/// The touch file (relative to the root, or absolute in a directory not made yet) appears after
+/// each sync that publishes a commit (forward and back), and not again without one.
+fn touch_file_follows_commits(absolute: bool) {
+    let mut up = Upstream::new();
+    let (dir, root) = temp_root();
+    let (flag, touch) = if absolute {
+        let p = dir.path().join("dir/touch.file");
+        (p.display().to_string(), p)
+    } else {
+        ("touch.file".to_owned(), root.join("touch.file"))
+    };
+    let (_gs, _admin) = sync_with_link(&up, &root, "link", &[&format!("--touch-file={flag}")]);
+    let link = root.join("link");
+    let first = up.head();
+    let step = |want: &str| {
+        wait_until(T, "the touch file", || touch.exists());
+        std::fs::remove_file(&touch).unwrap();
+        assert_eq!(published(&link).as_deref(), Some(want));
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(!touch.exists(), "touched again without a new commit");
+    };
+    step(&first);
+    let second = up.commit();
+    step(&second);
+    git(&up.bare, &["update-ref", "refs/heads/main", &first]);
+    step(&first);
+}
+
+/// upstream: e2e::touch_file. `--touch-file=touch.file`, relative to the root.
+#[test]
+fn touch_file() {
+    touch_file_follows_commits(false);
+}
+
+/// upstream: e2e::touch_file_abs_path. An absolute `--touch-file` whose directory is made.
+#[test]
+fn touch_file_abs_path() {
+    touch_file_follows_commits(true);
+}
+
+/// upstream: e2e::export_error. A relative `--error-file` (under the root) gets git's wording
+/// for a missing ref, and is removed by the next successful sync.
+#[test]
+fn export_error() {
+    let up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let error = root.join("error.json");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--ref=does-not-exist", "--error-file=error.json"],
+    );
+    let mut gs = GitSync::spawn(&strs(&args), &[]);
+    assert_eq!(gs.wait(T), Some(1), "{}", gs.stderr());
+    assert!(!root.join("site").exists());
+    let text = std::fs::read_to_string(&error).unwrap();
+    assert!(text.contains("couldn't find remote ref"), "{text}");
+    let args = repo_args(
+        &root,
+        &up.file_url(),
+        &["--one-time", "--error-file=error.json"],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(version(&root.join("site")).as_deref(), Some("1"));
+    assert!(!error.exists(), "error file kept after a success");
+}
+
+/// upstream: e2e::expose_http. With `--http-bind`, `/` answers 503 while the first (slow) sync
+/// runs, 200 after it; `/metrics` is served.
+#[test]
+fn expose_http() {
+    let up = Upstream::new();
+    let server = HttpGit::start(&up.srv(), "u", "p", Some(8));
+    let (_dir, root) = temp_root();
+    let admin = free_port();
+    let link = root.join("site");
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", server.url("u:p@")),
+            &format!("--root={}", root.display()),
+            "--link=site",
+            "--period=100ms",
+            &format!("--http-bind=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    wait_until(Duration::from_secs(5), "the http server up", || {
+        http(admin, "GET", "/", &[]).0 != 0
+    });
+    assert!(published(&link).is_none(), "the first sync was not slow");
+    assert_eq!(http(admin, "GET", "/", &[]).0, 503);
+    wait_until(T, "first sync", || published(&link) == Some(up.head()));
+    wait_until(Duration::from_secs(3), "/ at 200", || {
+        http(admin, "GET", "/", &[]).0 == 200
+    });
+    assert_eq!(http(admin, "GET", "/metrics", &[]).0, 200);
+}
+
+/// upstream: e2e::stale_worktree_timeout. In one running process, each replaced worktree is kept
+/// for `--stale-worktree-timeout` after it was replaced, then removed, oldest first.
+#[test]
+fn stale_worktree_timeout() {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let wts = root.join(".worktrees");
+    let (_gs, _admin) = sync_with_link(&up, &root, "link", &["--stale-worktree-timeout=4s"]);
+    let link = root.join("link");
+    let wt1 = up.head();
+    wait_until(T, "first sync", || published(&link) == Some(wt1.clone()));
+    std::thread::sleep(Duration::from_secs(2));
+    let wt2 = up.commit();
+    wait_until(T, "second sync", || published(&link) == Some(wt2.clone()));
+    assert!(
+        wts.join(&wt1).join("VERSION").is_file(),
+        "wt1 removed at once"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let wt3 = up.commit();
+    wait_until(T, "third sync", || published(&link) == Some(wt3.clone()));
+    for wt in [&wt1, &wt2, &wt3] {
+        assert!(wts.join(wt).join("VERSION").is_file(), "{wt} missing");
+    }
+    // wt1 expires about 2 s before wt2.
+    wait_until(T, "wt1 expired", || !wts.join(&wt1).exists());
+    assert!(
+        wts.join(&wt2).join("VERSION").is_file(),
+        "wt2 expired with wt1"
+    );
+    wait_until(T, "wt2 expired", || !wts.join(&wt2).exists());
+    assert!(wts.join(&wt3).join("VERSION").is_file());
+    assert_eq!(published(&link), Some(wt3));
+    assert_eq!(version(&link).as_deref(), Some("3"));
+}
+
+/// upstream: e2e::stale_worktree_timeout_restart. The same across `--one-time` restarts: wt1
+/// expires while wt2 stays, then wt2 goes and only the published wt3 is left.
+#[test]
+fn stale_worktree_timeout_restart() {
+    let mut up = Upstream::new();
+    let (_dir, root) = temp_root();
+    let wts = root.join(".worktrees");
+    let url = up.file_url();
+    let run = |timeout: Option<&str>| {
+        let mut extra = vec!["--one-time".to_owned()];
+        extra.extend(timeout.map(|t| format!("--stale-worktree-timeout={t}")));
+        let args = repo_args(&root, &url, &strs(&extra));
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, 0, "{log}");
+    };
+    let has = |wt: &str| wts.join(wt).join("VERSION").is_file();
+    run(None);
+    let wt1 = up.head();
+    std::thread::sleep(Duration::from_secs(1));
+    let wt2 = up.commit();
+    run(Some("3s"));
+    assert!(has(&wt1) && has(&wt2));
+    std::thread::sleep(Duration::from_millis(2500));
+    let wt3 = up.commit();
+    run(Some("3s"));
+    assert!(has(&wt1) && has(&wt2) && has(&wt3));
+    // Sleeping 1.75 s puts wt1 (replaced 2.5 s earlier than wt2) about 1.25 s past the timeout
+    // and wt2 about 1.25 s before it: margins for a loaded machine.
+    std::thread::sleep(Duration::from_millis(1750));
+    run(Some("3s"));
+    assert!(!wts.join(&wt1).exists(), "wt1 not expired");
+    assert!(has(&wt2), "wt2 expired early");
+    std::thread::sleep(Duration::from_millis(2750));
+    run(Some("3s"));
+    assert!(!wts.join(&wt2).exists(), "wt2 not expired");
+    assert!(has(&wt3));
+    assert_eq!(published(&root.join("site")), Some(wt3));
+}
+
+/// upstream: e2e::auth_http_password. `--username` with the password in `GITSYNC_PASSWORD`: a
+/// wrong user or a wrong password fails (exit 1, nothing published), the right pair syncs.
+#[test]
+fn auth_http_password() {
+    let up = Upstream::new();
+    let srv = HttpGit::start(&up.srv(), "alice", "correct-horse", None);
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (user, password, want)) in [
+        ("mallory", "correct-horse", 1),
+        ("alice", "not-the-password-42", 1),
+        ("alice", "correct-horse", 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let root = dir.path().join(i.to_string());
+        let args = repo_args(
+            &root,
+            &srv.url(""),
+            &[&format!("--username={user}"), "--one-time"],
+        );
+        let (code, log) = run_once(&strs(&args), &[("GITSYNC_PASSWORD", password)]);
+        assert_eq!(code, want, "{user}/{password}: {log}");
+        let link = root.join("site");
+        if want == 0 {
+            assert_eq!(published(&link), Some(up.head()));
+            assert_eq!(version(&link).as_deref(), Some("1"));
+        } else {
+            assert!(published(&link).is_none(), "{user}/{password}");
+            assert!(!log.contains(password), "{log}");
+        }
+    }
+}
+
+/// upstream: e2e::auth_http_password_in_url. Credentials in the URL: a wrong user or password
+/// fails, the right pair syncs.
+#[test]
+fn auth_http_password_in_url() {
+    let up = Upstream::new();
+    let srv = HttpGit::start(&up.srv(), "alice", "correct-horse", None);
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (userinfo, want)) in [
+        ("mallory:correct-horse@", 1),
+        ("alice:wrong@", 1),
+        ("alice:correct-horse@", 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let root = dir.path().join(i.to_string());
+        let args = repo_args(&root, &srv.url(userinfo), &["--one-time"]);
+        let (code, log) = run_once(&strs(&args), &[]);
+        assert_eq!(code, want, "{userinfo}: {log}");
+        let link = root.join("site");
+        if want == 0 {
+            assert_eq!(published(&link), Some(up.head()));
+            assert_eq!(version(&link).as_deref(), Some("1"));
+        } else {
+            assert!(published(&link).is_none(), "{userinfo}");
+        }
+    }
+}
+
+/// upstream: e2e::submodule_sync_default. In a running loop: the submodule moved forward and
+/// back, a nested submodule added and removed, the submodule removed; each a successful sync.
+#[test]
+fn submodule_sync_default() {
+    let mut lib = Upstream::new();
+    let lib_first = lib.head();
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    superproject(&app, &lib);
+    git(&app, &["add", "-A"]);
+    git(&app, &["commit", "-q", "-m", "app"]);
+    // Points the superproject's submodule at the library's current main and commits.
+    let bump = |msg: &str| {
+        git(
+            &app,
+            &[
+                "-c",
+                "protocol.file.allow=always",
+                "submodule",
+                "update",
+                "-q",
+                "--remote",
+            ],
+        );
+        git(&app, &["commit", "-q", "-am", msg]);
+        git(&app, &["rev-parse", "HEAD"])
+    };
+    let (_dir, root) = temp_root();
+    let admin = free_port();
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo=file://{}", app.display()),
+            &format!("--root={}", root.display()),
+            "--link=link",
+            "--period=100ms",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+        ],
+        &[],
+    );
+    let link = root.join("link");
+    let sub = link.join("vendor/lib");
+    let step = |sha: String, n: f64| {
+        wait_until(T, "the superproject's commit", || {
+            published(&link) == Some(sha.clone())
+        });
+        assert_eq!(
+            std::fs::read_to_string(link.join("a.txt")).unwrap(),
+            "app\n"
+        );
+        wait_metric(admin, GOOD_SYNCS, n);
+    };
+    step(git(&app, &["rev-parse", "HEAD"]), 1.0);
+    assert_eq!(version(&sub).as_deref(), Some("1"));
+
+    lib.commit();
+    step(bump("lib forward"), 2.0);
+    assert_eq!(version(&sub).as_deref(), Some("2"));
+
+    git(&lib.bare, &["update-ref", "refs/heads/main", &lib_first]);
+    step(bump("lib backward"), 3.0);
+    assert_eq!(version(&sub).as_deref(), Some("1"));
+
+    let nested = Upstream::new();
+    let add = ["submodule", "add", "-q", &nested.file_url(), "nested"];
+    git(
+        &lib.work,
+        &[&["-c", "protocol.file.allow=always"], &add[..]].concat(),
+    );
+    lib.commit();
+    step(bump("nested added"), 4.0);
+    assert_eq!(version(&sub.join("nested")).as_deref(), Some("1"));
+
+    git(&lib.work, &["rm", "-qf", "nested"]);
+    std::fs::remove_dir_all(lib.work.join(".git/modules/nested")).unwrap();
+    lib.commit();
+    step(bump("nested removed"), 5.0);
+    assert!(version(&sub).is_some());
+    assert!(!sub.join("nested/VERSION").exists());
+
+    git(&app, &["submodule", "deinit", "-q", "vendor/lib"]);
+    git(&app, &["rm", "-qf", "vendor/lib"]);
+    git(&app, &["commit", "-q", "-m", "submodule removed"]);
+    step(git(&app, &["rev-parse", "HEAD"]), 6.0);
+    assert!(!sub.join("VERSION").exists());
+}
+
+/// upstream: e2e::auth_ssh_url. ssh:// with a key the server does not accept fails; with
+/// several `--ssh-key-file`, the accepted one last, it syncs.
+#[test]
+fn auth_ssh_url() {
+    let up = Upstream::new();
+    let sshd = Sshd::start();
+    let url = format!(
+        "ssh://{}@127.0.0.1:{}{}",
+        Sshd::user(),
+        sshd.port,
+        up.bare.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut wrong = Vec::new();
+    for name in ["wrong1", "wrong2"] {
+        let key = dir.path().join(name);
+        podmates_testkit::proc::run_ok(
+            std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&key),
+        );
+        wrong.push(format!("--ssh-key-file={}", key.display()));
+    }
+    let known = format!("--ssh-known-hosts-file={}", sshd.known_hosts.display());
+    let right = format!("--ssh-key-file={}", sshd.key.display());
+    let run = |root: &str, keys: &[&String]| {
+        let root = dir.path().join(root);
+        let mut extra: Vec<&str> = vec![&known, "--one-time"];
+        extra.extend(keys.iter().map(|k| k.as_str()));
+        let args = repo_args(&root, &url, &extra);
+        let (code, log) = run_once(&strs(&args), &[]);
+        (code, log, root.join("site"))
+    };
+    let (code, log, link) = run("wrong", &[&wrong[0]]);
+    assert_eq!(code, 1, "{log}");
+    assert!(published(&link).is_none());
+    let (code, log, link) = run("several", &[&wrong[0], &wrong[1], &right]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(published(&link), Some(up.head()));
+    assert_eq!(version(&link).as_deref(), Some("1"));
+}
+
+/// upstream: e2e::submodule_sync_over_http_different_passwords. The superproject, its submodule
+/// and the submodule's own submodule on three smart-HTTP servers with three passwords, one
+/// `--credential` each.
+#[test]
+fn submodule_sync_over_http_different_passwords() {
+    let nested = Upstream::new();
+    let nested_srv = HttpGit::start(&nested.srv(), "test", "test1", None);
+    let mut lib = Upstream::new();
+    let lib_srv = HttpGit::start(&lib.srv(), "test", "test2", None);
+    // Added from the file (no credentials needed here), then pointed at the HTTP server.
+    let add = ["submodule", "add", "-q", &nested.file_url(), "nested"];
+    git(
+        &lib.work,
+        &[&["-c", "protocol.file.allow=always"], &add[..]].concat(),
+    );
+    let nested_url = nested_srv.url("");
+    git(
+        &lib.work,
+        &[
+            "config",
+            "-f",
+            ".gitmodules",
+            "submodule.nested.url",
+            &nested_url,
+        ],
+    );
+    lib.commit();
+
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("app-work");
+    superproject(&work, &lib);
+    let lib_url = lib_srv.url("");
+    git(
+        &work,
+        &[
+            "config",
+            "-f",
+            ".gitmodules",
+            "submodule.vendor/lib.url",
+            &lib_url,
+        ],
+    );
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "app"]);
+    let srv = dir.path().join("srv");
+    std::fs::create_dir_all(&srv).unwrap();
+    git(&srv, &["init", "-q", "--bare", "-b", "main", "repo.git"]);
+    git(
+        &work,
+        &["push", "-q", srv.join("repo.git").to_str().unwrap(), "main"],
+    );
+    let app_srv = HttpGit::start(&srv, "test", "test3", None);
+    let app_url = app_srv.url("");
+
+    let (_dir, root) = temp_root();
+    let admin = free_port();
+    let cred = |url: &str, pw: &str| {
+        format!(r#"--credential={{"url":"{url}","username":"test","password":"{pw}"}}"#)
+    };
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo={app_url}"),
+            &format!("--root={}", root.display()),
+            "--link=link",
+            "--period=100ms",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+            &cred(&nested_url, "test1"),
+            &cred(&lib_url, "test2"),
+            &cred(&app_url, "test3"),
+        ],
+        &[],
+    );
+    let link = root.join("link");
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    wait_until(T, "first sync", || published(&link) == Some(head.clone()));
+    assert_eq!(
+        std::fs::read_to_string(link.join("a.txt")).unwrap(),
+        "app\n"
+    );
+    assert_eq!(version(&link.join("vendor/lib")).as_deref(), Some("2"));
+    assert_eq!(
+        version(&link.join("vendor/lib/nested")).as_deref(),
+        Some("1")
+    );
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+}
+
+/// upstream: e2e::submodule_sync_over_ssh_different_keys. The superproject, its submodule and the
+/// submodule's own submodule behind three sshd, each accepting only its own key; git-sync is
+/// given the three keys.
+#[test]
+fn submodule_sync_over_ssh_different_keys() {
+    let ssh_url = |sshd: &Sshd, bare: &Path| {
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            Sshd::user(),
+            sshd.port,
+            bare.display()
+        )
+    };
+    let nested = Upstream::new();
+    let nested_sshd = Sshd::start();
+    let mut lib = Upstream::new();
+    let lib_sshd = Sshd::start();
+    // Added from the file (no key needed here), then pointed at the ssh server.
+    let add = ["submodule", "add", "-q", &nested.file_url(), "nested"];
+    git(
+        &lib.work,
+        &[&["-c", "protocol.file.allow=always"], &add[..]].concat(),
+    );
+    let nested_url = ssh_url(&nested_sshd, &nested.bare);
+    git(
+        &lib.work,
+        &[
+            "config",
+            "-f",
+            ".gitmodules",
+            "submodule.nested.url",
+            &nested_url,
+        ],
+    );
+    lib.commit();
+
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("app-work");
+    superproject(&work, &lib);
+    let lib_url = ssh_url(&lib_sshd, &lib.bare);
+    git(
+        &work,
+        &[
+            "config",
+            "-f",
+            ".gitmodules",
+            "submodule.vendor/lib.url",
+            &lib_url,
+        ],
+    );
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "app"]);
+    let app_bare = dir.path().join("app.git");
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "main", "app.git"],
+    );
+    git(&work, &["push", "-q", app_bare.to_str().unwrap(), "main"]);
+    let app_sshd = Sshd::start();
+
+    let (_dir, root) = temp_root();
+    let admin = free_port();
+    let key = |s: &Sshd| format!("--ssh-key-file={}", s.key.display());
+    let _gs = GitSync::spawn(
+        &[
+            &format!("--repo={}", ssh_url(&app_sshd, &app_bare)),
+            &format!("--root={}", root.display()),
+            "--link=link",
+            "--period=100ms",
+            &format!("--admin-addr=127.0.0.1:{admin}"),
+            &key(&nested_sshd),
+            &key(&lib_sshd),
+            &key(&app_sshd),
+            "--ssh-known-hosts=false",
+        ],
+        &[],
+    );
+    let link = root.join("link");
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    wait_until(T, "first sync", || published(&link) == Some(head.clone()));
+    assert_eq!(
+        std::fs::read_to_string(link.join("a.txt")).unwrap(),
+        "app\n"
+    );
+    assert_eq!(version(&link.join("vendor/lib")).as_deref(), Some("2"));
+    assert_eq!(
+        version(&link.join("vendor/lib/nested")).as_deref(),
+        Some("1")
+    );
+    wait_metric(admin, GOOD_SYNCS, 1.0);
+
+    // The keys are not interchangeable: without the nested submodule's key the sync fails.
+    let (_dir2, other) = temp_root();
+    let args = repo_args(
+        &other,
+        &ssh_url(&app_sshd, &app_bare),
+        &[
+            "--one-time",
+            &key(&lib_sshd),
+            &key(&app_sshd),
+            "--ssh-known-hosts=false",
+        ],
+    );
+    let (code, log) = run_once(&strs(&args), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(published(&other.join("site")).is_none());
 }
