@@ -3020,7 +3020,7 @@ fn stale_worktree_timeout() {
     let mut up = Upstream::new();
     let (_dir, root) = temp_root();
     let wts = root.join(".worktrees");
-    let (_gs, _admin) = sync_with_link(&up, &root, "link", &["--stale-worktree-timeout=4s"]);
+    let (_gs, _admin) = sync_with_link(&up, &root, "link", &["--stale-worktree-timeout=6s"]);
     let link = root.join("link");
     let wt1 = up.head();
     wait_until(T, "first sync", || published(&link) == Some(wt1.clone()));
@@ -3031,13 +3031,16 @@ fn stale_worktree_timeout() {
         wts.join(&wt1).join("VERSION").is_file(),
         "wt1 removed at once"
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // wt1 has been stale since wt2 was published; wt2 goes stale 3 s after it, so the two
+    // expire 3 s apart, and wt3 is published about 3 s before wt1 expires: margins for a
+    // loaded machine.
+    std::thread::sleep(Duration::from_secs(3));
     let wt3 = up.commit();
     wait_until(T, "third sync", || published(&link) == Some(wt3.clone()));
     for wt in [&wt1, &wt2, &wt3] {
         assert!(wts.join(wt).join("VERSION").is_file(), "{wt} missing");
     }
-    // wt1 expires about 2 s before wt2.
+    // wt1 expires about 3 s before wt2.
     wait_until(T, "wt1 expired", || !wts.join(&wt1).exists());
     assert!(
         wts.join(&wt2).join("VERSION").is_file(),
@@ -3069,20 +3072,20 @@ fn stale_worktree_timeout_restart() {
     let wt1 = up.head();
     std::thread::sleep(Duration::from_secs(1));
     let wt2 = up.commit();
-    run(Some("3s"));
+    run(Some("6s"));
     assert!(has(&wt1) && has(&wt2));
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(3500));
     let wt3 = up.commit();
-    run(Some("3s"));
+    run(Some("6s"));
     assert!(has(&wt1) && has(&wt2) && has(&wt3));
-    // Sleeping 1.75 s puts wt1 (replaced 2.5 s earlier than wt2) about 1.25 s past the timeout
-    // and wt2 about 1.25 s before it: margins for a loaded machine.
-    std::thread::sleep(Duration::from_millis(1750));
-    run(Some("3s"));
+    // Sleeping 4.25 s puts wt1 (stale since the second run, 3.5 s earlier than wt2) about 1.75 s
+    // past the 6 s timeout and wt2 about 1.75 s before it: margins for a loaded machine.
+    std::thread::sleep(Duration::from_millis(4250));
+    run(Some("6s"));
     assert!(!wts.join(&wt1).exists(), "wt1 not expired");
     assert!(has(&wt2), "wt2 expired early");
-    std::thread::sleep(Duration::from_millis(2750));
-    run(Some("3s"));
+    std::thread::sleep(Duration::from_millis(3500));
+    run(Some("6s"));
     assert!(!wts.join(&wt2).exists(), "wt2 not expired");
     assert!(has(&wt3));
     assert_eq!(published(&root.join("site")), Some(wt3));
