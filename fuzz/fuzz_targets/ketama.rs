@@ -1,6 +1,6 @@
 //! The key distribution (`dist::Ring::build`, ketama points from `hash::ketama_md5`, modula and
 //! random) over random server lists, and every key hash over random keys. Input: a selector, up
-//! to 16 servers as (weight byte pair, live bit, label), then key bytes. Invariants: a key lands
+//! to 16 servers as (weight, 4 bytes little-endian; live bit and label length; label), then key bytes. Invariants: a key lands
 //! on a live server; the ketama ring is empty exactly when no server is live.
 #![no_main]
 
@@ -20,13 +20,14 @@ fuzz_target!(|data: &[u8]| {
     let hash = ALL[usize::from(sel >> 2) % ALL.len()].1;
     let mut labels = Vec::new();
     let mut specs = Vec::new();
-    while specs.len() < 16 && rest.len() >= 4 {
-        let weight = u32::from(u16::from_le_bytes([rest[0], rest[1]])).max(1);
-        let live = rest[2] & 1 == 1;
-        let len = usize::from(rest[2] >> 1 & 15).min(rest.len() - 3);
-        labels.push(String::from_utf8_lossy(&rest[3..3 + len]).into_owned());
+    // Any weight the type allows: nutcracker.yml takes every positive u32.
+    while specs.len() < 16 && rest.len() >= 6 {
+        let weight = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]).max(1);
+        let live = rest[4] & 1 == 1;
+        let len = usize::from(rest[4] >> 1 & 15).min(rest.len() - 5);
+        labels.push(String::from_utf8_lossy(&rest[5..5 + len]).into_owned());
         specs.push((weight, live));
-        rest = &rest[3 + len..];
+        rest = &rest[5 + len..];
     }
     let servers: Vec<RingServer<'_>> = specs
         .iter()

@@ -7,9 +7,11 @@
 //! stable toolchain accept them, so no second toolchain is installed. cargo-fuzz itself is
 //! installed from crates.io into `target/tools` when the machine lacks it, as cargo-audit is.
 //!
-//! Built without a sanitizer: every crate of ours forbids `unsafe`, so AddressSanitizer would
-//! look for memory errors safe Rust cannot make while halving the executions per second. Debug
-//! assertions and overflow checks are on (fuzz/Cargo.toml), so an overflow is a crash.
+//! Built without a sanitizer: the code under test has no `unsafe` (the workspace forbids it), so
+//! AddressSanitizer would look for memory errors safe Rust cannot make while slowing the build
+//! and halving the executions per second. Debug assertions and overflow checks are on
+//! (fuzz/Cargo.toml), so an overflow is a crash; libFuzzer's `-rss_limit_mb` makes unbounded
+//! memory one too, and `-timeout` a hang.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
