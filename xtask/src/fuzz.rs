@@ -1,7 +1,7 @@
-//! `cargo xtask fuzz [TARGET...] [--seconds N] [--jobs N]`: the coverage-guided fuzz targets of
-//! `fuzz/` (cargo-fuzz, libFuzzer), each run for N seconds (60 by default) from its committed seed
-//! corpus, failing on the first crash. `cargo xtask test` runs every target for 10 s ("fuzz
-//! (short)").
+//! `cargo xtask fuzz [TARGET...] [--seconds N] [--jobs N] [--dev]`: the coverage-guided fuzz
+//! targets of `fuzz/` (cargo-fuzz, libFuzzer), each run for N seconds (60 by default) from its
+//! committed seed corpus, failing on the first crash. `cargo xtask test` runs every target for
+//! 10 s ("fuzz (short)") from an unoptimised build (`--dev`), which compiles much faster.
 //!
 //! cargo-fuzz needs nightly compiler flags (sanitizer coverage); `RUSTC_BOOTSTRAP=1` lets the
 //! stable toolchain accept them, so no second toolchain is installed. cargo-fuzz itself is
@@ -44,7 +44,9 @@ fn cargo_fuzz() -> Result<Command, String> {
     if !bin.exists() {
         sh::run(
             sh::cargo()
-                .args(["install", "--locked", "--quiet", "--root"])
+                // `--debug`: cargo-fuzz's own speed does not matter, and an unoptimised build of
+                // it compiles in half the time on a fresh machine.
+                .args(["install", "--locked", "--quiet", "--debug", "--root"])
                 .arg(&tools)
                 .arg(CARGO_FUZZ),
         )?;
@@ -77,15 +79,29 @@ fn work_dir() -> PathBuf {
         .join("fuzz")
 }
 
+/// How the targets are compiled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Build {
+    /// cargo-fuzz's default: optimised, one codegen unit; the fastest fuzzing, for long runs.
+    Release,
+    /// Unoptimised: it compiles in a fraction of the time and still runs some 10^5 inputs in
+    /// 10 s, which is what the short stage of `cargo xtask test` needs on a fresh machine.
+    Dev,
+}
+
 /// cargo-fuzz with the flags every build and run shares (the same flags, so a run does not
-/// rebuild what `build` made).
-fn fuzz_command(sub: &str) -> Result<Command, String> {
+/// rebuild what `build` made); each kind of build has its own target dir, so switching between
+/// them rebuilds nothing.
+fn fuzz_command(sub: &str, build: Build) -> Result<Command, String> {
     let mut cmd = cargo_fuzz()?;
     cmd.current_dir(sh::root())
         .env("RUSTC_BOOTSTRAP", "1")
         .arg(sub)
-        .args(["--sanitizer", "none", "--target-dir"])
-        .arg(work_dir().join("build"));
+        .args(["--sanitizer", "none", "--target-dir"]);
+    match build {
+        Build::Release => cmd.arg(work_dir().join("build")),
+        Build::Dev => cmd.arg(work_dir().join("build-dev")).arg("--dev"),
+    };
     Ok(cmd)
 }
 
@@ -100,12 +116,12 @@ struct Outcome {
 
 /// Starts `target` for `seconds`: new inputs go to a working corpus under the target dir, the
 /// committed seeds in `fuzz/corpus/<target>` are read only.
-fn spawn(target: &str, seconds: u64, log: &Path) -> Result<Child, String> {
+fn spawn(target: &str, seconds: u64, build: Build, log: &Path) -> Result<Child, String> {
     let corpus = work_dir().join("corpus").join(target);
     fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
     let seeds = sh::root().join("fuzz/corpus").join(target);
     let out = fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let mut cmd = fuzz_command("run")?;
+    let mut cmd = fuzz_command("run", build)?;
     cmd.arg(target)
         .arg(&corpus)
         .arg(&seeds)
@@ -143,7 +159,7 @@ fn tail(log: &Path, n: usize) -> String {
 
 /// Builds every target, then runs `targets` for `seconds` each, `jobs` at a time; fails when any
 /// crashed, leaked past the memory limit or hung, after printing a table of all of them.
-pub(crate) fn run_targets(targets: &[String], seconds: u64, jobs: usize) -> Result<(), String> {
+fn run_targets(targets: &[String], seconds: u64, jobs: usize, build: Build) -> Result<(), String> {
     let all = self::targets()?;
     if let Some(t) = targets.iter().find(|t| !all.contains(t)) {
         return Err(format!(
@@ -152,8 +168,7 @@ pub(crate) fn run_targets(targets: &[String], seconds: u64, jobs: usize) -> Resu
         ));
     }
     let start = Instant::now();
-    let mut build = fuzz_command("build")?;
-    sh::run(&mut build)?;
+    sh::run(&mut fuzz_command("build", build)?)?;
     eprintln!("fuzz: built in {:.0} s", start.elapsed().as_secs_f64());
     let logs = work_dir().join("logs");
     fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
@@ -165,7 +180,7 @@ pub(crate) fn run_targets(targets: &[String], seconds: u64, jobs: usize) -> Resu
         while running.len() < jobs.max(1) {
             let Some(t) = queue.next() else { break };
             let log = logs.join(format!("{t}.log"));
-            let child = spawn(t, seconds, &log)?;
+            let child = spawn(t, seconds, build, &log)?;
             running.push((t.clone(), child, Instant::now(), log));
         }
         if running.is_empty() {
@@ -230,15 +245,16 @@ pub(crate) fn run_targets(targets: &[String], seconds: u64, jobs: usize) -> Resu
 }
 
 /// The "fuzz (short)" stage of `cargo xtask test`: every target for 10 s, two at a time (the
-/// machines have two cores and each run uses one).
+/// machines have two cores and each run uses one), from an unoptimised build.
 pub(crate) fn short() -> Result<(), String> {
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-    run_targets(&targets()?, 10, jobs)
+    run_targets(&targets()?, 10, jobs, Build::Dev)
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut seconds = 60;
     let mut jobs = 1;
+    let mut build = Build::Release;
     let mut names = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -255,6 +271,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     jobs = v as usize;
                 }
             }
+            "--dev" => build = Build::Dev,
             other if other.starts_with('-') => return Err(format!("unknown option `{other}`")),
             name => names.push(name.to_owned()),
         }
@@ -262,5 +279,5 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if names.is_empty() {
         names = targets()?;
     }
-    run_targets(&names, seconds, jobs)
+    run_targets(&names, seconds, jobs, build)
 }

@@ -38,7 +38,7 @@ commands:
   checkov              run checkov's Kubernetes checks over k8s-examples/
   manifests            strict schema (Kubernetes 1.29 and 1.37) and Pod Security checks of k8s-examples/
   audit                cargo-audit of Cargo.lock against the RustSec database snapshot
-  fuzz [TARGET...] [--seconds N] [--jobs N]
+  fuzz [TARGET...] [--seconds N] [--jobs N] [--dev]
                        run the fuzz targets of fuzz/ (all by default) for N seconds each (60)
   deps                 only install the system packages the tests need
   clients              only install the client libraries (PyPI, npm) into target/clients
