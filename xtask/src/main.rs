@@ -13,6 +13,7 @@ mod checkov;
 mod clients;
 mod demo;
 mod e2e;
+mod fuzz;
 mod images;
 mod manifests;
 mod podman;
@@ -37,6 +38,8 @@ commands:
   checkov              run checkov's Kubernetes checks over k8s-examples/
   manifests            strict schema (Kubernetes 1.29 and 1.37) and Pod Security checks of k8s-examples/
   audit                cargo-audit of Cargo.lock against the RustSec database snapshot
+  fuzz [TARGET...] [--seconds N] [--jobs N] [--dev]
+                       run the fuzz targets of fuzz/ (all by default) for N seconds each (60)
   deps                 only install the system packages the tests need
   clients              only install the client libraries (PyPI, npm) into target/clients
 ";
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         "checkov" => checkov::run(),
         "manifests" => manifests::run(),
         "audit" => audit::run(),
+        "fuzz" => fuzz::run(rest),
         "deps" => system::ensure_packages(system::TEST_PACKAGES),
         "clients" => clients::ensure().map(|d| println!("{}", d.display())),
         "-h" | "--help" | "help" => {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{audit, checkov, clients, e2e, images, manifests, podman, sh, system};
+use crate::{audit, checkov, clients, e2e, fuzz, images, manifests, podman, sh, system};
 
 struct Stage {
     name: &'static str,
@@ -60,6 +60,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--locked",
         ]))
     });
+    // Every fuzz target for 10 s from its committed corpus (cargo-fuzz installed and the fuzz
+    // crate built on demand); a crash fails the stage.
+    stage("fuzz (short)", &fuzz::short);
 
     if containers {
         // The container stage: every binary's image built and smoke-tested, then every example

@@ -142,8 +142,8 @@ pub enum Extra<'a> {
     Json(serde_json::Value),
 }
 
-/// Variables of an access format that have no fixed schema field: (slot, name).
-pub type ExtraVars = [(usize, &'static str)];
+/// Variables of an access format that have no fixed schema field: (slot, JSON-safe name).
+pub type ExtraVars = [(usize, Box<str>)];
 
 /// Everything read from one line. Text borrows from the line.
 #[derive(Debug, Default)]

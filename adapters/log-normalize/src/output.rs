@@ -82,6 +82,9 @@ impl AddField {
                 reserved: r,
             });
         }
+        // Leaked once per `--add-field`/`--add-resource` flag, parsed at start-up only (main.rs),
+        // so the memory is bounded by the command line; `&'static` lets the writers' key paths
+        // (json.rs `Nested`) take these keys and the built-in ones alike.
         let key: &'static str = Box::leak(k.to_owned().into_boxed_str());
         Ok(Self {
             path: key.split('.').collect(),

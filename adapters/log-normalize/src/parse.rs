@@ -51,7 +51,7 @@ pub enum Format {
 pub struct Access {
     format: AccessFormat,
     kind: Kind,
-    extra: Vec<(usize, &'static str)>,
+    extra: Vec<(usize, Box<str>)>,
 }
 
 /// Variables that land in fixed schema fields; every other variable goes to
@@ -83,7 +83,6 @@ impl Access {
     pub fn new(format: AccessFormat, kind: Kind) -> Self {
         let extra = format
             .variables()
-            .iter()
             .enumerate()
             .filter(|(_, n)| !MAPPED.contains(n))
             .map(|(s, n)| (s, key_safe(n)))
@@ -98,15 +97,8 @@ impl Access {
 
 /// Variable names become JSON keys written without escaping: anything but letters, digits,
 /// `_`, `-` and `.` (possible in Apache's `%{Header}i`) becomes `_`.
-fn key_safe(name: &'static str) -> &'static str {
-    if name
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
-    {
-        return name;
-    }
-    let clean: String = name
-        .chars()
+fn key_safe(name: &str) -> Box<str> {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
                 c
@@ -114,9 +106,7 @@ fn key_safe(name: &'static str) -> &'static str {
                 '_'
             }
         })
-        .collect();
-    // Compiled once per run from the flags, like the format's own names.
-    Box::leak(clean.into_boxed_str())
+        .collect()
 }
 
 /// `--pattern` with its `--timestamp-format`.

@@ -43,9 +43,13 @@ pub struct RingServer<'a> {
 #[derive(Debug, Clone)]
 pub struct Ring {
     dist: Distribution,
-    /// Sorted (point, server index) for ketama; (0, server index) repeated `weight` times for
-    /// modula and random.
+    /// Ketama: sorted (point, server index).
     points: Vec<(u32, u32)>,
+    /// Modula and random: (end of the server's range of slots, server index). twemproxy repeats
+    /// each server `weight` times and picks `hash % total weight`; a range of `weight` slots per
+    /// server picks the same server with one entry each, so any weight nutcracker.yml allows
+    /// (up to `u32::MAX`) costs no memory.
+    ranges: Vec<(u64, u32)>,
 }
 
 const KETAMA_POINTS_PER_SERVER: f32 = 160.0;
@@ -56,9 +60,11 @@ impl Ring {
         let live: Vec<(usize, &RingServer<'_>)> =
             servers.iter().enumerate().filter(|(_, s)| s.live).collect();
         let mut points = Vec::new();
+        let mut ranges = Vec::new();
         match dist {
             Distribution::Ketama => {
-                let total: u32 = live.iter().map(|(_, s)| s.weight).sum();
+                // u64: weights up to u32::MAX each must not overflow the sum.
+                let total: u64 = live.iter().map(|(_, s)| u64::from(s.weight)).sum();
                 let nlive = live.len() as f32;
                 for (idx, s) in &live {
                     // twemproxy computes this in float (f32) with a double epsilon; f64 gives a
@@ -82,36 +88,43 @@ impl Ring {
                 points.sort_unstable_by_key(|p| p.0);
             }
             Distribution::Modula | Distribution::Random => {
+                let mut end = 0u64;
                 for (idx, s) in &live {
-                    for _ in 0..s.weight {
-                        points.push((0, *idx as u32));
-                    }
+                    end += u64::from(s.weight);
+                    ranges.push((end, *idx as u32));
                 }
             }
         }
-        Self { dist, points }
+        Self {
+            dist,
+            points,
+            ranges,
+        }
     }
 
     /// Whether no server is live.
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
+        self.points.is_empty() && self.ranges.is_empty()
     }
 
     /// The server index for a key hash; `random` is a caller-supplied random number used by the
     /// random distribution. `None` when no server is live.
     pub fn dispatch(&self, hash: u32, random: u32) -> Option<usize> {
-        if self.points.is_empty() {
-            return None;
-        }
-        let idx = match self.dist {
+        let n = match self.dist {
             Distribution::Ketama => {
+                if self.points.is_empty() {
+                    return None;
+                }
                 let i = self.points.partition_point(|p| p.0 < hash);
-                if i == self.points.len() { 0 } else { i }
+                return Some(self.points[if i == self.points.len() { 0 } else { i }].1 as usize);
             }
-            Distribution::Modula => hash as usize % self.points.len(),
-            Distribution::Random => random as usize % self.points.len(),
+            Distribution::Modula => hash,
+            Distribution::Random => random,
         };
-        Some(self.points[idx].1 as usize)
+        let total = self.ranges.last()?.0;
+        let slot = u64::from(n) % total;
+        let i = self.ranges.partition_point(|r| r.0 <= slot);
+        Some(self.ranges[i].1 as usize)
     }
 }
 
@@ -214,6 +227,34 @@ mod tests {
             ring.dispatch(last, 0),
             Some(ring.points.last().unwrap().1 as usize)
         );
+    }
+
+    /// Found by the `ketama` fuzz target: modula and random rings held one entry per unit of
+    /// weight, so `host:port:300000000` in nutcracker.yml allocated gigabytes, and ketama's sum
+    /// of two weights near `u32::MAX` overflowed.
+    #[test]
+    fn huge_weights_keep_the_ring_small() {
+        let labels = servers(3);
+        let rs: Vec<RingServer<'_>> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| RingServer {
+                label: l,
+                weight: if i == 2 { 1 } else { u32::MAX },
+                live: true,
+            })
+            .collect();
+        let ring = Ring::build(Distribution::Modula, &rs);
+        assert_eq!(ring.ranges.len(), 3);
+        assert_eq!(ring.dispatch(7, 0), Some(0));
+        assert_eq!(ring.dispatch(u32::MAX, 0), Some(1));
+        let ring = Ring::build(Distribution::Random, &rs);
+        assert_eq!(ring.dispatch(0, u32::MAX - 1), Some(0));
+        // Ketama: the two heavy servers share the points, the light one gets none (as in
+        // twemproxy's float arithmetic), and the sum does not overflow.
+        let ring = Ring::build(Distribution::Ketama, &rs);
+        assert_eq!(ring.points.len(), 2 * 240);
+        assert!(ring.points.iter().all(|p| p.1 != 2));
     }
 
     #[test]

@@ -92,6 +92,46 @@ pub use metrics::Metrics;
 /// mode), so that their pieces are cut as the follower's are.
 pub use split::utf8_cut;
 
+/// The line splitter driven without files, for the fuzz targets in `fuzz/`: they are a crate of
+/// their own and reach only public items, and the splitter itself stays private. Not API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use crate::{Line, LongLines, split};
+
+    /// Splits `chunks`, read one after the other from offset 0, into lines of at most `max` bytes
+    /// (in runs when `runs`, expanded here), then flushes what is held when `flush`. Returns the
+    /// lines and the splitter's resume point (`consumed`).
+    pub fn split(
+        chunks: &[&[u8]],
+        max: usize,
+        policy: LongLines,
+        runs: bool,
+        flush: bool,
+    ) -> (Vec<Line>, u64) {
+        let path: Arc<Path> = Arc::from(Path::new("/fuzz.log"));
+        let mut s = split::Splitter::new(max, policy, 0, runs);
+        let mut items = Vec::new();
+        let mut off = 0u64;
+        for c in chunks {
+            s.push(&Bytes::copy_from_slice(c), off, &path, &mut items);
+            off += c.len() as u64;
+        }
+        if flush {
+            s.flush(&path, &mut items);
+        }
+        let mut lines = Vec::new();
+        for item in items {
+            split::expand(item, &path, &mut lines);
+        }
+        (lines, s.consumed())
+    }
+}
+
 /// Where to begin a file found at startup that the checkpoint does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StartFrom {

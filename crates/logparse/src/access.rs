@@ -77,14 +77,14 @@ impl std::error::Error for FormatError {}
 
 /// Why a line did not match a format. Cheap to build: parsing is on the hot path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParseError {
+pub enum ParseError<'f> {
     /// The literal that should follow `after` (a variable name, or `None` at the start) was not
     /// found; `at` is the byte offset where it was expected or searched from.
     ExpectedLiteral {
-        /// The literal text.
-        literal: &'static str,
+        /// The literal text, borrowed from the format.
+        literal: &'f str,
         /// The variable before it, if any.
-        after: Option<&'static str>,
+        after: Option<&'f str>,
         /// Byte offset in the line.
         at: usize,
     },
@@ -95,7 +95,7 @@ pub enum ParseError {
     },
 }
 
-impl fmt::Display for ParseError {
+impl fmt::Display for ParseError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ExpectedLiteral {
@@ -113,13 +113,13 @@ impl fmt::Display for ParseError {
     }
 }
 
-impl std::error::Error for ParseError {}
+impl std::error::Error for ParseError<'_> {}
 
 #[derive(Debug, Clone)]
 enum Item {
-    /// Literal text; `&'static str` so errors can point at it without allocating. Formats are
-    /// compiled once per process, so leaking their few literals is bounded.
-    Lit(&'static str),
+    /// Literal text, owned by the format: errors borrow it from there, so compiling a format
+    /// any number of times (a fuzzer, a config reload) holds no memory once the format is gone.
+    Lit(Box<str>),
     /// A variable, by its slot.
     Var(usize),
 }
@@ -152,7 +152,7 @@ struct Known {
 pub struct AccessFormat {
     items: Vec<Item>,
     /// Variable names by slot (nginx names; Apache directives are mapped to nginx names).
-    names: Vec<&'static str>,
+    names: Vec<Box<str>>,
     known: Known,
     /// Whether the literal after each slot's variable is searched quote-aware (the variable is
     /// inside double quotes, where Apache writes `\"`).
@@ -310,18 +310,18 @@ impl AccessFormat {
 
     fn from_parts(parts: Vec<Part>) -> Result<Self, FormatError> {
         let mut items = Vec::with_capacity(parts.len());
-        let mut names: Vec<&'static str> = Vec::new();
+        let mut names: Vec<Box<str>> = Vec::new();
         let mut quoted = Vec::new();
         let mut prev_lit_ends_quote = false;
         for p in parts {
             match p {
                 Part::Lit(s) => {
                     prev_lit_ends_quote = s.ends_with('"');
-                    items.push(Item::Lit(intern(s)));
+                    items.push(Item::Lit(s.into_boxed_str()));
                 }
                 Part::Var(name) => {
                     items.push(Item::Var(names.len()));
-                    names.push(intern(name));
+                    names.push(name.into_boxed_str());
                     quoted.push(prev_lit_ends_quote);
                     prev_lit_ends_quote = false;
                 }
@@ -333,7 +333,7 @@ impl AccessFormat {
         if names.len() > MAX_VARIABLES {
             return Err(FormatError::TooManyVariables(names.len()));
         }
-        let slot = |n: &str| names.iter().position(|x| *x == n);
+        let slot = |n: &str| names.iter().position(|x| **x == *n);
         let known = Known {
             remote_addr: slot("remote_addr"),
             remote_user: slot("remote_user"),
@@ -363,17 +363,17 @@ impl AccessFormat {
     }
 
     /// The variable names, in the order they appear (nginx names, without `$`).
-    pub fn variables(&self) -> &[&'static str] {
-        &self.names
+    pub fn variables(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.names.iter().map(|n| &**n)
     }
 
     /// The slot of a variable, for [`AccessRecord::get_slot`] on a hot path.
     pub fn slot(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| *n == name)
+        self.names.iter().position(|n| **n == *name)
     }
 
     /// Parses one line (without its newline).
-    pub fn parse<'a>(&'a self, line: &'a str) -> Result<AccessRecord<'a>, ParseError> {
+    pub fn parse<'a>(&'a self, line: &'a str) -> Result<AccessRecord<'a>, ParseError<'a>> {
         let b = line.as_bytes();
         let mut spans = [(0u32, 0u32); MAX_VARIABLES];
         let mut pos = 0usize;
@@ -401,7 +401,7 @@ impl AccessFormat {
                             } else {
                                 return Err(ParseError::ExpectedLiteral {
                                     literal: l,
-                                    after: Some(self.names[*slot]),
+                                    after: Some(&self.names[*slot]),
                                     at: pos,
                                 });
                             }
@@ -410,7 +410,7 @@ impl AccessFormat {
                             find_literal(b, pos, l.as_bytes(), self.quoted[*slot]).ok_or(
                                 ParseError::ExpectedLiteral {
                                     literal: l,
-                                    after: Some(self.names[*slot]),
+                                    after: Some(&self.names[*slot]),
                                     at: pos,
                                 },
                             )?
@@ -436,9 +436,9 @@ impl AccessFormat {
         })
     }
 
-    fn var_before(&self, item: usize) -> Option<&'static str> {
+    fn var_before(&self, item: usize) -> Option<&str> {
         match item.checked_sub(1).map(|k| &self.items[k]) {
-            Some(Item::Var(s)) => Some(self.names[*s]),
+            Some(Item::Var(s)) => Some(&self.names[*s]),
             _ => None,
         }
     }
@@ -494,13 +494,6 @@ fn find_literal(b: &[u8], from: usize, lit: &[u8], quoted: bool) -> Option<usize
 enum Part {
     Lit(String),
     Var(String),
-}
-
-/// Formats are compiled a handful of times per process (from flags), so their names and literals
-/// are leaked to get `&'static str`s that records and errors can hand out without lifetimes tied
-/// to the format.
-fn intern(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
 }
 
 fn apache_name(d: u8, arg: Option<&str>) -> String {
@@ -595,12 +588,12 @@ impl<'a> AccessRecord<'a> {
     }
 
     /// Every variable with its value as logged, in format order.
-    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &'a str)> + '_ {
+    pub fn fields(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
         self.format
             .names
             .iter()
             .enumerate()
-            .map(|(s, n)| (*n, self.get_slot(s)))
+            .map(|(s, n)| (&**n, self.get_slot(s)))
     }
 
     /// The whole line.
@@ -802,7 +795,7 @@ mod tests {
             "2000-10-10T20:55:36Z"
         );
         assert_eq!(
-            f.variables(),
+            f.variables().collect::<Vec<_>>(),
             [
                 "remote_addr",
                 "remote_user",
