@@ -168,7 +168,12 @@ mod tests {
 
     #[test]
     fn a_port_in_use_is_skipped_and_the_range_wraps() {
-        let held = free_port();
+        // Two neighbouring ports handed out to this test, so that no test running beside it
+        // binds the second one while this one looks at it.
+        let (held, _next) = (0..100)
+            .map(|_| (free_port(), free_port()))
+            .find(|(a, b)| *b == *a + 1)
+            .expect("two neighbouring free ports in 100 tries");
         let _l = TcpListener::bind(("127.0.0.1", held)).unwrap();
         // A private allocator whose range is the held port and the one after it, starting on the
         // held one: it steps past it, then wraps back onto it and finds nothing more.
