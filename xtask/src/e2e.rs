@@ -589,8 +589,11 @@ impl PodDns {
                 "--bind-interfaces",
                 "--local=/cluster.local/",
                 "--log-queries",
-                "--log-facility=-",
             ])
+            .arg(format!(
+                "--log-facility={}",
+                hosts.with_extension("log").display()
+            ))
             .arg(format!(
                 "--pid-file={}",
                 hosts.with_extension("pid").display()
@@ -601,6 +604,13 @@ impl PodDns {
             .spawn()
             .map_err(|e| format!("nsenter dnsmasq: {e}"))?;
         Ok(Self { child, hosts })
+    }
+
+    /// Whether the DNS server has answered `name` with `ip` (its query log: `<hosts file> NAME is
+    /// IP` for an answer from the hosts directory).
+    fn answered(&self, name: &str, ip: &str) -> bool {
+        std::fs::read_to_string(self.hosts.with_extension("log"))
+            .is_ok_and(|log| log.contains(&format!(" {name} is {ip}")))
     }
 
     /// Makes `name` resolve, as creating a Service does.
@@ -693,9 +703,17 @@ fn waits_for(pod: &Pod, container: &str, fqdn: &str) -> Result<Followed, String>
     Ok(log)
 }
 
-/// Waits until init container `container` has exited 0 (podman removes it then) and its "ready"
-/// line names `want`: the name as the search list made it, and the address.
-fn answered(pod: &Pod, container: &str, log: Followed, want: &str) -> Result<(), String> {
+/// Waits until init container `container` has exited 0 (podman removes it then), the DNS server
+/// having answered `fqdn` (the name as the search list made it) with `ip`. Its "ready" line, if
+/// the followed log caught it before podman removed the container, names that answer.
+fn answered(
+    pod: &Pod,
+    dns: &PodDns,
+    container: &str,
+    log: Followed,
+    fqdn: &str,
+    ip: &str,
+) -> Result<(), String> {
     eventually(
         &format!("{container} exits 0"),
         Duration::from_secs(30),
@@ -704,13 +722,24 @@ fn answered(pod: &Pod, container: &str, log: Followed, want: &str) -> Result<(),
             other => Err(other.to_owned()),
         },
     )?;
+    if !dns.answered(fqdn, ip) {
+        return Err(format!(
+            "{container} exited, but the DNS never answered {fqdn} with {ip}"
+        ));
+    }
     let err = log.finish()?;
     match err.lines().find(|l| l.contains(": ready ")) {
-        Some(line) if line.contains(want) => {
+        Some(line) if !line.contains(&format!("{fqdn}: {ip}")) => Err(format!(
+            "{container}: its ready line names another answer than {fqdn}: {ip}: {line}"
+        )),
+        Some(line) => {
             eprintln!("{container}: {}", line.trim());
             Ok(())
         }
-        _ => Err(format!("{container}: no ready line with `{want}`:\n{err}")),
+        None => {
+            eprintln!("{container}: exited 0 after the DNS answered {fqdn} with {ip}");
+            Ok(())
+        }
     }
 }
 
@@ -738,9 +767,11 @@ fn wait_for_services(pod: &Pod) -> Result<(), String> {
     dns.add("myservice.default.svc.cluster.local", "10.96.0.11")?;
     answered(
         pod,
+        &dns,
         "init-myservice",
         log,
-        "myservice.default.svc.cluster.local: 10.96.0.11",
+        "myservice.default.svc.cluster.local",
+        "10.96.0.11",
     )?;
     let log = waits_for(pod, "init-mydb", "mydb.default.svc.cluster.local")?;
     not_started("mydb does not exist", &["myapp-container"])?;
@@ -748,9 +779,11 @@ fn wait_for_services(pod: &Pod) -> Result<(), String> {
     dns.add("mydb.default.svc.cluster.local", "10.96.0.12")?;
     answered(
         pod,
+        &dns,
         "init-mydb",
         log,
-        "mydb.default.svc.cluster.local: 10.96.0.12",
+        "mydb.default.svc.cluster.local",
+        "10.96.0.12",
     )
 }
 
