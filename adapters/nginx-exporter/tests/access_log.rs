@@ -2,8 +2,11 @@
 //! latency histograms, next to the stub_status metrics.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use crate::common::{Exporter, Metrics, Nginx, eventually, get};
+use podmates_testkit::eventually;
+
+use crate::common::{Exporter, Metrics, Nginx, get};
 
 const TIMED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time $upstream_response_time"#;
 
@@ -25,10 +28,14 @@ fn traffic(nginx: &Nginx) {
 
 fn wait_for_lines(e: &Exporter, labels: &str, n: f64) -> Metrics {
     let series = format!("nginx_exporter_access_log_lines_total{labels}");
-    eventually(10, &format!("{n} lines in {series}"), || {
-        let m = e.metrics();
-        (m.samples.get(&series) == Some(&n)).then_some(m)
-    })
+    eventually(
+        Duration::from_secs(10),
+        &format!("{n} lines in {series}"),
+        || {
+            let m = e.metrics();
+            (m.samples.get(&series) == Some(&n)).then_some(m)
+        },
+    )
 }
 
 #[test]
@@ -104,7 +111,7 @@ fn combined_format_from_the_environment_counts_statuses_without_histograms() {
         .open(nginx.path("access.log"))
         .and_then(|mut f| std::io::Write::write_all(&mut f, b"not an access log line\n"))
         .unwrap();
-    let m = eventually(10, "the unparsed line", || {
+    let m = eventually(Duration::from_secs(10), "the unparsed line", || {
         let m = e.metrics();
         (m.samples
             .get("nginx_exporter_access_log_lines_total{result=\"unparsed\"}")

@@ -89,7 +89,10 @@ impl Ring {
             }
             Distribution::Modula | Distribution::Random => {
                 let mut end = 0u64;
-                for (idx, s) in &live {
+                // A server of weight 0 owns no slot; leaving it out also keeps `dispatch` from
+                // dividing by a zero total when every live server weighs 0 (nutcracker.yml
+                // rejects weight 0, but the ring is built from other callers too).
+                for (idx, s) in live.iter().filter(|(_, s)| s.weight > 0) {
                     end += u64::from(s.weight);
                     ranges.push((end, *idx as u32));
                 }
@@ -160,6 +163,41 @@ mod tests {
 
     fn servers(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("127.0.0.1:{}", 7000 + i)).collect()
+    }
+
+    #[test]
+    fn rings_whose_live_servers_all_weigh_zero_place_no_key() {
+        let labels = servers(3);
+        let rs: Vec<RingServer<'_>> = labels
+            .iter()
+            .map(|l| RingServer {
+                label: l,
+                weight: 0,
+                live: true,
+            })
+            .collect();
+        for dist in [
+            Distribution::Modula,
+            Distribution::Random,
+            Distribution::Ketama,
+        ] {
+            let ring = Ring::build(dist, &rs);
+            assert!(ring.is_empty(), "{dist:?}");
+            assert_eq!(ring.dispatch(12345, 678), None, "{dist:?}");
+        }
+        // One server of weight 0 beside others: it is never chosen, the others share the slots.
+        let mixed: Vec<RingServer<'_>> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| RingServer {
+                label: l,
+                weight: if i == 1 { 0 } else { 1 },
+                live: true,
+            })
+            .collect();
+        let ring = Ring::build(Distribution::Modula, &mixed);
+        let chosen: Vec<_> = (0..6).map(|h| ring.dispatch(h, 0)).collect();
+        assert_eq!(chosen, [0, 2, 0, 2, 0, 2].map(Some));
     }
 
     #[test]

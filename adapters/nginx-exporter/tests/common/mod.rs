@@ -13,11 +13,6 @@ pub(crate) const OURS: &str = env!("CARGO_BIN_EXE_nginx-exporter");
 
 pub(crate) use podmates_testkit::{Proc, free_port};
 
-/// Polls `f` until it returns `Some`, at most `secs` seconds (the harness's `eventually`).
-pub(crate) fn eventually<T>(secs: u64, what: &str, f: impl FnMut() -> Option<T>) -> T {
-    podmates_testkit::eventually(Duration::from_secs(secs), what, f)
-}
-
 /// The stub_status bodies the bad-body tests serve, with what the parser must make of them.
 pub(crate) const TENGINE_BODY: &str = "Active connections: 3 \\nserver accepts handled requests request_time\\n 10 11 20 555\\nReading: 0 Writing: 1 Waiting: 2 \\n";
 pub(crate) const SPACES_BODY: &str = "Active connections:   7\\r\\n\\r\\nserver accepts handled requests\\r\\n\\t100  100 250\\r\\nReading: 1   Writing: 2 Waiting: 4";
